@@ -1,0 +1,73 @@
+"""Running mean/variance for observation normalisation and return-based reward scaling.
+
+Statistics are updated once per batch, after it was collected, so the policy that acted
+during a rollout is one fixed function of the raw observation: π_old is exactly the
+distribution the actions were drawn from, which the KL measurements rely on.
+"""
+
+import numpy as np
+
+
+class RunningMeanStd:
+    """Mean and variance over all samples seen, merged batch-wise (Chan et al.)."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
+        self.mean = np.zeros(shape, dtype=np.float64)
+        self.var = np.ones(shape, dtype=np.float64)
+        self.count = 1e-4
+
+    def update(self, samples: np.ndarray) -> None:
+        batch_mean = samples.mean(axis=0)
+        batch_var = samples.var(axis=0)
+        batch_count = samples.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+
+class ObsNormalizer:
+    """(obs − mean) / std, clipped to ±clip; identity when disabled."""
+
+    def __init__(self, obs_dim: int, enabled: bool, clip: float = 10.0):
+        self.enabled = enabled
+        self.clip = clip
+        self.stats = RunningMeanStd((obs_dim,))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return obs.astype(np.float32)
+        scaled = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+    def update(self, raw_obs: np.ndarray) -> None:
+        if self.enabled:
+            self.stats.update(raw_obs.reshape(-1, raw_obs.shape[-1]))
+
+
+class RewardScaler:
+    """Divides rewards by the running std of the discounted return (as gymnasium's NormalizeReward).
+
+    The returns' scale only changes the critic's regression target and the advantages'
+    scale before their per-batch normalisation; it does not change which policy is optimal.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, enabled: bool):
+        self.enabled = enabled
+        self.gamma = gamma
+        self.stats = RunningMeanStd(())
+        self.discounted = np.zeros(num_envs, dtype=np.float64)
+
+    def scale(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Scale a (T, num_envs) block of rewards, updating the statistics with it first."""
+        if not self.enabled:
+            return rewards.astype(np.float32)
+        returns = np.empty_like(rewards, dtype=np.float64)
+        for t in range(rewards.shape[0]):
+            self.discounted = self.discounted * self.gamma + rewards[t]
+            returns[t] = self.discounted
+            self.discounted[dones[t]] = 0.0
+        self.stats.update(returns.reshape(-1))
+        return (rewards / np.sqrt(self.stats.var + 1e-8)).astype(np.float32)

@@ -1,0 +1,46 @@
+"""Vanilla policy gradient: one plain optimiser step on the surrogate, nothing bounding the KL.
+
+θ ← θ + lr · (Adam or SGD direction of ∇_θ L(θ)),  L(θ) = E_t[π_θ(a_t|s_t)/π_old(a_t|s_t) · Â_t].
+At θ = θ_old, ∇L = E_t[∇ log π_θ(a_t|s_t) Â_t], the REINFORCE-with-baseline gradient.
+`lr` is the only thing that sets how far the policy moves; the sweep pushes it until it breaks.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from algos.policy import GaussianActor, grad_norm
+from algos.rollout import Batch
+from algos.surrogate import surrogate
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class PGConfig:
+    lr: float = 3e-3  # policy step size
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    steps_per_update: int = 1  # full-batch gradient steps per batch
+
+
+class PGUpdate:
+    def __init__(self, actor: GaussianActor, config: PGConfig):
+        self.actor = actor
+        self.config = config
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(actor.parameters(), lr=config.lr, eps=1e-5)
+        elif config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(actor.parameters(), lr=config.lr)
+        else:
+            raise ValueError(f"unknown optimizer {config.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
+        losses, grad_norms = [], []
+        for _ in range(self.config.steps_per_update):
+            loss = -surrogate(self.actor, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norms.append(grad_norm(self.actor, None))
+            self.optimizer.step()
+            losses.append(loss.item())
+        return {"policy_loss": sum(losses) / len(losses), "grad_norm": sum(grad_norms) / len(grad_norms)}

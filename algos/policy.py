@@ -1,0 +1,86 @@
+"""The actor and critic every update rule shares (PPO paper: 64x64 tanh, no sharing).
+
+The actor is a Gaussian whose mean is an MLP of the observation and whose log standard
+deviation is a free, state-independent parameter vector.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def mlp(sizes: Sequence[int], output_gain: float) -> nn.Sequential:
+    """tanh MLP with orthogonal init (hidden gain √2, final layer `output_gain`, zero biases)."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(fan_in, fan_out)
+        nn.init.orthogonal_(linear.weight, gain=output_gain if last else np.sqrt(2.0))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class GaussianActor(nn.Module):
+    """π_θ(a|s) = N(μ_θ(s), diag(exp(2·log_std)))."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_log_std: float):
+        super().__init__()
+        self.mean_net = mlp([obs_dim, *hidden, act_dim], output_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std, both shaped (batch, act_dim)."""
+        mean = self.mean_net(obs)
+        return mean, self.log_std.expand_as(mean)
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        mean, log_std = self(obs)
+        return gaussian_log_prob(mean, log_std, actions)
+
+
+def gaussian_log_prob(
+    mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
+) -> torch.Tensor:
+    """log N(a; μ, σ²) summed over action dimensions."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z**2 - log_std - 0.5 * np.log(2.0 * np.pi)).sum(dim=-1)
+
+
+def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Differential entropy of a diagonal Gaussian, summed over action dimensions."""
+    return (log_std + 0.5 * np.log(2.0 * np.pi * np.e)).sum(dim=-1)
+
+
+class ValueNet(nn.Module):
+    """V_φ(s), fitted by regression on GAE returns."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, 1], output_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+def flat_params(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+
+def set_flat_params(module: nn.Module, flat: torch.Tensor) -> None:
+    offset = 0
+    with torch.no_grad():
+        for p in module.parameters():
+            n = p.numel()
+            p.copy_(flat[offset : offset + n].view_as(p))
+            offset += n
+
+
+def grad_norm(module: nn.Module, max_norm: float | None) -> float:
+    """Global L2 norm of the gradients, clipping them to `max_norm` when it is set."""
+    limit = float("inf") if max_norm is None else max_norm
+    return torch.nn.utils.clip_grad_norm_(module.parameters(), limit).item()

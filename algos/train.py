@@ -1,0 +1,122 @@
+"""The training loop: collect → advantages → policy update → critic fit → metrics, per batch.
+
+Knows nothing of Hydra, W&B or files: it hands one metrics row per update to `on_update`.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from algos.policy import GaussianActor, ValueNet, flat_params
+from algos.registry import ALGOS
+from algos.rollout import RolloutCollector, evaluate
+from algos.surrogate import update_diagnostics
+from algos.value import ValueFitter
+
+METRICS = (
+    "step", "update", "return_mean", "return_std", "episode_length", "episodes",
+    "kl_mean", "kl_max", "kl_k3", "kl_reverse_mean", "ratio_min", "ratio_max", "clip_frac",
+    "entropy", "policy_loss", "value_loss", "explained_variance", "grad_norm", "step_norm",
+    "ls_steps", "ls_accepted", "cg_residual", "kl_coef", "eval_return",
+    "sps", "rollout_s", "update_s",
+)  # fmt: skip
+"""Every row has every column (NaN where a metric does not apply), so all records share a schema."""
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or parameter; the run cannot go on."""
+
+
+@dataclass
+class TrainConfig:
+    env_id: str = "Hopper-v5"
+    seed: int = 0
+    total_steps: int = 1_000_000
+    num_envs: int = 1
+    horizon: int = 2048  # env steps per env per batch; batch size = horizon × num_envs
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    hidden: tuple[int, ...] = (64, 64)
+    init_log_std: float = 0.0
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+    value_lr: float = 3e-4
+    value_epochs: int = 10
+    value_minibatch_size: int = 64
+    eval_every: int = 0  # updates between deterministic evaluations; 0 disables them
+    eval_episodes: int = 3
+    algo: str = "ppo"
+    algo_params: dict = field(default_factory=dict)  # fields of the algo's config dataclass
+
+    @property
+    def batch_size(self) -> int:
+        return self.horizon * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.batch_size
+
+
+def train(config: TrainConfig, on_update: Callable[[dict[str, float]], None]) -> None:
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    collector = RolloutCollector(
+        config.env_id, config.num_envs, config.horizon, config.seed, config.gamma,
+        config.gae_lambda, config.normalize_obs, config.normalize_reward,
+    )  # fmt: skip
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, config.hidden, config.init_log_std)
+    critic = ValueNet(collector.obs_dim, config.hidden)
+    algo = ALGOS[config.algo]
+    policy_update = algo.update_cls(actor, algo.config_cls(**config.algo_params))
+    value_fitter = ValueFitter(
+        critic, config.value_lr, config.value_epochs, config.value_minibatch_size
+    )
+    try:
+        steps = 0
+        for update in range(1, config.num_updates + 1):
+            t0 = time.perf_counter()
+            batch = collector.collect(actor, critic)
+            t1 = time.perf_counter()
+            params_before = flat_params(actor)
+            row = dict.fromkeys(METRICS, math.nan)
+            row.update(policy_update.step(batch, generator))
+            row.update(update_diagnostics(actor, batch, params_before))
+            row.update(value_fitter.fit(batch, generator))
+            check_finite(actor, critic, row, update)
+            t2 = time.perf_counter()
+            steps += batch.steps
+            row.update(
+                step=steps,
+                update=update,
+                episodes=len(batch.episode_returns),
+                rollout_s=t1 - t0,
+                update_s=t2 - t1,
+                sps=batch.steps / (t2 - t0),
+            )
+            if len(batch.episode_returns):
+                row.update(
+                    return_mean=float(batch.episode_returns.mean()),
+                    return_std=float(batch.episode_returns.std()),
+                    episode_length=float(batch.episode_lengths.mean()),
+                )
+            if config.eval_every and update % config.eval_every == 0:
+                row["eval_return"] = evaluate(
+                    actor, collector.obs_normalizer, config.env_id, config.eval_episodes,
+                    seed=config.seed + 10_000,
+                )  # fmt: skip
+            on_update(row)
+    finally:
+        collector.close()
+
+
+def check_finite(actor: GaussianActor, critic: ValueNet, row: dict, update: int) -> None:
+    for name in ("policy_loss", "value_loss", "kl_mean"):
+        if not np.isfinite(row[name]):
+            raise DivergenceError(f"{name} became {row[name]} at update {update}")
+    for net_name, net in (("policy", actor), ("value", critic)):
+        if not torch.isfinite(flat_params(net)).all():
+            raise DivergenceError(f"{net_name} parameters became non-finite at update {update}")

@@ -1,0 +1,204 @@
+"""The run record, the analysis's source of truth: <out_dir>/<sweep>/<run_id>/ holding
+
+  config.yaml      the resolved config (plus run_id, step_size_key, step_size)
+  metrics.parquet  one row per policy update, rewritten every few updates
+  status.json      running | done | failed, the reason, wall time, versions, git sha
+  lock.json        who is training it now (created with O_EXCL; heartbeat = its mtime)
+
+Every file is written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from algos.registry import ALGOS
+from algos.train import METRICS, TrainConfig
+
+STALE_LOCK_S = 900  # a lock whose heartbeat is older than this is taken over
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def scientific_config(config: TrainConfig) -> dict:
+    """What determines the run's result: everything in TrainConfig (no paths, no logging)."""
+    return json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+
+
+def run_id(config: TrainConfig) -> str:
+    """Readable prefix plus a hash of the scientific config: same science, same id."""
+    key = ALGOS[config.algo].step_size_key
+    digest = hashlib.sha256(
+        json.dumps(scientific_config(config), sort_keys=True).encode()
+    ).hexdigest()[:10]
+    value = config.algo_params[key]
+    return f"{config.algo}-{config.env_id}-{key}{value:g}-s{config.seed}-{digest}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def versions() -> dict[str, str]:
+    import gymnasium
+    import hydra
+    import mujoco
+    import numpy
+    import torch
+    import wandb
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+        "numpy": numpy.__version__,
+        "hydra": hydra.__version__,
+        "wandb": wandb.__version__,
+    }
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class RunLocked(RuntimeError):
+    """Another live process is training this run."""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunRecord:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.rows: list[dict] = []
+        self.started = 0.0
+        self.meta: dict = {}
+
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / "lock.json"
+
+    def status(self) -> dict | None:
+        try:
+            return json.loads((self.dir / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def is_done(self) -> bool:
+        status = self.status()
+        return bool(status) and status["status"] == "done" and (self.dir / "metrics.parquet").exists()
+
+    def claim(self) -> str | None:
+        """Take the lock; returns a note when a stale lock was taken over. Raises RunLocked."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        note = None
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self.lock_holder()
+                if not self.lock_is_stale(holder):
+                    raise RunLocked(
+                        f"{self.dir.name} is being trained by {holder.get('host')}:{holder.get('pid')}"
+                    ) from None
+                note = f"took over stale lock of {holder.get('host')}:{holder.get('pid')}"
+                self.lock_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": now()}, f)
+            return note
+        raise RunLocked(f"{self.dir.name}: could not take the lock")
+
+    def lock_holder(self) -> dict:
+        try:
+            return json.loads(self.lock_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def lock_is_stale(self, holder: dict) -> bool:
+        try:
+            age = time.time() - self.lock_path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        if holder.get("host") == socket.gethostname() and "pid" in holder:
+            return not pid_alive(int(holder["pid"])) or holder["pid"] == os.getpid()
+        return age > STALE_LOCK_S
+
+    def release(self) -> None:
+        self.lock_path.unlink(missing_ok=True)
+
+    def start(self, config: dict) -> None:
+        """Begin (or begin again, from scratch) the run: earlier metrics are discarded."""
+        (self.dir / "metrics.parquet").unlink(missing_ok=True)
+        atomic_write_bytes(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+        self.started = time.time()
+        self.meta = {
+            "started_at": now(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "git_sha": git_sha(),
+            "versions": versions(),
+            "argv": sys.argv,
+        }
+        self.write_status("running")
+
+    def append(self, row: dict, flush: bool) -> None:
+        self.rows.append(row)
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        frame = pd.DataFrame(self.rows, columns=list(METRICS))
+        atomic_write_bytes(self.dir / "metrics.parquet", frame.to_parquet(index=False))
+        os.utime(self.lock_path)
+
+    def finish(self, status: str, reason: str | None = None) -> None:
+        if self.rows:
+            self.flush()
+        self.write_status(status, reason)
+
+    def write_status(self, status: str, reason: str | None = None) -> None:
+        body = {
+            "status": status,
+            "reason": reason,
+            **self.meta,
+            "updated_at": now(),
+            "wall_s": round(time.time() - self.started, 3),
+            "updates": len(self.rows),
+            "steps": int(self.rows[-1]["step"]) if self.rows else 0,
+        }
+        atomic_write_bytes(self.dir / "status.json", json.dumps(body, indent=2).encode())
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,102 @@
+"""One training run: `python experiments/run.py algo=trpo delta=0.01 env=Hopper-v5 seed=1`.
+
+Validates the config (one-line error, nothing written), skips the run if its record is
+already `done`, trains with a progress bar, writes the run record and mirrors it to W&B.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from algos.registry import ALGOS
+from algos.train import train
+from experiments.record import RunLocked, RunRecord, run_id
+from experiments.validate import ConfigError, compose_run_config, train_config, validate
+from experiments.wandb_mirror import WandbMirror
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def run(cfg: DictConfig, show_progress: bool = True) -> str:
+    """Train the run `cfg` describes unless its record is done; returns its final status."""
+    validate(cfg)
+    config = train_config(cfg)
+    rid = run_id(config)
+    record = RunRecord(Path(cfg.out_dir) / cfg.sweep / rid)
+    if record.is_done():
+        print(f"skip {rid}: already done ({record.dir})")
+        return "done"
+    try:
+        note = record.claim()
+    except RunLocked as locked:
+        print(f"skip {locked}")
+        return "locked"
+    if note:
+        print(f"{rid}: {note}")
+    step_size_key = ALGOS[config.algo].step_size_key
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.update(
+        run_id=rid, step_size_key=step_size_key, step_size=config.algo_params[step_size_key]
+    )
+    record.start(resolved)
+    tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
+    mirror = WandbMirror(
+        cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep,
+        rid, record.dir, resolved, tags,
+    )  # fmt: skip
+    bar = tqdm(total=config.num_updates, unit="update", desc=rid, disable=not show_progress)
+
+    def on_update(row: dict) -> None:
+        record.append(row, flush=row["update"] % cfg.flush_every == 0)
+        mirror.log(row)
+        bar.update()
+        bar.set_postfix(return_mean=f"{row['return_mean']:.1f}", kl_mean=f"{row['kl_mean']:.2e}")
+
+    status, reason = "failed", None
+    try:
+        train(config, on_update)
+        status = "done"
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        raise
+    except Exception as error:  # recorded as the run's failure; a sweep goes on
+        reason = f"{type(error).__name__}: {error}"
+    finally:
+        bar.close()
+        record.finish(status, reason)
+        mirror.finish(status, reason)
+        record.release()
+        print(f"{status}: {rid}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}")
+    return status
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> str:
+    torch.set_num_threads(cfg.torch_threads)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    status = run(cfg, show_progress=cfg.progress and not multirun)
+    if status == "failed" and not multirun:
+        sys.exit(1)
+    return status
+
+
+def main() -> None:
+    """Check a single run's config before Hydra starts it, so a bad one costs one line."""
+    multirun = any(arg in ("-m", "--multirun") for arg in sys.argv[1:])
+    if not multirun:
+        try:
+            validate(compose_run_config(CONF_DIR, sys.argv[1:]))
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

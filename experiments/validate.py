@@ -1,0 +1,142 @@
+"""Checks a composed run config before anything runs, raising ConfigError with one line
+that says what is wrong and what is allowed."""
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+
+import gymnasium as gym
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+
+from algos.registry import ALGOS, STEP_SIZE_KEYS
+from algos.train import TrainConfig
+
+STEP_SIZE_RANGES = {"delta": (0.0, 10.0), "epsilon": (0.0, 10.0), "lr": (0.0, 1.0)}
+STEP_SIZE_MEANING = {
+    "delta": "its KL bound δ",
+    "epsilon": "its clip range ε",
+    "lr": "its policy step size",
+}
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+class ConfigError(ValueError):
+    """A bad config value: the message is the single line shown to the user."""
+
+
+def effective_algo_params(cfg: DictConfig) -> dict:
+    """The algo's hyperparameters with the top-level delta/epsilon/lr overrides applied."""
+    params = OmegaConf.to_container(cfg.algo, resolve=True)
+    params.pop("name")
+    for key in STEP_SIZE_KEYS:
+        if cfg[key] is not None:
+            params[key] = cfg[key]
+    return params
+
+
+def validate(cfg: DictConfig) -> None:
+    name = cfg.algo.name
+    if name not in ALGOS:
+        raise ConfigError(f"unknown algo '{name}'; allowed: {', '.join(ALGOS)}")
+    algo = ALGOS[name]
+    for key in STEP_SIZE_KEYS:
+        if cfg[key] is not None and key not in algo.top_level_keys:
+            accepted = ", ".join(f"{k} ({STEP_SIZE_MEANING[k]})" for k in algo.top_level_keys)
+            raise ConfigError(f"{key} is not used by algo={name}; {name} accepts {accepted}")
+    params = effective_algo_params(cfg)
+    fields = {f.name for f in dataclasses.fields(algo.config_cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown key algo.{unknown[0]} for algo={name}; allowed: {', '.join(sorted(fields))}"
+        )
+    for key in STEP_SIZE_KEYS:
+        if key in params:
+            check_range(key, params[key])
+    for key in ("seed", "total_steps", "num_envs"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
+            raise ConfigError(f"{key}={cfg[key]} must be a non-negative integer")
+    if cfg.num_envs < 1:
+        raise ConfigError(f"num_envs={cfg.num_envs} must be at least 1")
+    validate_env(cfg.env)
+    train = cfg.train
+    batch = train.horizon * cfg.num_envs
+    if cfg.total_steps < batch:
+        raise ConfigError(
+            f"total_steps={cfg.total_steps} is less than one batch "
+            f"(train.horizon × num_envs = {batch}); use total_steps >= {batch}"
+        )
+    if cfg.wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"unknown wandb.mode '{cfg.wandb.mode}'; allowed: {', '.join(WANDB_MODES)}")
+
+
+def check_range(key: str, value) -> None:
+    low, high = STEP_SIZE_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
+        raise ConfigError(f"{key}={value} is out of range; allowed: {low} < {key} <= {high}")
+
+
+def validate_env(env_id: str) -> None:
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.6)
+        hint = f"close matches: {', '.join(close)}" if close else "e.g. Hopper-v5, Walker2d-v5"
+        raise ConfigError(f"unknown env '{env_id}'; {hint}")
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # a registered env whose dependencies are missing
+        raise ConfigError(f"env '{env_id}' cannot be created: {error}".splitlines()[0]) from None
+    action_space = env.action_space
+    env.close()
+    if not isinstance(action_space, gym.spaces.Box):
+        raise ConfigError(
+            f"env '{env_id}' has a {type(action_space).__name__} action space; "
+            "the Gaussian policies here need a continuous (Box) one, e.g. Hopper-v5"
+        )
+
+
+def train_config(cfg: DictConfig) -> TrainConfig:
+    """The algorithm-side config of a validated run."""
+    train = OmegaConf.to_container(cfg.train, resolve=True)
+    train["hidden"] = tuple(train["hidden"])
+    return TrainConfig(
+        env_id=cfg.env,
+        seed=cfg.seed,
+        total_steps=cfg.total_steps,
+        num_envs=cfg.num_envs,
+        algo=cfg.algo.name,
+        algo_params=effective_algo_params(cfg),
+        **train,
+    )
+
+
+def compose_run_config(conf_dir: str, argv: list[str]) -> DictConfig:
+    """Compose the config the command line asks for, turning Hydra's errors into ConfigError."""
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            return compose(config_name="config", overrides=overrides)
+    except HydraException as error:
+        raise ConfigError(describe_hydra_error(str(error), conf_dir)) from None
+
+
+def describe_hydra_error(message: str, conf_dir: str) -> str:
+    """One line for Hydra's multi-line composition errors."""
+    group = re.search(r"Could not find '(\w+)/([^']*)'", message)
+    if group:
+        options = sorted(p.stem for p in Path(conf_dir, group[1]).glob("*.yaml"))
+        return f"unknown {group[1]} '{group[2]}'; allowed: {', '.join(options)}"
+    missing = re.search(r"Could not override '([^']+)'", message) or re.search(
+        r"Key '([^']+)' is not in struct", message
+    )
+    if missing:
+        key = missing[1]
+        parent, _, _ = key.rpartition(".")
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            base = compose(config_name="config")
+        node = OmegaConf.select(base, parent) if parent else base
+        allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node) if node else "?"
+        return f"unknown key '{key}'; allowed: {allowed}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())

@@ -1,0 +1,43 @@
+"""Mirror of the run record in Weights & Biases: same config, same metric names.
+
+Offline by default (no account, no network; `wandb sync` uploads later). The API key is
+read by wandb itself from the environment or `wandb login` and never passes through here.
+"""
+
+import math
+from pathlib import Path
+
+import wandb
+
+
+class WandbMirror:
+    def __init__(
+        self, mode: str, project: str, entity: str | None, group: str, name: str,
+        directory: Path, config: dict, tags: list[str],
+    ):  # fmt: skip
+        self.run = wandb.init(
+            mode=mode,
+            project=project,
+            entity=entity,
+            group=group,
+            name=name,
+            job_type="train",
+            dir=str(directory),
+            config=config,
+            tags=tags,
+            reinit="create_new",
+            settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
+        )
+
+    def log(self, row: dict) -> None:
+        self.run.log({k: v for k, v in row.items() if not _is_nan(v)}, step=int(row["step"]))
+
+    def finish(self, status: str, reason: str | None) -> None:
+        self.run.summary["status"] = status
+        if reason:
+            self.run.summary["reason"] = reason
+        self.run.finish(exit_code=0 if status == "done" else 1)
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
