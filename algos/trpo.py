@@ -71,15 +71,34 @@ class TRPOUpdate:
         if not shs > 0.0:
             return metrics
         full_step = (2.0 * c.delta / shs) ** 0.5 * direction
-        theta_old = flat_params(self.actor)
-        with torch.no_grad():
-            for k in range(c.backtrack_iters + 1):
-                set_flat_params(self.actor, theta_old + c.backtrack_coef**k * full_step)
-                loss_new = surrogate(self.actor, batch)
-                kl = mean_kl(self.actor, batch).item()
-                if kl <= c.delta and loss_new.item() > loss_old.item():
-                    metrics.update(policy_loss=-loss_new.item(), ls_steps=k, ls_accepted=1)
-                    return metrics
-            set_flat_params(self.actor, theta_old)
-        metrics["ls_steps"] = c.backtrack_iters
+        ls_steps, accepted, loss_new = backtracking_line_search(
+            self.actor, batch, full_step, loss_old.item(), c.delta, c.backtrack_coef,
+            c.backtrack_iters,
+        )  # fmt: skip
+        metrics.update(policy_loss=-loss_new, ls_steps=ls_steps, ls_accepted=int(accepted))
         return metrics
+
+
+def backtracking_line_search(
+    actor: GaussianActor,
+    batch: Batch,
+    full_step: torch.Tensor,
+    surrogate_old: float,
+    delta: float,
+    coef: float,
+    iters: int,
+) -> tuple[int, bool, float]:
+    """Try θ_old + coef^k · full_step for k = 0..iters; keep the first with mean KL ≤ δ and
+    a higher surrogate. If none qualifies, restore θ_old.
+
+    Returns (k or iters when rejected, accepted, surrogate at the kept parameters).
+    """
+    theta_old = flat_params(actor)
+    with torch.no_grad():
+        for k in range(iters + 1):
+            set_flat_params(actor, theta_old + coef**k * full_step)
+            surrogate_new = surrogate(actor, batch).item()
+            if mean_kl(actor, batch).item() <= delta and surrogate_new > surrogate_old:
+                return k, True, surrogate_new
+        set_flat_params(actor, theta_old)
+    return iters, False, surrogate_old

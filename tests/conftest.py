@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny networks and synthetic batches with a known structure."""
+
+import numpy as np
+import pytest
+import torch
+
+from algos.policy import GaussianActor, gaussian_log_prob
+from algos.rollout import Batch
+
+
+def make_batch(actor: GaussianActor, n: int, seed: int) -> Batch:
+    """A batch as the collector would build it: actions drawn from `actor` itself."""
+    g = torch.Generator().manual_seed(seed)
+    obs_dim = actor.mean_net[0].in_features
+    dtype = actor.log_std.dtype
+    obs = torch.randn(n, obs_dim, generator=g, dtype=dtype)
+    with torch.no_grad():
+        mean, log_std = actor(obs)
+        actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
+        logp = gaussian_log_prob(mean, log_std, actions)
+    advantages = torch.randn(n, generator=g, dtype=dtype)
+    advantages = (advantages - advantages.mean()) / advantages.std()
+    returns = torch.randn(n, generator=g, dtype=dtype)
+    return Batch(
+        obs=obs, actions=actions, logp_old=logp, mean_old=mean, log_std_old=log_std,
+        advantages=advantages, returns=returns, values=torch.zeros(n),
+        episode_returns=np.array([]), episode_lengths=np.array([]), steps=n,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tiny_actor() -> GaussianActor:
+    torch.manual_seed(0)
+    actor = GaussianActor(obs_dim=3, act_dim=2, hidden=(8,), init_log_std=-0.5)
+    with torch.no_grad():  # a non-trivial mean function, not the near-zero init
+        actor.mean_net[-1].weight.mul_(50.0)
+    return actor

@@ -1,0 +1,37 @@
+"""The numpy inference path the collector uses is the torch actor's mean, and batches are sane."""
+
+import numpy as np
+import torch
+
+from algos.policy import GaussianActor, ValueNet
+from algos.rollout import NumpyActor, RolloutCollector
+
+
+def test_numpy_actor_mean_equals_torch_actor_mean():
+    torch.manual_seed(0)
+    actor = GaussianActor(obs_dim=11, act_dim=3, hidden=(64, 64), init_log_std=-0.3)
+    with torch.no_grad():
+        actor.mean_net[-1].weight.mul_(100.0)
+    obs = np.random.default_rng(0).normal(size=(32, 11)).astype(np.float32)
+    with torch.no_grad():
+        expected, log_std = actor(torch.from_numpy(obs))
+    fast = NumpyActor(actor)
+    np.testing.assert_allclose(fast.mean(obs), expected.numpy(), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(fast.std, log_std[0].exp().detach().numpy(), rtol=1e-6)
+
+
+def test_collected_batch_log_probs_belong_to_the_acting_policy():
+    torch.manual_seed(0)
+    collector = RolloutCollector("InvertedPendulum-v5", 2, 64, 0, 0.99, 0.95, True, True)
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, (8,), 0.0)
+    critic = ValueNet(collector.obs_dim, (8,))
+    batch = collector.collect(actor, critic)
+    collector.close()
+    assert batch.steps == 128 and batch.obs.shape == (128, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(actor.log_prob(batch.obs, batch.actions), batch.logp_old)
+    assert abs(batch.advantages.mean().item()) < 1e-5
+    assert len(batch.episode_returns) > 0
+    # reward +1 per step that does not end in a fall
+    assert np.all(batch.episode_returns >= batch.episode_lengths - 1)
+    assert np.all(batch.episode_returns <= batch.episode_lengths)
