@@ -28,7 +28,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     validate(cfg)
     config = train_config(cfg)
     rid = run_id(config)
-    record = RunRecord(Path(cfg.out_dir) / cfg.sweep / rid)
+    record = RunRecord(Path(cfg.out_dir) / cfg.sweep.name / rid)
     if record.is_done():
         print(f"skip {rid}: already done ({record.dir})")
         return "done"
@@ -47,7 +47,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     record.start(resolved)
     tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
     mirror = WandbMirror(
-        cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep,
+        cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep.name,
         rid, record.dir, resolved, tags,
     )  # fmt: skip
     bar = tqdm(total=config.num_updates, unit="update", desc=rid, disable=not show_progress)

@@ -1,0 +1,184 @@
+"""A Hydra sweeper for studies whose grid is a union of per-algo grids.
+
+A preset (conf/sweep/<name>.yaml) lists, per algo, the step sizes to try:
+  sweep.grids: {pg: {lr: [...]}, trpo: {delta: [...]}, ppo: {epsilon: [...]}}
+and the envs and seeds every algo runs on. Hydra's basic sweeper only takes Cartesian
+products, so this one expands the union (each algo's grid × envs × seeds, crossed with
+any comma-list the command line adds), checks every job's config before any starts,
+leaves out runs whose record is already `done`, and hands the rest to whichever Hydra
+launcher is configured (joblib, submitit, ray). Failed runs do not stop the sweep; they
+are listed at the end.
+"""
+
+import itertools
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, RunMode, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+
+@dataclass
+class UnionSweeperConf:
+    _target_: str = "hydra_plugins.union_sweeper.union_sweeper.UnionSweeper"
+    progress_interval_s: float = 5.0  # how often the runs-done bar re-reads the records
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="union", node=UnionSweeperConf)
+
+
+def expand_jobs(
+    grids: dict, envs: Sequence[str], seeds: Sequence[int], fixed: list[str], crossed: list[list[str]]
+) -> list[list[str]]:
+    """Override lists of every job: ∪_algo (algo grid × envs × seeds) × command-line sweeps.
+
+    `fixed` overrides go to every job; each list in `crossed` is one command-line sweep
+    axis (e.g. ["seed=0", "seed=1"]); an axis over env or seed replaces the preset's list.
+    """
+    env_axis = next((a for a in crossed if a[0].startswith("env=")), [f"env={e}" for e in envs])
+    seed_axis = next((a for a in crossed if a[0].startswith("seed=")), [f"seed={s}" for s in seeds])
+    other_axes = [a for a in crossed if a[0].split("=", 1)[0] not in ("env", "seed")]
+    jobs = []
+    for algo, grid in grids.items():
+        keys = list(grid)
+        algo_axis = [[f"{k}={v}" for k, v in zip(keys, values, strict=True)]
+                     for values in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
+        for env, seed, point, *rest in itertools.product(
+            env_axis or [None], seed_axis or [None], algo_axis, *other_axes
+        ):
+            job = [*fixed, f"algo={algo}", *point, *rest]
+            job += [x for x in (env, seed) if x is not None]
+            jobs.append(job)
+    return jobs
+
+
+class UnionSweeper(Sweeper):
+    def __init__(self, progress_interval_s: float = 5.0):
+        self.progress_interval_s = progress_interval_s
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        from experiments.record import RunRecord, run_id
+        from experiments.validate import ConfigError, train_config, validate
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(arguments)
+        fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
+        crossed = []
+        for o in overrides:
+            if o.is_sweep_override():
+                if not o.is_discrete_sweep():
+                    raise HydraException(f"union sweeper: only comma-lists can be swept, not '{o.input_line}'")
+                crossed.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+        preset = self.config.sweep
+        grids = OmegaConf.to_container(preset.grids, resolve=True)
+        if grids:
+            jobs = expand_jobs(grids, list(preset.envs), list(preset.seeds), fixed, crossed)
+        else:
+            jobs = [[*fixed, *point] for point in itertools.product(*crossed)]
+
+        runs: dict[str, tuple[list[str], Path]] = {}
+        for job in jobs:
+            try:
+                cfg = self.hydra_context.config_loader.load_configuration(
+                    self.config.hydra.job.config_name, job, run_mode=RunMode.MULTIRUN
+                )
+                validate(cfg)
+            except (ConfigError, HydraException) as error:
+                message = " ".join(str(error).split())
+                print(f"error: sweep '{preset.name}', job {' '.join(job)}: {message}", file=sys.stderr)
+                sys.exit(2)
+            rid = run_id(train_config(cfg))
+            runs.setdefault(rid, (job, Path(cfg.out_dir) / cfg.sweep.name / rid))
+        todo = [(job, path) for job, path in runs.values() if not RunRecord(path).is_done()]
+        sweep_root = Path(self.config.out_dir) / preset.name
+        sweep_root.mkdir(parents=True, exist_ok=True)
+        launcher_name = OmegaConf.select(self.config, "hydra.launcher._target_", default="?").split(".")[-1]
+        print(
+            f"sweep '{preset.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, "
+            f"{len(todo)} to run with {launcher_name} -> {sweep_root}"
+        )
+        results: list[Sequence[JobReturn]] = []
+        if todo:
+            with SweepProgress([path for _, path in runs.values()], self.progress_interval_s):
+                results.append(self.launcher.launch([job for job, _ in todo], initial_job_idx=0))
+        report_failures(runs, results)
+        return results
+
+
+def record_status(path: Path) -> str | None:
+    try:
+        return json.loads((path / "status.json").read_text())["status"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
+class SweepProgress:
+    """A bar of runs done / total (and failures so far), read from the records themselves,
+    so it works the same whichever launcher runs the jobs and wherever they run."""
+
+    def __init__(self, paths: list[Path], interval_s: float):
+        self.paths = paths
+        self.interval_s = interval_s
+        self.stop = threading.Event()
+        self.bar = tqdm(total=len(paths), unit="run", desc="runs done", dynamic_ncols=True)
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def refresh(self) -> None:
+        statuses = [record_status(p) for p in self.paths]
+        self.bar.n = sum(s in ("done", "failed") for s in statuses)
+        self.bar.set_postfix(failed=statuses.count("failed"), running=statuses.count("running"))
+        self.bar.refresh()
+
+    def poll(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            self.refresh()
+
+    def __enter__(self) -> "SweepProgress":
+        self.refresh()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.refresh()
+        self.bar.close()
+
+
+def report_failures(runs: dict[str, tuple[list[str], Path]], results: list[Sequence[JobReturn]]) -> None:
+    """Print the failed runs with their reasons; a job that raised outside the run counts too."""
+    failed = []
+    for rid, (_, path) in runs.items():
+        if record_status(path) == "failed":
+            reason = json.loads((path / "status.json").read_text()).get("reason")
+            failed.append(f"  {rid}: {reason}")
+    for batch in results:
+        for result in batch:
+            if result.status == JobStatus.FAILED:
+                failed.append(f"  job {' '.join(result.overrides)}: {result._return_value!r}")
+    done = sum(record_status(p) == "done" for _, p in runs.values())
+    print(f"sweep finished: {done}/{len(runs)} done, {len(failed)} failed")
+    if failed:
+        print("failed runs:\n" + "\n".join(failed))
