@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP ?= default
 LAUNCHER ?= joblib
+OUT_DIR ?= runs
+ARGS ?=
 
-.PHONY: setup test test-slow lint sweep report bench clean
+.PHONY: setup setup-ray test test-slow lint sweep report bench clean
 
 setup: $(STAMP)
 
@@ -16,6 +18,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
+
+# The Ray launcher is an extra (ray is large): installed only when a sweep asks for it.
+setup-ray: setup
+	$(PY) -c "import hydra_plugins.hydra_ray_launcher" 2>/dev/null || $(PY) -m pip install --quiet -e '.[ray]' --config-settings editable_mode=compat
+
+# SWEEP: a preset in conf/sweep/ (smoke, default, full); LAUNCHER: joblib (one run per
+# core), slurm or submitit_slurm, submitit_local, ray; ARGS: extra Hydra overrides.
+sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray)
+	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) out_dir=$(OUT_DIR) $(ARGS)
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
+
+report: setup
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
 
 test: setup
 	$(PY) -m pytest -q

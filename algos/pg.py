@@ -32,7 +32,9 @@ class PGUpdate:
         elif config.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(actor.parameters(), lr=config.lr)
         else:
-            raise ValueError(f"unknown optimizer {config.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+            raise ValueError(
+                f"unknown optimizer {config.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}"
+            )
 
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         losses, grad_norms = [], []
@@ -43,4 +45,7 @@ class PGUpdate:
             grad_norms.append(grad_norm(self.actor, None))
             self.optimizer.step()
             losses.append(loss.item())
-        return {"policy_loss": sum(losses) / len(losses), "grad_norm": sum(grad_norms) / len(grad_norms)}
+        return {
+            "policy_loss": sum(losses) / len(losses),
+            "grad_norm": sum(grad_norms) / len(grad_norms),
+        }

@@ -33,7 +33,12 @@ class PPOConfig:
 
 
 def ppo_objective(
-    r: torch.Tensor, advantages: torch.Tensor, kl: torch.Tensor, objective: str, epsilon: float, beta: float
+    r: torch.Tensor,
+    advantages: torch.Tensor,
+    kl: torch.Tensor,
+    objective: str,
+    epsilon: float,
+    beta: float,
 ) -> torch.Tensor:
     """The per-sample surrogate to maximise (see the module docstring); `kl` is per state."""
     if objective == "clip":

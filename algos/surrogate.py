@@ -13,7 +13,10 @@ from algos.rollout import Batch
 
 
 def ratio(
-    mean: torch.Tensor, log_std: torch.Tensor, batch: Batch, index: torch.Tensor | slice = slice(None)
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    batch: Batch,
+    index: torch.Tensor | slice = slice(None),
 ) -> torch.Tensor:
     """r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t), from π_θ's mean and log-std on batch.obs[index]."""
     logp = gaussian_log_prob(mean, log_std, batch.actions[index])

@@ -1,4 +1,4 @@
-"""Fitting the critic: the same regression for every update rule, so only the policy step differs."""
+"""Fitting the critic: one regression for every update rule, so only the policy step differs."""
 
 import numpy as np
 import torch

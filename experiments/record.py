@@ -116,7 +116,9 @@ class RunRecord:
 
     def is_done(self) -> bool:
         status = self.status()
-        return bool(status) and status["status"] == "done" and (self.dir / "metrics.parquet").exists()
+        return (
+            bool(status) and status["status"] == "done" and (self.dir / "metrics.parquet").exists()
+        )
 
     def claim(self) -> str | None:
         """Take the lock; returns a note when a stale lock was taken over. Raises RunLocked."""
@@ -129,7 +131,8 @@ class RunRecord:
                 holder = self.lock_holder()
                 if not self.lock_is_stale(holder):
                     raise RunLocked(
-                        f"{self.dir.name} is being trained by {holder.get('host')}:{holder.get('pid')}"
+                        f"{self.dir.name} is being trained by "
+                        f"{holder.get('host')}:{holder.get('pid')}"
                     ) from None
                 note = f"took over stale lock of {holder.get('host')}:{holder.get('pid')}"
                 self.lock_path.unlink(missing_ok=True)
@@ -160,7 +163,9 @@ class RunRecord:
     def start(self, config: dict) -> None:
         """Begin (or begin again, from scratch) the run: earlier metrics are discarded."""
         (self.dir / "metrics.parquet").unlink(missing_ok=True)
-        atomic_write_bytes(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+        atomic_write_bytes(
+            self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
+        )
         self.started = time.time()
         self.meta = {
             "started_at": now(),

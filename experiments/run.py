@@ -17,7 +17,13 @@ from tqdm import tqdm
 from algos.registry import ALGOS
 from algos.train import train
 from experiments.record import RunLocked, RunRecord, run_id
-from experiments.validate import ConfigError, compose_run_config, train_config, validate
+from experiments.validate import (
+    ConfigError,
+    compose_run_config,
+    train_config,
+    validate,
+    without_sweeps,
+)
 from experiments.wandb_mirror import WandbMirror
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -87,14 +93,20 @@ def hydra_main(cfg: DictConfig) -> str:
 
 
 def main() -> None:
-    """Check a single run's config before Hydra starts it, so a bad one costs one line."""
-    multirun = any(arg in ("-m", "--multirun") for arg in sys.argv[1:])
-    if not multirun:
-        try:
-            validate(compose_run_config(CONF_DIR, sys.argv[1:]))
-        except ConfigError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+    """Check the config before Hydra starts, so a bad one costs one line and no record.
+
+    A single run is validated whole; for a sweep, the parts shared by every job are
+    composed here and the sweeper validates each job before launching any.
+    """
+    args = sys.argv[1:]
+    try:
+        if any(arg in ("-m", "--multirun") for arg in args):
+            compose_run_config(CONF_DIR, without_sweeps(args))
+        else:
+            validate(compose_run_config(CONF_DIR, args))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     hydra_main()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gymnasium as gym
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -70,7 +71,9 @@ def validate(cfg: DictConfig) -> None:
             f"(train.horizon × num_envs = {batch}); use total_steps >= {batch}"
         )
     if cfg.wandb.mode not in WANDB_MODES:
-        raise ConfigError(f"unknown wandb.mode '{cfg.wandb.mode}'; allowed: {', '.join(WANDB_MODES)}")
+        raise ConfigError(
+            f"unknown wandb.mode '{cfg.wandb.mode}'; allowed: {', '.join(WANDB_MODES)}"
+        )
 
 
 def check_range(key: str, value) -> None:
@@ -140,3 +143,13 @@ def describe_hydra_error(message: str, conf_dir: str) -> str:
         allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node) if node else "?"
         return f"unknown key '{key}'; allowed: {allowed}"
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def without_sweeps(argv: list[str]) -> list[str]:
+    """The command-line overrides that are not comma-list or range sweeps."""
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise ConfigError(" ".join(str(error).split())) from None
+    return [o.input_line for o in parsed if not o.is_sweep_override()]

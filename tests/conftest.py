@@ -1,5 +1,9 @@
 """Shared fixtures: tiny networks and synthetic batches with a known structure."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -35,3 +39,21 @@ def tiny_actor() -> GaussianActor:
     with torch.no_grad():  # a non-trivial mean function, not the near-zero init
         actor.mean_net[-1].weight.mul_(50.0)
     return actor
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sweep_command(out_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "experiments/run.py", "-m", f"out_dir={out_dir}", *overrides]
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory) -> Path:
+    """The smoke preset run once, uninterrupted: 3 algos × 2 step sizes × 2 seeds."""
+    out_dir = tmp_path_factory.mktemp("smoke")
+    result = subprocess.run(
+        sweep_command(out_dir, "sweep=smoke"), cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out_dir

@@ -83,7 +83,9 @@ def test_bad_input_on_the_command_line_exits_nonzero_with_one_line_and_no_record
 def test_same_seed_gives_identical_metrics():
     torch.set_num_threads(1)
     timing = {"sps", "rollout_s", "update_s"}
-    config = TrainConfig(env_id="InvertedPendulum-v5", total_steps=512, horizon=128, hidden=(16,), algo="trpo")
+    config = TrainConfig(
+        env_id="InvertedPendulum-v5", total_steps=512, horizon=128, hidden=(16,), algo="trpo"
+    )
     runs = []
     for _ in range(2):
         rows: list[dict] = []
@@ -104,7 +106,9 @@ def test_diverging_run_is_recorded_failed_with_reason(tmp_path, monkeypatch):
         return {"policy_loss": 0.0, "grad_norm": 0.0}
 
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
-    cfg = compose_run_config(CONF_DIR, ["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"])
+    cfg = compose_run_config(
+        CONF_DIR, ["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"]
+    )
     assert run(cfg, show_progress=False) == "failed"
     (record,) = (tmp_path / "single").iterdir()
     status = json.loads((record / "status.json").read_text())

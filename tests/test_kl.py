@@ -30,12 +30,17 @@ def test_closed_form_kl_matches_monte_carlo_expectation_of_log_ratio():
 
 def test_kl_of_a_distribution_with_itself_is_zero():
     mean_p, log_std_p, _, _ = sample_pair(2)
-    assert torch.allclose(gaussian_kl(mean_p, log_std_p, mean_p, log_std_p), torch.zeros(4, dtype=torch.float64))
+    assert torch.allclose(
+        gaussian_kl(mean_p, log_std_p, mean_p, log_std_p), torch.zeros(4, dtype=torch.float64)
+    )
 
 
 def test_kl_is_asymmetric_when_variances_differ():
     mean = torch.zeros(1, 1, dtype=torch.float64)
-    narrow, wide = torch.full((1, 1), -1.0, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
+    narrow, wide = (
+        torch.full((1, 1), -1.0, dtype=torch.float64),
+        torch.zeros(1, 1, dtype=torch.float64),
+    )
     forward = gaussian_kl(mean, narrow, mean, wide).item()
     reverse = gaussian_kl(mean, wide, mean, narrow).item()
     # 1-D closed forms: KL(N(0,σp²)‖N(0,σq²)) = log σq/σp + σp²/(2σq²) − ½
@@ -48,7 +53,9 @@ def test_k1_and_k3_estimators_are_unbiased_and_k3_is_nonnegative():
     mean_p, log_std_p, mean_q, log_std_q = sample_pair(3, n_states=1)
     g = torch.Generator().manual_seed(4)
     n = 400_000
-    x = mean_p + log_std_p.exp() * torch.randn((n, *mean_p.shape[1:]), generator=g, dtype=torch.float64)
+    x = mean_p + log_std_p.exp() * torch.randn(
+        (n, *mean_p.shape[1:]), generator=g, dtype=torch.float64
+    )
     logp_old = gaussian_log_prob(mean_p, log_std_p, x)
     logp_new = gaussian_log_prob(mean_q, log_std_q, x)
     exact = gaussian_kl(mean_p, log_std_p, mean_q, log_std_q).item()

@@ -21,7 +21,9 @@ def test_run_id_depends_on_science_only():
 def test_second_claim_of_a_live_run_is_refused(tmp_path):
     first = RunRecord(tmp_path / "r")
     first.claim()
-    (tmp_path / "r" / "lock.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    (tmp_path / "r" / "lock.json").write_text(
+        json.dumps({"host": socket.gethostname(), "pid": os.getppid()})
+    )
     with pytest.raises(RunLocked, match="is being trained by"):
         RunRecord(tmp_path / "r").claim()
 
@@ -30,7 +32,9 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     record = RunRecord(tmp_path / "r")
     record.dir.mkdir()
     dead_pid = 2**22 + 12345  # above Linux's default pid_max: never a live process
-    (record.dir / "lock.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead_pid}))
+    (record.dir / "lock.json").write_text(
+        json.dumps({"host": socket.gethostname(), "pid": dead_pid})
+    )
     assert "took over stale lock" in record.claim()
     assert json.loads((record.dir / "lock.json").read_text())["pid"] == os.getpid()
 

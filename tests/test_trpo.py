@@ -19,8 +19,18 @@ def explicit_kl_hessian(actor: GaussianActor, batch) -> torch.Tensor:
     sizes = [p.numel() for p in actor.parameters()]
 
     def kl_of(flat: torch.Tensor) -> torch.Tensor:
-        tensors = dict(zip(names, (t.view(s) for t, s in zip(flat.split(sizes), shapes)), strict=True))
-        mean = functional_call(actor.mean_net, {k.removeprefix("mean_net."): v for k, v in tensors.items() if k != "log_std"}, (batch.obs,))
+        tensors = dict(
+            zip(
+                names,
+                (t.view(s) for t, s in zip(flat.split(sizes), shapes, strict=True)),
+                strict=True,
+            )
+        )
+        mean = functional_call(
+            actor.mean_net,
+            {k.removeprefix("mean_net."): v for k, v in tensors.items() if k != "log_std"},
+            (batch.obs,),
+        )
         log_std = tensors["log_std"].expand_as(mean)
         return gaussian_kl(batch.mean_old, batch.log_std_old, mean, log_std).mean()
 

@@ -23,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, RunMode, TaskFunction
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -38,7 +38,11 @@ ConfigStore.instance().store(group="hydra/sweeper", name="union", node=UnionSwee
 
 
 def expand_jobs(
-    grids: dict, envs: Sequence[str], seeds: Sequence[int], fixed: list[str], crossed: list[list[str]]
+    grids: dict,
+    envs: Sequence[str],
+    seeds: Sequence[int],
+    fixed: list[str],
+    crossed: list[list[str]],
 ) -> list[list[str]]:
     """Override lists of every job: ∪_algo (algo grid × envs × seeds) × command-line sweeps.
 
@@ -69,7 +73,9 @@ class UnionSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher = None
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         from hydra.core.plugins import Plugins
 
         self.hydra_context = hydra_context
@@ -89,7 +95,9 @@ class UnionSweeper(Sweeper):
         for o in overrides:
             if o.is_sweep_override():
                 if not o.is_discrete_sweep():
-                    raise HydraException(f"union sweeper: only comma-lists can be swept, not '{o.input_line}'")
+                    raise HydraException(
+                        f"union sweeper: only comma-lists can be swept, not '{o.input_line}'"
+                    )
                 crossed.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
         preset = self.config.sweep
         grids = OmegaConf.to_container(preset.grids, resolve=True)
@@ -101,20 +109,22 @@ class UnionSweeper(Sweeper):
         runs: dict[str, tuple[list[str], Path]] = {}
         for job in jobs:
             try:
-                cfg = self.hydra_context.config_loader.load_configuration(
-                    self.config.hydra.job.config_name, job, run_mode=RunMode.MULTIRUN
-                )
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
                 validate(cfg)
             except (ConfigError, HydraException) as error:
                 message = " ".join(str(error).split())
-                print(f"error: sweep '{preset.name}', job {' '.join(job)}: {message}", file=sys.stderr)
+                print(
+                    f"error: sweep '{preset.name}', job {' '.join(job)}: {message}", file=sys.stderr
+                )
                 sys.exit(2)
             rid = run_id(train_config(cfg))
             runs.setdefault(rid, (job, Path(cfg.out_dir) / cfg.sweep.name / rid))
         todo = [(job, path) for job, path in runs.values() if not RunRecord(path).is_done()]
         sweep_root = Path(self.config.out_dir) / preset.name
         sweep_root.mkdir(parents=True, exist_ok=True)
-        launcher_name = OmegaConf.select(self.config, "hydra.launcher._target_", default="?").split(".")[-1]
+        launcher_name = OmegaConf.select(self.config, "hydra.launcher._target_", default="?").split(
+            "."
+        )[-1]
         print(
             f"sweep '{preset.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, "
             f"{len(todo)} to run with {launcher_name} -> {sweep_root}"
@@ -167,7 +177,9 @@ class SweepProgress:
         self.bar.close()
 
 
-def report_failures(runs: dict[str, tuple[list[str], Path]], results: list[Sequence[JobReturn]]) -> None:
+def report_failures(
+    runs: dict[str, tuple[list[str], Path]], results: list[Sequence[JobReturn]]
+) -> None:
     """Print the failed runs with their reasons; a job that raised outside the run counts too."""
     failed = []
     for rid, (_, path) in runs.items():

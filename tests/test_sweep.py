@@ -1,0 +1,190 @@
+"""Sweeps: the union grid covered once, re-runs skip, a killed sweep resumes to the same result."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from experiments.run import CONF_DIR
+from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
+from tests.conftest import ROOT, sweep_command
+
+SMOKE_GRID = {
+    ("pg", 0.001),
+    ("pg", 0.01),
+    ("trpo", 0.01),
+    ("trpo", 0.1),
+    ("ppo", 0.1),
+    ("ppo", 0.3),
+}
+TIMING = ["sps", "rollout_s", "update_s"]
+
+
+def run_set(sweep_dir: Path) -> dict[str, pd.DataFrame]:
+    """run_id -> metrics without timing columns, for every run of a sweep."""
+    records = {}
+    for status_file in sweep_dir.glob("*/status.json"):
+        assert json.loads(status_file.read_text())["status"] == "done", status_file
+        records[status_file.parent.name] = pd.read_parquet(
+            status_file.parent / "metrics.parquet"
+        ).drop(columns=TIMING)
+    return records
+
+
+def test_expand_jobs_is_a_union_of_per_algo_grids():
+    jobs = expand_jobs({"pg": {"lr": [1, 2]}, "trpo": {"delta": [3]}}, ["E"], [0, 1], ["x=1"], [])
+    assert len(jobs) == 6
+    assert ["x=1", "algo=trpo", "delta=3", "env=E", "seed=1"] in jobs
+    crossed = expand_jobs(
+        {"pg": {"lr": [1]}}, ["E"], [0], [], [["seed=5", "seed=6"], ["a=1", "a=2"]]
+    )
+    assert sorted(j[-1] + j[2] for j in crossed) == [
+        "seed=5a=1",
+        "seed=5a=2",
+        "seed=6a=1",
+        "seed=6a=2",
+    ]
+
+
+def test_smoke_sweep_covers_its_grid_exactly_once(smoke_sweep):
+    sweep_dir = smoke_sweep / "smoke"
+    runs = run_set(sweep_dir)
+    assert len(runs) == 12
+    seen = []
+    for run_id in runs:
+        cfg = yaml.safe_load((sweep_dir / run_id / "config.yaml").read_text())
+        seen.append((cfg["algo"]["name"], cfg["step_size"], cfg["seed"]))
+        assert cfg["env"] == "InvertedPendulum-v5" and cfg["sweep"]["name"] == "smoke"
+        assert len(runs[run_id]) == 4 and runs[run_id]["update"].tolist() == [1, 2, 3, 4]
+    assert sorted(seen) == sorted((a, s, seed) for a, s in SMOKE_GRID for seed in (0, 1))
+
+
+def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
+    before = {p: p.stat().st_mtime for p in (smoke_sweep / "smoke").glob("*/metrics.parquet")}
+    result = subprocess.run(
+        sweep_command(smoke_sweep, "sweep=smoke"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert "12 runs, 12 already done, 0 to run" in result.stdout
+    assert before == {
+        p: p.stat().st_mtime for p in (smoke_sweep / "smoke").glob("*/metrics.parquet")
+    }
+
+
+@pytest.mark.parametrize("kill_signal", [signal.SIGINT, signal.SIGKILL])
+def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path, kill_signal):
+    command = sweep_command(tmp_path, "sweep=smoke")
+    sweep = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 4 and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(sweep.pid, kill_signal)  # the whole process group, as Ctrl-C or a scheduler would
+    sweep.wait(timeout=60)
+    statuses = [
+        json.loads(p.read_text())["status"] for p in (tmp_path / "smoke").glob("*/status.json")
+    ]
+    assert 0 < statuses.count("done") < 12, statuses  # killed half way, not before or after
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{statuses.count('done')} already done" in resumed.stdout
+    expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
+    assert got.keys() == expected.keys()
+    for run_id, metrics in expected.items():
+        pd.testing.assert_frame_equal(got[run_id], metrics)
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
+    preset_dir = tmp_path / "conf" / "sweep"
+    preset_dir.mkdir(parents=True)
+    (preset_dir / "with_failure.yaml").write_text(
+        "# @package _global_\n"
+        "sweep:\n  name: with_failure\n"
+        "  grids:\n"
+        "    pg: {lr: [0.001], train.init_log_std: [0.0, 1000.0]}\n"
+        "    trpo: {delta: [0.01]}\n"
+        "  envs: [InvertedPendulum-v5]\n  seeds: [0]\n"
+        "total_steps: 512\ntrain: {horizon: 128, hidden: [16]}\n"
+    )
+    search_path = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    command = sweep_command(tmp_path / "runs", "sweep=with_failure", search_path)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sweep finished: 2/3 done, 1 failed" in result.stdout
+    statuses = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (tmp_path / "runs" / "with_failure").glob("*/status.json")
+    }
+    failed = [s for s in statuses.values() if s["status"] == "failed"]
+    assert len(statuses) == 3 and len(failed) == 1
+    assert "non-finite" in failed[0]["reason"] or "nan" in failed[0]["reason"]
+
+
+def test_bad_preset_or_override_fails_before_any_run(tmp_path):
+    for overrides, message in (
+        (["sweep=nope"], "unknown sweep 'nope'; allowed: default, full, single, smoke"),
+        (["sweep=smoke", "epsilon=0.1"], "epsilon is not used by algo=pg"),
+    ):
+        result = subprocess.run(
+            sweep_command(tmp_path, *overrides),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert not list(tmp_path.glob("*/*/status.json"))
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [
+        ("joblib", "JoblibLauncher"),
+        ("slurm", "SlurmLauncher"),
+        ("submitit_slurm", "SlurmLauncher"),
+        ("submitit_local", "LocalLauncher"),
+    ],
+)
+def test_launcher_configs_compose(launcher, target):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["sweep=full", f"hydra/launcher={launcher}"],
+            return_hydra_config=True,
+        )
+    assert cfg.hydra.launcher._target_.endswith(target)
+    assert cfg.hydra.sweeper._target_.endswith("UnionSweeper")
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.cpus_per_task == 1 and cfg.hydra.launcher.timeout_min > 0
+
+
+@pytest.mark.slow
+def test_ray_launcher_runs_the_smoke_preset_on_a_local_ray_instance(smoke_sweep, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    result = subprocess.run(
+        sweep_command(tmp_path, "sweep=smoke", "hydra/launcher=ray"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
+    assert got.keys() == expected.keys()
