@@ -82,7 +82,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     return status
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> str:
     torch.set_num_threads(cfg.torch_threads)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN

@@ -1,0 +1,189 @@
+"""The report's figures. Each function draws one figure from tidy frames and saves it as
+PNG and SVG under `stem`; statistics come from analysis.tables / analysis.warning."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+ALGO_ORDER = ["pg", "trpo", "ppo"]
+ALGO_LABEL = {"pg": "PG (lr)", "trpo": "TRPO (δ)", "ppo": "PPO (ε)"}
+PALETTE = dict(zip(ALGO_ORDER, sns.color_palette("colorblind", 3), strict=True))
+MAX_POINTS_PER_PANEL = 40_000
+
+
+def save(fig: plt.Figure, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(paths[0], dpi=110, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def algos_in(frame: pd.DataFrame) -> list[str]:
+    present = set(frame["algo"])
+    return [a for a in ALGO_ORDER if a in present] + sorted(present - set(ALGO_ORDER))
+
+
+def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
+    """Mean return_mean over the next `horizon` updates minus the return at this update."""
+    ordered = updates.sort_values(["run_id", "update"])
+    grouped = ordered.groupby("run_id")["return_mean"]
+    ahead = grouped.transform(
+        lambda r: r[::-1].rolling(horizon, min_periods=1).mean()[::-1].shift(-1)
+    )
+    return (ahead - ordered["return_mean"]).reindex(updates.index)
+
+
+def kl_vs_return(
+    updates: pd.DataFrame, horizon: int, deltas: list[float], stem: Path
+) -> list[Path]:
+    data = updates.assign(change=future_return_change(updates, horizon))
+    data = data[(data["kl_mean"] > 0) & data["change"].notna()]
+    envs = sorted(data["env"].unique())
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.8), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        panel = data[data["env"] == env]
+        if len(panel) > MAX_POINTS_PER_PANEL:
+            panel = panel.sample(MAX_POINTS_PER_PANEL, random_state=0)
+        for algo in algos_in(panel):
+            part = panel[panel["algo"] == algo]
+            ax.scatter(part["kl_mean"], part["change"], s=6, alpha=0.35, color=PALETTE.get(algo),
+                       label=ALGO_LABEL.get(algo, algo), rasterized=True)  # fmt: skip
+        for delta in deltas:
+            ax.axvline(delta, color=PALETTE["trpo"], ls=":", lw=1)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{env} (dotted: TRPO δ values)")
+        ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale)")
+        ax.set_ylabel(f"return change over next {horizon} updates")
+        ax.legend(markerscale=3, title="algo (step-size key)")
+    return save(fig, stem)
+
+
+def kl_vs_final_return(per_run: pd.DataFrame, stem: Path) -> list[Path]:
+    data = per_run.dropna(subset=["run_kl_mean", "final_return"])
+    data = data.assign(size_rank=data.groupby("algo")["step_size"].rank(method="dense"))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    for ax, column, label in (
+        (axes[0], "run_kl_mean", "mean of kl_mean over the run's updates (nats)"),
+        (axes[1], "run_kl_max", "max of kl_max over the run's updates (nats)"),
+    ):
+        sns.scatterplot(data=data, x=column, y="final_return", hue="algo", size="size_rank",
+                        style="env", palette=PALETTE, hue_order=algos_in(data), ax=ax,
+                        sizes=(20, 160), alpha=0.8)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel(label + ", log scale")
+        ax.set_ylabel("final return (mean return_mean, last updates)")
+    axes[0].legend().remove()
+    axes[1].legend(title="algo / step-size rank (larger = bigger step) / env", fontsize=8,
+                   bbox_to_anchor=(1.02, 1), loc="upper left")  # fmt: skip
+    fig.suptitle("Per run: how far updates moved the policy vs where the run ended")
+    return save(fig, stem)
+
+
+def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
+    """A grid of env rows × algo columns (step sizes differ in kind between algos);
+    returns the figure and (axis, that panel's rows sorted by step size) pairs."""
+    envs, algos = sorted(table["env"].unique()), algos_in(table)
+    fig, axes = plt.subplots(len(envs), len(algos), figsize=(4.6 * len(algos), 3.8 * len(envs)),
+                             squeeze=False)  # fmt: skip
+    panels = []
+    for i, env in enumerate(envs):
+        for j, algo in enumerate(algos):
+            ax = axes[i, j]
+            rows = table[(table["env"] == env) & (table["algo"] == algo)].sort_values("step_size")
+            key = rows["step_size_key"].iloc[0] if len(rows) else "step size"
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{key} (log scale)")
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
+            panels.append((ax, rows))
+    return fig, panels
+
+
+def collapse_frequency(table: pd.DataFrame, stem: Path) -> list[Path]:
+    fig, panels = per_algo_axes(table, "collapse frequency (95% Wilson CI)")
+    for ax, rows in panels:
+        color = PALETTE.get(rows["algo"].iloc[0]) if len(rows) else None
+        low = rows["collapse_freq"] - rows["collapse_ci_low"]
+        high = rows["collapse_ci_high"] - rows["collapse_freq"]
+        ax.errorbar(rows["step_size"], rows["collapse_freq"], yerr=[low, high], marker="o",
+                    capsize=4, color=color)  # fmt: skip
+        for r in rows.itertuples():
+            ax.annotate(f"{r.collapsed}/{r.runs}", (r.step_size, r.collapse_freq), fontsize=8,
+                        textcoords="offset points", xytext=(4, 4))  # fmt: skip
+        ax.set_ylim(-0.05, 1.05)
+    return save(fig, stem)
+
+
+def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
+    fig, panels = per_algo_axes(table, "return")
+    for ax, rows in panels:
+        low = rows["final_return"] - rows["final_return_ci_low"]
+        high = rows["final_return_ci_high"] - rows["final_return"]
+        ax.errorbar(rows["step_size"], rows["final_return"], yerr=[low, high], marker="o",
+                    capsize=4, label="final (95% bootstrap CI)")  # fmt: skip
+        ax.plot(
+            rows["step_size"], rows["best_return"], marker="^", ls="--", label="best (smoothed)"
+        )
+        ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
+def learning_curves(updates: pd.DataFrame, stem: Path) -> list[Path]:
+    stats = (
+        updates.groupby(["env", "algo", "step_size", "step"])["return_mean"]
+        .agg(["mean", "sem", "count"])
+        .reset_index()
+    )
+    stats["half_width"] = 1.96 * stats["sem"].fillna(0.0)
+    envs, algos = sorted(stats["env"].unique()), algos_in(stats)
+    fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
+                             squeeze=False, sharey="row")  # fmt: skip
+    for i, env in enumerate(envs):
+        for j, algo in enumerate(algos):
+            ax = axes[i, j]
+            panel = stats[(stats["env"] == env) & (stats["algo"] == algo)]
+            sizes = sorted(panel["step_size"].unique())
+            colors = sns.color_palette("viridis", len(sizes))
+            for color, size in zip(colors, sizes, strict=True):
+                curve = panel[panel["step_size"] == size]
+                ax.plot(curve["step"], curve["mean"], color=color, label=f"{size:g}")
+                ax.fill_between(curve["step"], curve["mean"] - curve["half_width"],
+                                curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
+            ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
+            ax.set_xlabel("env steps")
+            ax.set_ylabel("return_mean (mean over seeds, 95% CI)")
+            ax.legend(title="step size", fontsize=7)
+    return save(fig, stem)
+
+
+def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
+    algos = sorted(
+        {algo for algo, _ in verdicts}, key=lambda a: ALGO_ORDER.index(a) if a in ALGO_ORDER else 9
+    )
+    fig, axes = plt.subplots(
+        1, max(len(algos), 1), figsize=(4.6 * max(len(algos), 1), 4.4), squeeze=False
+    )
+    for ax, algo in zip(axes[0], algos, strict=False):
+        for score, ls in (("kl_max", "-"), ("kl_mean", "--")):
+            if (algo, score) in curves:
+                fpr, tpr = curves[(algo, score)]
+                ax.plot(
+                    fpr,
+                    tpr,
+                    ls=ls,
+                    color=PALETTE.get(algo),
+                    label=f"{score}: {verdicts[(algo, score)]}",
+                )
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        ax.set_title(ALGO_LABEL.get(algo, algo))
+        ax.set_xlabel("false-alarm rate")
+        ax.set_ylabel("share of pre-collapse updates flagged")
+        ax.legend(fontsize=7, loc="lower right")
+    return save(fig, stem)

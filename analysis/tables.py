@@ -1,0 +1,130 @@
+"""Collapse-frequency table: per env × algo × step size, with its uncertainty.
+
+Collapse frequency counts finished runs: `done` ones plus those that diverged (a
+non-finite loss or parameter is the most complete collapse there is, so it counts as
+collapsed). Runs that crashed for another reason or never finished are counted in
+`excluded`, never mixed in.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+GROUP = ["env", "algo", "step_size_key", "step_size"]
+
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (NaN for no trials)."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    ci = stats.binomtest(successes, trials).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def bootstrap_mean_interval(values: np.ndarray, seed: int) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean (NaN with fewer than 2 values)."""
+    values = values[np.isfinite(values)]
+    if len(values) < 2 or np.all(values == values[0]):
+        return (float(values[0]), float(values[0])) if len(values) else (np.nan, np.nan)
+    result = stats.bootstrap(
+        (values,), np.mean, n_resamples=2000, method="percentile", random_state=seed
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def per_run_returns(updates: pd.DataFrame, final_window: int, smooth_window: int) -> pd.DataFrame:
+    """final_return (mean of the last `final_window` updates) and best_return (max smoothed)."""
+    rows = []
+    for run_id, run in updates.groupby("run_id", sort=False):
+        returns = run.sort_values("update")["return_mean"]
+        rows.append(
+            {
+                "run_id": run_id,
+                "final_return": returns.tail(final_window).mean(),
+                "best_return": returns.rolling(smooth_window, min_periods=1).mean().max(),
+            }
+        )
+    return pd.DataFrame(rows, columns=["run_id", "final_return", "best_return"])
+
+
+def collapse_table(
+    runs: pd.DataFrame, per_run: pd.DataFrame, updates: pd.DataFrame, seed: int = 0
+) -> pd.DataFrame:
+    """`per_run` holds run_id, collapsed, final_return, best_return for finished runs."""
+    runs = runs.merge(per_run, on="run_id", how="left")
+    finished = runs["status"].eq("done") | runs["diverged"]
+    runs = runs.assign(
+        finished=finished,
+        counted_collapse=finished
+        & (runs["collapsed"].fillna(False).astype(bool) | runs["diverged"]),
+    )
+    kl = updates.groupby("run_id")["kl_mean"] if len(updates) else None
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=True):
+        done = group[group["finished"]]
+        n, k = len(done), int(done["counted_collapse"].sum())
+        low, high = wilson_interval(k, n)
+        kls = (
+            updates.loc[updates["run_id"].isin(done["run_id"]), "kl_mean"].dropna()
+            if kl is not None
+            else pd.Series(dtype=float)
+        )
+        finals = done.loc[done["status"].eq("done"), "final_return"].to_numpy(dtype=float)
+        final_low, final_high = bootstrap_mean_interval(finals, seed)
+        rows.append(
+            {
+                **dict(zip(GROUP, key, strict=True)),
+                "runs": n,
+                "collapsed": k,
+                "diverged": int(done["diverged"].sum()),
+                "recovered": int(done["recovered"].fillna(False).astype(bool).sum()),
+                "excluded": int((~group["finished"]).sum()),
+                "collapse_freq": k / n if n else np.nan,
+                "collapse_ci_low": low,
+                "collapse_ci_high": high,
+                "kl_mean_median": kls.median() if len(kls) else np.nan,
+                "kl_mean_q25": kls.quantile(0.25) if len(kls) else np.nan,
+                "kl_mean_q75": kls.quantile(0.75) if len(kls) else np.nan,
+                "final_return": np.nanmean(finals) if len(finals) else np.nan,
+                "final_return_ci_low": final_low,
+                "final_return_ci_high": final_high,
+                "best_return": done["best_return"].mean() if n else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame, definition: str) -> str:
+    """The table as Markdown, with the collapse definition above it."""
+    shown = table.assign(
+        collapse=table.apply(
+            lambda r: (
+                f"{r.collapsed}/{r.runs} = {r.collapse_freq:.2f} "
+                f"[{r.collapse_ci_low:.2f}, {r.collapse_ci_high:.2f}]"
+            ),
+            axis=1,
+        ),
+        kl_mean=table.apply(
+            lambda r: f"{r.kl_mean_median:.2e} ({r.kl_mean_q25:.1e}–{r.kl_mean_q75:.1e})", axis=1
+        ),
+        final=table.apply(
+            lambda r: (
+                f"{r.final_return:.0f} [{r.final_return_ci_low:.0f}, {r.final_return_ci_high:.0f}]"
+            ),
+            axis=1,
+        ),
+    )
+    columns = {
+        "env": "env",
+        "algo": "algo",
+        "step_size_key": "step-size key",
+        "step_size": "step size",
+        "collapse": "collapsed / runs = frequency [95% Wilson CI]",
+        "diverged": "diverged",
+        "recovered": "recovered",
+        "excluded": "excluded",
+        "kl_mean": "kl_mean median (IQR)",
+        "final": "final return [95% bootstrap CI]",
+    }
+    body = shown[list(columns)].rename(columns=columns)
+    return f"{definition}\n\n{body.to_markdown(index=False)}\n"

@@ -1,0 +1,158 @@
+"""Does KL warn before a collapse? How well one update's KL predicts that a run-level
+collapse begins within the next `horizon` updates.
+
+Each update before a run's collapse (or every update of a run that never collapsed) is
+one example: positive when the collapse begins (the first update after the peak) at
+most `horizon` updates later. Updates after a collapse began are left out: they describe
+the fall, not a warning of it. The score is the update's kl_max (or kl_mean); ROC AUC
+= P(score of a positive > score of a negative), with a bootstrap interval over runs.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SCORES = ("kl_max", "kl_mean")
+
+
+@dataclass
+class WarningResult:
+    algo: str
+    score: str
+    positives: int
+    negatives: int
+    collapsed_runs: int
+    auc: float
+    auc_ci_low: float
+    auc_ci_high: float
+    threshold: float  # KL at or above which `flag_share` of positives are flagged
+    false_alarm_rate: float  # share of negatives at or above that threshold
+    verdict: str
+
+
+def label_updates(updates: pd.DataFrame, collapses: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Updates usable as examples, with `positive` set as in the module docstring."""
+    merged = updates.merge(collapses[["run_id", "collapsed", "peak_step"]], on="run_id")
+    onset_update = merged.groupby("run_id", group_keys=False).apply(
+        _onset_update, include_groups=False
+    )
+    merged = merged.assign(onset=merged["run_id"].map(onset_update))
+    before = merged["onset"].isna() | (merged["update"] < merged["onset"])
+    merged = merged[before]
+    positive = merged["onset"].notna() & (merged["onset"] - merged["update"] <= horizon)
+    return merged.assign(positive=positive)
+
+
+def _onset_update(run: pd.DataFrame) -> float:
+    """Update number of the first update after the peak; NaN when the run did not collapse."""
+    if not run["collapsed"].iloc[0]:
+        return np.nan
+    after_peak = run.loc[run["step"] > run["peak_step"].iloc[0], "update"]
+    return float(after_peak.min()) if len(after_peak) else np.nan
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Mann–Whitney AUC = P(positive score > negative score), ties counted half."""
+    return RankedScores(scores, positive, np.zeros(len(scores), dtype=int)).auc(np.ones(1))
+
+
+class RankedScores:
+    """Scores sorted once, so the AUC under any per-run weighting (a bootstrap resample of
+    runs) costs O(n) without sorting again."""
+
+    def __init__(self, scores: np.ndarray, positive: np.ndarray, run_index: np.ndarray):
+        order = np.argsort(scores, kind="mergesort")
+        sorted_scores = scores[order]
+        self.positive = positive[order].astype(bool)
+        self.run_index = run_index[order]
+        _, first, inverse = np.unique(sorted_scores, return_index=True, return_inverse=True)
+        last = np.append(first[1:], len(sorted_scores))
+        self.tie_start, self.tie_end = first[inverse], last[inverse]
+
+    def auc(self, run_weights: np.ndarray) -> float:
+        w = run_weights[self.run_index].astype(float)
+        neg_w = np.where(self.positive, 0.0, w)
+        pos_w = np.where(self.positive, w, 0.0)
+        total_pos, total_neg = pos_w.sum(), neg_w.sum()
+        if total_pos == 0 or total_neg == 0:
+            return float("nan")
+        cum_neg = np.concatenate([[0.0], np.cumsum(neg_w)])
+        below = cum_neg[self.tie_start]
+        tied = cum_neg[self.tie_end] - below
+        return float((pos_w * (below + 0.5 * tied)).sum() / (total_pos * total_neg))
+
+
+def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates as the threshold sweeps from high to low."""
+    order = np.argsort(-scores, kind="mergesort")
+    hits = positive[order]
+    tpr = np.concatenate([[0.0], np.cumsum(hits) / max(hits.sum(), 1)])
+    fpr = np.concatenate([[0.0], np.cumsum(~hits) / max((~hits).sum(), 1)])
+    return fpr, tpr
+
+
+def kl_warning(
+    labelled: pd.DataFrame,
+    flag_share: float,
+    min_positives: int,
+    min_runs: int,
+    resamples: int,
+    seed: int,
+) -> tuple[list[WarningResult], dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
+    """Per algo and score: AUC with CI, threshold for `flag_share`, false alarms; ROC curves."""
+    rng = np.random.default_rng(seed)
+    results, curves = [], {}
+    for algo, data in labelled.groupby("algo", sort=True):
+        collapsed_runs = data.loc[data["positive"], "run_id"].nunique()
+        for score in SCORES:
+            d = data[np.isfinite(data[score])]
+            s, y = d[score].to_numpy(), d["positive"].to_numpy()
+            n_pos, n_neg = int(y.sum()), int((~y).sum())
+            auc = roc_auc(s, y)
+            low = high = threshold = false_alarms = np.nan
+            if n_pos and n_neg:
+                curves[(algo, score)] = roc_curve(s, y)
+                threshold = float(np.quantile(s[y], 1.0 - flag_share))
+                false_alarms = float((s[~y] >= threshold).mean())
+                low, high = bootstrap_auc(d, score, resamples, rng)
+            enough = n_pos >= min_positives and collapsed_runs >= min_runs
+            verdict = (
+                f"AUC {auc:.2f} [{low:.2f}, {high:.2f}]"
+                if enough
+                else f"too few collapses to tell ({collapsed_runs} collapsed runs, {n_pos} warning-window updates)"
+            )
+            results.append(
+                WarningResult(
+                    algo,
+                    score,
+                    n_pos,
+                    n_neg,
+                    collapsed_runs,
+                    auc,
+                    low,
+                    high,
+                    threshold,
+                    false_alarms,
+                    verdict,
+                )
+            )
+    return results, curves
+
+
+def bootstrap_auc(
+    data: pd.DataFrame, score: str, resamples: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """95% percentile interval of the AUC, resampling whole runs (updates within a run are correlated)."""
+    run_index, runs = pd.factorize(data["run_id"])
+    ranked = RankedScores(data[score].to_numpy(), data["positive"].to_numpy(), run_index)
+    aucs = np.array(
+        [
+            ranked.auc(np.bincount(rng.integers(0, len(runs), len(runs)), minlength=len(runs)))
+            for _ in range(resamples)
+        ]
+    )
+    aucs = aucs[np.isfinite(aucs)]
+    if len(aucs) < 10:
+        return float("nan"), float("nan")
+    return float(np.quantile(aucs, 0.025)), float(np.quantile(aucs, 0.975))

@@ -1,0 +1,52 @@
+"""Collapse detection on synthetic return curves whose answer is known."""
+
+import numpy as np
+
+from analysis.collapse import CollapseRule, detect_collapse, update_collapses
+
+RULE = CollapseRule(smooth_window=3, min_gain=100.0, drop_frac=0.5, recover_frac=0.9)
+
+
+def test_monotone_rise_does_not_collapse():
+    assert not detect_collapse(np.linspace(10, 1000, 60), RULE).collapsed
+
+
+def test_rise_then_crash_collapses_at_the_right_update():
+    returns = np.concatenate([np.linspace(10, 1010, 30), np.full(20, 20.0)])
+    result = detect_collapse(returns, RULE)
+    assert result.collapsed and not result.recovered
+    assert result.peak_index == 29
+    # smoothed over 3: at update 30 the mean is (975.5+1010+20)/3 ≈ 668 > 510; at 31 it is ≈ 350
+    assert result.index == 31
+    assert result.drop > 0.95
+
+
+def test_noisy_plateau_does_not_collapse():
+    rng = np.random.default_rng(0)
+    returns = np.concatenate([np.linspace(10, 800, 20), 800 + rng.normal(0, 60, 200)])
+    assert not detect_collapse(returns, RULE).collapsed
+
+
+def test_crash_and_recovery_is_a_collapse_that_recovered():
+    returns = np.concatenate(
+        [np.linspace(10, 1010, 20), np.full(10, 50.0), np.linspace(50, 1000, 20)]
+    )
+    result = detect_collapse(returns, RULE)
+    assert result.collapsed and result.recovered
+
+
+def test_never_learning_is_not_a_collapse():
+    returns = np.array([10, 60, 15, 70, 5, 80, 12] * 5, dtype=float)  # gains < min_gain
+    assert not detect_collapse(returns, RULE).collapsed
+
+
+def test_update_level_collapse_flags_the_update_before_the_drop():
+    returns = np.array([10, 200, 400, 600, 600, 100, 100, 100], dtype=float)
+    flags = update_collapses(returns, initial=10.0, rule=RULE, horizon=2)
+    assert flags.tolist() == [False, False, False, True, True, False, False, False]
+
+
+def test_update_level_ignores_small_dips_and_unlearned_runs():
+    returns = np.array([10, 500, 400, 500, 450, 500], dtype=float)
+    assert not update_collapses(returns, 10.0, RULE, horizon=2).any()
+    assert not update_collapses(np.array([10, 50, 0, 40.0]), 10.0, RULE, horizon=2).any()

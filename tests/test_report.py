@@ -1,0 +1,57 @@
+"""The report from the smoke sweep's records, and loading that survives bad records."""
+
+import re
+import shutil
+
+from PIL import Image
+
+from analysis.load import load_records
+from analysis.report import main as report_main
+from tests.conftest import ROOT
+
+FIGURES = [
+    "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
+    "learning_curves", "kl_warning_roc",
+]  # fmt: skip
+
+
+def build(out_dir, sweep, report_dir, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(
+        "sys.argv", ["report", f"out_dir={out_dir}", f"sweep={sweep}", f"report_dir={report_dir}"]
+    )
+    report_main()
+    return report_dir / sweep
+
+
+def test_report_builds_from_smoke_sweep_with_every_figure_linked(
+    smoke_sweep, tmp_path, monkeypatch
+):
+    report = build(smoke_sweep, "smoke", tmp_path / "reports", monkeypatch)
+    index = (report / "index.html").read_text()
+    for name in FIGURES:
+        for suffix in (".png", ".svg"):
+            assert (report / f"{name}{suffix}").stat().st_size > 1000
+        with Image.open(report / f"{name}.png") as image:
+            image.verify()
+        assert f"href='{name}.png'" in index
+        assert f"![{name}]({name}.png)" in (report / "README.md").read_text()
+    assert "data:image/png;base64," in index  # self-contained: opens offline
+    assert not re.search(r"src='(?!data:)", index)
+    table = (report / "collapse_frequency.csv").read_text().splitlines()
+    assert len(table) == 1 + 6  # one row per algo × step size
+    assert "smoothed by a trailing mean" in (report / "collapse_frequency.md").read_text()
+
+
+def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tmp_path):
+    sweep = tmp_path / "smoke"
+    shutil.copytree(smoke_sweep / "smoke", sweep, ignore=shutil.ignore_patterns("wandb", ".hydra"))
+    first, second, third = sorted(p for p in sweep.iterdir() if p.is_dir())[:3]
+    (first / "metrics.parquet").write_bytes(b"PAR1 truncated")
+    (second / "status.json").write_text('{"status": "do')
+    (third / "config.yaml").unlink()
+    records = load_records(tmp_path, "smoke")
+    assert len(records.runs) == 9
+    assert {p for p, _ in records.skipped} == {str(first), str(second), str(third)}
+    assert all(why for _, why in records.skipped)
+    assert set(records.updates["run_id"]) == set(records.runs["run_id"])
