@@ -32,6 +32,11 @@ sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray)
 report: setup
 	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
 
+# Peers (Stable-Baselines3, sb3-contrib) are a bench extra, never a runtime dependency.
+bench: setup
+	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	$(PY) benchmarks/bench.py $(ARGS)
+
 test: setup
 	$(PY) -m pytest -q
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.policy import GaussianActor, grad_norm
+from algos.policy import GaussianActor, adam, grad_norm
 from algos.rollout import Batch
 from algos.surrogate import surrogate
 
@@ -28,7 +28,7 @@ class PGUpdate:
         self.actor = actor
         self.config = config
         if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(actor.parameters(), lr=config.lr, eps=1e-5)
+            self.optimizer = adam(actor, config.lr)
         elif config.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(actor.parameters(), lr=config.lr)
         else:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from algos.kl import gaussian_kl
-from algos.policy import GaussianActor, grad_norm
+from algos.policy import GaussianActor, adam, grad_norm
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, ratio
 
@@ -63,7 +63,7 @@ class PPOUpdate:
     def __init__(self, actor: GaussianActor, config: PPOConfig):
         self.actor = actor
         self.config = config
-        self.optimizer = torch.optim.Adam(actor.parameters(), lr=config.lr, eps=1e-5)
+        self.optimizer = adam(actor, config.lr)
         self.kl_coef = config.kl_coef
 
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from algos.policy import ValueNet
+from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
 
@@ -12,7 +12,7 @@ class ValueFitter:
 
     def __init__(self, critic: ValueNet, lr: float, epochs: int, minibatch_size: int):
         self.critic = critic
-        self.optimizer = torch.optim.Adam(critic.parameters(), lr=lr, eps=1e-5)
+        self.optimizer = adam(critic, lr)
         self.epochs = epochs
         self.minibatch_size = minibatch_size
 

@@ -1,0 +1,179 @@
+"""`make bench`: env-steps/s of our PG, TRPO and PPO against Stable-Baselines3 peers on the
+same env, same step count, matched hyperparameters, one torch thread, measured back to
+back in one invocation (each in its own subprocess, which also gives its peak RSS).
+
+Floors printed beside them: the raw env step rate (no policy) and the rate with a
+64x64 tanh torch MLP called once per step. Writes results/bench/<env>.csv.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIRS = [("ppo", "sb3_ppo"), ("trpo", "sb3_trpo"), ("pg", "sb3_a2c")]
+TARGETS = {"ppo": 3.0, "trpo": 3.0, "pg": 2.5}
+
+
+def raw_env(env_id: str, steps: int) -> None:
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, *env.action_space.shape))
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+
+
+def policy_in_loop(env_id: str, steps: int) -> None:
+    import gymnasium as gym
+    import torch
+
+    from algos.policy import GaussianActor
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    actor = GaussianActor(env.observation_space.shape[0], env.action_space.shape[0], (64, 64), 0.0)
+    for _ in range(steps):
+        with torch.no_grad():
+            mean, _ = actor(torch.as_tensor(obs, dtype=torch.float32)[None])
+        obs, _, terminated, truncated, _ = env.step(mean[0].numpy())
+        if terminated or truncated:
+            obs, _ = env.reset()
+
+
+def ours(algo: str, env_id: str, steps: int) -> None:
+    from algos.train import TrainConfig, train
+
+    train(TrainConfig(env_id=env_id, total_steps=steps, algo=algo), lambda row: None)
+
+
+def peer(name: str, env_id: str, steps: int) -> None:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(make_vec_env(lambda: gym.make(env_id), n_envs=1, seed=0))
+    net = {"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh}
+    common = {"n_steps": 2048, "gamma": 0.99, "gae_lambda": 0.95, "device": "cpu", "seed": 0}
+    if name == "sb3_ppo":
+        from stable_baselines3 import PPO
+
+        model = PPO("MlpPolicy", env, batch_size=64, n_epochs=10, learning_rate=3e-4,
+                    clip_range=0.2, policy_kwargs=net, **common)  # fmt: skip
+    elif name == "sb3_trpo":
+        from sb3_contrib import TRPO
+
+        model = TRPO("MlpPolicy", env, batch_size=64, n_critic_updates=10, cg_max_steps=10,
+                     target_kl=0.01, learning_rate=3e-4, policy_kwargs=net, **common)  # fmt: skip
+    else:
+        from stable_baselines3 import A2C
+
+        model = A2C("MlpPolicy", env, learning_rate=3e-3, normalize_advantage=True,
+                    policy_kwargs={**net, "optimizer_class": torch.optim.Adam}, **common)  # fmt: skip
+    model.learn(total_timesteps=steps)
+
+
+def measure_one(name: str, env_id: str, steps: int) -> dict:
+    """Run one contender in this process and report its rate and peak memory."""
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    if name == "raw_env":
+        raw_env(env_id, steps)
+    elif name == "policy_in_loop":
+        policy_in_loop(env_id, steps)
+    elif name in ("ppo", "trpo", "pg"):
+        ours(name, env_id, steps)
+    else:
+        peer(name, env_id, steps)
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "name": name,
+        "env": env_id,
+        "steps": steps,
+        "wall_s": wall,
+        "sps": steps / wall,
+        "peak_rss_mb": peak_mb,
+    }
+
+
+def launch(names: list[str], env_id: str, steps: int) -> list[dict]:
+    """Run contenders in subprocesses started together (one each), and collect their results."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--one", n, "--env", env_id, "--steps", str(steps)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for n in names
+    ]
+    outputs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"benchmark of {names} failed")
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
+def report(name: str, r: dict) -> None:
+    print(
+        f"{name:>15}: {r['sps']:8.0f} env-steps/s  ({r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="Hopper-v5")
+    parser.add_argument("--steps", type=int, default=20480, help="env steps per contender")
+    parser.add_argument("--only", nargs="*", help="contenders to run (default: all)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.env, args.steps)))
+        return
+    names = args.only or ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair]
+    results = {}
+    for name in names:
+        (results[name],) = launch([name], args.env, args.steps)
+        report(name, results[name])
+    if not args.only:
+        side_by_side = launch(["ppo", "ppo"], args.env, args.steps)
+        aggregate = sum(r["sps"] for r in side_by_side)
+        results["ppo_x2"] = {**side_by_side[0], "name": "ppo_x2", "sps": aggregate}
+        report("ppo_x2", results["ppo_x2"])
+        print(
+            f"two PPO runs side by side: {aggregate / results['ppo']['sps']:.2f}x one run's env-steps/s (target 1.8x)"
+        )
+    import pandas as pd
+
+    table = pd.DataFrame(results.values())
+    raw = results.get("raw_env", {}).get("sps", np.nan)
+    table["share_of_raw_env"] = table["sps"] / raw
+    rows = []
+    for ours_name, peer_name in PAIRS:
+        if ours_name in results and peer_name in results:
+            ratio = results[ours_name]["sps"] / results[peer_name]["sps"]
+            rows.append(f"{ours_name} / {peer_name}: {ratio:.2f}x (target {TARGETS[ours_name]}x), "
+                        f"{ours_name} at {results[ours_name]['sps'] / raw:.0%} of raw env rate")  # fmt: skip
+            table.loc[table["name"] == ours_name, "ratio_vs_peer"] = ratio
+    print("\n".join(rows))
+    out_dir = ROOT / "results" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / f"{args.env}.csv", index=False)
+    print(f"table: {out_dir / f'{args.env}.csv'}")
+
+
+if __name__ == "__main__":
+    main()
