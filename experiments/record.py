@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -161,8 +162,10 @@ class RunRecord:
         self.lock_path.unlink(missing_ok=True)
 
     def start(self, config: dict) -> None:
-        """Begin (or begin again, from scratch) the run: earlier metrics are discarded."""
+        """Begin (or begin again, from scratch) the run: an earlier attempt's metrics and
+        W&B files are discarded, so neither the record nor a later `wandb sync` holds it twice."""
         (self.dir / "metrics.parquet").unlink(missing_ok=True)
+        shutil.rmtree(self.dir / "wandb", ignore_errors=True)
         atomic_write_bytes(
             self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
         )

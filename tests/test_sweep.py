@@ -108,6 +108,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
     assert got.keys() == expected.keys()
     for run_id, metrics in expected.items():
         pd.testing.assert_frame_equal(got[run_id], metrics)
+        assert len(list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))) == 1
 
 
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
