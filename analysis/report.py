@@ -104,6 +104,8 @@ def build_report(cfg: DictConfig) -> Path:
     summary = summary_lines(runs, records.skipped, table, results)
     write_index(out, cfg.sweep, definition, summary, table, warning_table, figures)
     write_readme(out, cfg.sweep, definition, summary, table, figures)
+    if cfg.wandb.mode != "disabled":
+        log_to_wandb(cfg, {"collapse_frequency": table, "kl_warning": warning_table}, figures)
     print(f"report: {out / 'index.html'} ({time.perf_counter() - started:.1f} s, {len(runs)} runs)")
     return out
 
@@ -136,6 +138,18 @@ def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
             )
     lines += [f"KL warning, {r.algo} {r.score}: {r.verdict}" for r in results]
     return lines
+
+
+def log_to_wandb(cfg: DictConfig, tables: dict[str, pd.DataFrame], figures) -> None:
+    """The same tables and figures, under the same names, in a W&B run of the sweep's group."""
+    import wandb
+
+    run = wandb.init(mode=cfg.wandb.mode, project=cfg.wandb.project, entity=cfg.wandb.entity,
+                     group=cfg.sweep, job_type="report", name=f"report-{cfg.sweep}",
+                     dir=str(Path(cfg.report_dir) / cfg.sweep))  # fmt: skip
+    run.log({name: wandb.Table(dataframe=table) for name, table in tables.items()})
+    run.log({name: wandb.Image(str(paths[0]), caption=caption) for name, paths, caption in figures})
+    run.finish()
 
 
 def embed(path: Path) -> str:
