@@ -15,11 +15,16 @@ FIGURES = [
 ]  # fmt: skip
 
 
-def build(out_dir, sweep, report_dir, monkeypatch):
+def build(out_dir, sweep, report_dir, monkeypatch, *overrides):
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(
-        "sys.argv", ["report", f"out_dir={out_dir}", f"sweep={sweep}", f"report_dir={report_dir}"]
-    )
+    argv = [
+        "report",
+        f"out_dir={out_dir}",
+        f"sweep={sweep}",
+        f"report_dir={report_dir}",
+        *overrides,
+    ]
+    monkeypatch.setattr("sys.argv", argv)
     report_main()
     return report_dir / sweep
 
@@ -27,7 +32,7 @@ def build(out_dir, sweep, report_dir, monkeypatch):
 def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     smoke_sweep, tmp_path, monkeypatch
 ):
-    report = build(smoke_sweep, "smoke", tmp_path / "reports", monkeypatch)
+    report = build(smoke_sweep, "smoke", tmp_path / "reports", monkeypatch, "wandb.mode=offline")
     index = (report / "index.html").read_text()
     for name in FIGURES:
         for suffix in (".png", ".svg"):
@@ -41,6 +46,7 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     table = (report / "collapse_frequency.csv").read_text().splitlines()
     assert len(table) == 1 + 6  # one row per algo × step size
     assert "smoothed by a trailing mean" in (report / "collapse_frequency.md").read_text()
+    assert list((report / "wandb").glob("offline-run-*/run-*.wandb"))  # mirrored to W&B too
 
 
 def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tmp_path):
