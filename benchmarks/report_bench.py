@@ -47,7 +47,9 @@ def write_synthetic_records(root: Path, runs: int, updates: int, seed: int = 0) 
         config = {"run_id": run_id, "sweep": {"name": "synthetic"}, "algo": {"name": algo}, "env": "Hopper-v5",
                   "seed": i, "step_size_key": key, "step_size": step_size, "total_steps": updates * 2048}  # fmt: skip
         (path / "config.yaml").write_text(yaml.safe_dump(config))
-        (path / "status.json").write_text(json.dumps({"status": "done", "reason": None, "wall_s": 1.0}))
+        (path / "status.json").write_text(
+            json.dumps({"status": "done", "reason": None, "wall_s": 1.0})
+        )
 
 
 def main() -> None:
@@ -59,10 +61,16 @@ def main() -> None:
         root = Path(tmp)
         write_synthetic_records(root / "runs", args.runs, args.updates)
         cfg = OmegaConf.load(Path(CONF_DIR) / "report.yaml")
-        cfg.out_dir, cfg.sweep, cfg.report_dir = str(root / "runs"), "synthetic", str(root / "reports")
+        cfg.out_dir, cfg.sweep, cfg.report_dir = (
+            str(root / "runs"),
+            "synthetic",
+            str(root / "reports"),
+        )
         started = time.perf_counter()
         build_report(cfg)
-        print(f"report over {args.runs} runs × {args.updates} updates: {time.perf_counter() - started:.1f} s")
+        print(
+            f"report over {args.runs} runs × {args.updates} updates: {time.perf_counter() - started:.1f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
 
 def test_bad_preset_or_override_fails_before_any_run(tmp_path):
     for overrides, message in (
-        (["sweep=nope"], "unknown sweep 'nope'; allowed: default, full, single, smoke"),
+        (["sweep=nope"], "unknown sweep 'nope'; allowed: default, full, ppo_table1, single, smoke"),
         (["sweep=smoke", "epsilon=0.1"], "epsilon is not used by algo=pg"),
     ):
         result = subprocess.run(
@@ -189,3 +189,26 @@ def test_ray_launcher_runs_the_smoke_preset_on_a_local_ray_instance(smoke_sweep,
     assert result.returncode == 0, result.stderr[-2000:]
     expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
     assert got.keys() == expected.keys()
+
+
+def test_a_grid_can_name_its_algo_so_one_algo_has_several_grids():
+    grids = {
+        "clip": {"algo": "ppo", "epsilon": [0.1, 0.2]},
+        "none": {"algo": "ppo", "algo.objective": ["none"]},
+    }
+    jobs = expand_jobs(grids, ["E"], [0], [], [])
+    assert jobs == [
+        ["algo=ppo", "epsilon=0.1", "env=E", "seed=0"],
+        ["algo=ppo", "epsilon=0.2", "env=E", "seed=0"],
+        ["algo=ppo", "algo.objective=none", "env=E", "seed=0"],
+    ]
+
+
+def test_ppo_table1_preset_expands_to_the_papers_variants():
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["sweep=ppo_table1"])
+    jobs = expand_jobs(dict(cfg.sweep.grids), list(cfg.sweep.envs), list(cfg.sweep.seeds), [], [])
+    assert len(jobs) == 11 * 7 * 3
+    variants = {tuple(j[1:-2]) for j in jobs}
+    assert len(variants) == 11 and ("algo.objective=kl_fixed", "algo.kl_coef=10.0") in variants
+    assert cfg.algo.max_grad_norm is None and cfg.total_steps == 1_000_000

@@ -2,7 +2,8 @@
 
 A preset (conf/sweep/<name>.yaml) lists, per algo, the step sizes to try:
   sweep.grids: {pg: {lr: [...]}, trpo: {delta: [...]}, ppo: {epsilon: [...]}}
-and the envs and seeds every algo runs on. Hydra's basic sweeper only takes Cartesian
+and the envs and seeds every algo runs on. A grid's name is its algo unless the grid
+says `algo: <name>`, so one algo can have several grids (e.g. PPO's objective variants). Hydra's basic sweeper only takes Cartesian
 products, so this one expands the union (each algo's grid × envs × seeds, crossed with
 any comma-list the command line adds), checks every job's config before any starts,
 leaves out runs whose record is already `done`, and hands the rest to whichever Hydra
@@ -53,7 +54,9 @@ def expand_jobs(
     seed_axis = next((a for a in crossed if a[0].startswith("seed=")), [f"seed={s}" for s in seeds])
     other_axes = [a for a in crossed if a[0].split("=", 1)[0] not in ("env", "seed")]
     jobs = []
-    for algo, grid in grids.items():
+    for name, axes in grids.items():
+        grid = dict(axes)
+        algo = grid.pop("algo", name)
         keys = list(grid)
         algo_axis = [[f"{k}={v}" for k, v in zip(keys, values, strict=True)]
                      for values in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
