@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 RUN_COLUMNS = [
-    "run_id", "sweep", "algo", "env", "seed", "step_size_key", "step_size", "total_steps",
+    "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
     "status", "reason", "diverged", "updates", "steps", "wall_s",
 ]  # fmt: skip
 
@@ -39,6 +39,7 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
         "run_id": config["run_id"],
         "sweep": config["sweep"]["name"],
         "algo": config["algo"]["name"],
+        "variant": variant(config["algo"]),
         "env": config["env"],
         "seed": config["seed"],
         "step_size_key": config["step_size_key"],
@@ -52,6 +53,16 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
         "wall_s": status.get("wall_s"),
     }
     return row, metrics
+
+
+def variant(algo: dict) -> str:
+    """The update rule as a researcher names it: the algo, plus PPO's objective and its
+    coefficient when it is not the clipped default (the PPO paper's Table 1 rows)."""
+    objective = algo.get("objective", "clip")
+    if algo["name"] != "ppo" or objective == "clip":
+        return algo["name"]
+    coefficient = {"kl_fixed": "kl_coef", "kl_adaptive": "kl_target"}.get(objective)
+    return f"ppo_{objective}" + (f"({coefficient}={algo[coefficient]:g})" if coefficient else "")
 
 
 def load_records(out_dir: str | Path, sweep: str | None = None) -> Records:
