@@ -164,7 +164,7 @@ def write_index(out, sweep, definition, summary, table, warning_table, figures) 
         "img{max-width:100%;border:1px solid #eee}figcaption{margin:.3em 0 1.5em}</style></head><body>",
         f"<h1>KL and policy collapse: sweep <code>{html.escape(sweep)}</code></h1>",
         "<h2>Summary</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>",
-        f"<h2>Collapse frequency</h2><p>{html.escape(definition).replace('**', '')}</p>",
+        f"<h2>Collapse frequency</h2><p>{html.escape(definition.replace('*', ''))}</p>",
         table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–"),
         "<p>Files: <a href='collapse_frequency.csv'>collapse_frequency.csv</a>, "
         "<a href='collapse_frequency.md'>collapse_frequency.md</a>, <a href='runs.csv'>runs.csv</a>, "

@@ -149,20 +149,33 @@ def record_status(path: Path) -> str | None:
 
 class SweepProgress:
     """A bar of runs done / total (and failures so far), read from the records themselves,
-    so it works the same whichever launcher runs the jobs and wherever they run."""
+    so it works the same whichever launcher runs the jobs and wherever they run. Where
+    output is not a terminal (a log file), one line per change instead of a bar."""
 
     def __init__(self, paths: list[Path], interval_s: float):
         self.paths = paths
         self.interval_s = interval_s
         self.stop = threading.Event()
-        self.bar = tqdm(total=len(paths), unit="run", desc="runs done", dynamic_ncols=True)
+        self.interactive = sys.stderr.isatty()
+        self.bar = tqdm(
+            total=len(paths), unit="run", desc="runs done", disable=not self.interactive
+        )
         self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.last_line = ""
 
     def refresh(self) -> None:
         statuses = [record_status(p) for p in self.paths]
-        self.bar.n = sum(s in ("done", "failed") for s in statuses)
-        self.bar.set_postfix(failed=statuses.count("failed"), running=statuses.count("running"))
-        self.bar.refresh()
+        finished, failed = sum(s in ("done", "failed") for s in statuses), statuses.count("failed")
+        running = statuses.count("running")
+        if self.interactive:
+            self.bar.n = finished
+            self.bar.set_postfix(failed=failed, running=running)
+            self.bar.refresh()
+            return
+        line = f"runs done {finished}/{len(self.paths)} (failed {failed}, running {running})"
+        if line != self.last_line:
+            print(line, flush=True)
+            self.last_line = line
 
     def poll(self) -> None:
         while not self.stop.wait(self.interval_s):
