@@ -44,17 +44,19 @@ def detect_collapse(returns: np.ndarray, rule: CollapseRule) -> Collapse:
     finite = np.flatnonzero(np.isfinite(curve))
     if len(finite) == 0:
         return Collapse(False)
-    initial = curve[finite[0]]
-    best, peak = -np.inf, None
-    for i in finite:
-        if curve[i] > best:
-            best, peak = curve[i], i
-        gain = best - initial
-        if gain >= rule.min_gain and curve[i] < best - rule.drop_frac * gain:
-            after = curve[i:][np.isfinite(curve[i:])]
-            recovered = bool(np.any(after >= initial + rule.recover_frac * gain))
-            return Collapse(True, int(peak), int(i), float((best - after.min()) / gain), recovered)
-    return Collapse(False)
+    values = curve[finite]
+    initial = values[0]
+    best = np.maximum.accumulate(values)  # the running best, as a vector
+    gain = best - initial
+    hits = np.flatnonzero((gain >= rule.min_gain) & (values < best - rule.drop_frac * gain))
+    if len(hits) == 0:
+        return Collapse(False)
+    i = hits[0]
+    peak = finite[np.flatnonzero(values[: i + 1] == best[i])[0]]  # where that best was first set
+    after = values[i:]
+    recovered = bool(np.any(after >= initial + rule.recover_frac * gain[i]))
+    drop = float((best[i] - after.min()) / gain[i])
+    return Collapse(True, int(peak), int(finite[i]), drop, recovered)
 
 
 def update_collapses(
@@ -63,15 +65,14 @@ def update_collapses(
     """Boolean per update: followed within `horizon` updates by a drop of more than
     drop_frac of the gain (over `initial`) the run had at that update."""
     r = np.asarray(returns, dtype=float)
-    n = len(r)
-    flags = np.zeros(n, dtype=bool)
-    for t in range(n):
-        gain = r[t] - initial
-        future = r[t + 1 : t + 1 + horizon]
-        future = future[np.isfinite(future)]
-        if np.isfinite(gain) and gain >= rule.min_gain and len(future):
-            flags[t] = future.min() < r[t] - rule.drop_frac * gain
-    return flags
+    padded = np.concatenate([r[1:], np.full(horizon, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, horizon)[: len(r)]
+    finite = np.isfinite(windows)
+    future_min = np.where(finite, windows, np.inf).min(axis=1)
+    gain = r - initial
+    with np.errstate(invalid="ignore"):
+        drops = future_min < r - rule.drop_frac * gain
+        return (gain >= rule.min_gain) & finite.any(axis=1) & drops
 
 
 def run_collapses(
