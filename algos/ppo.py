@@ -69,19 +69,18 @@ class PPOUpdate:
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         c = self.config
         needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
-        n = batch.obs.shape[0]
         losses, clipped, grad_norms = [], [], []
         for _ in range(c.epochs):
-            for index in torch.randperm(n, generator=generator).split(c.minibatch_size):
-                mean, log_std = self.actor(batch.obs[index])
-                r = ratio(mean, log_std, batch, index)
+            for mb in batch.minibatches(c.minibatch_size, generator):
+                mean, log_std = self.actor(mb.obs)
+                r = ratio(mean, log_std, mb)
                 kl = (
-                    gaussian_kl(batch.mean_old[index], batch.log_std_old[index], mean, log_std)
+                    gaussian_kl(mb.mean_old, mb.log_std_old, mean, log_std)
                     if needs_kl
                     else torch.zeros_like(r)
                 )
                 objective = ppo_objective(
-                    r, batch.advantages[index], kl, c.objective, c.epsilon, self.kl_coef
+                    r, mb.advantages, kl, c.objective, c.epsilon, self.kl_coef
                 )
                 loss = -objective.mean()
                 self.optimizer.zero_grad(set_to_none=True)

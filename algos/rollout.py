@@ -6,6 +6,7 @@ microseconds. After the rollout, one batched torch pass gives the old policy's
 distribution, the log-probabilities of the actions taken and the critic's values.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -32,6 +33,24 @@ class Batch:
     episode_returns: np.ndarray  # undiscounted, unscaled returns of episodes that ended here
     episode_lengths: np.ndarray
     steps: int  # env steps in this batch
+
+    def minibatches(self, size: int, generator: torch.Generator) -> list["Batch"]:
+        """One shuffled pass over the batch in minibatches of `size`.
+
+        The tensors are permuted once and sliced, rather than gathered per minibatch;
+        the minibatches are those of `randperm(N).split(size)` all the same.
+        """
+        perm = torch.randperm(self.steps, generator=generator)
+        parts = {name: getattr(self, name)[perm].split(size) for name in PER_SAMPLE_FIELDS}
+        return [
+            dataclasses.replace(self, steps=len(obs), **{k: v[i] for k, v in parts.items()})
+            for i, obs in enumerate(parts["obs"])
+        ]
+
+
+PER_SAMPLE_FIELDS = (
+    "obs", "actions", "logp_old", "mean_old", "log_std_old", "advantages", "returns", "values",
+)  # fmt: skip
 
 
 def gae(

@@ -12,15 +12,10 @@ from algos.policy import GaussianActor, flat_params, gaussian_entropy, gaussian_
 from algos.rollout import Batch
 
 
-def ratio(
-    mean: torch.Tensor,
-    log_std: torch.Tensor,
-    batch: Batch,
-    index: torch.Tensor | slice = slice(None),
-) -> torch.Tensor:
-    """r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t), from π_θ's mean and log-std on batch.obs[index]."""
-    logp = gaussian_log_prob(mean, log_std, batch.actions[index])
-    return torch.exp(logp - batch.logp_old[index])
+def ratio(mean: torch.Tensor, log_std: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t), from π_θ's mean and log-std on batch.obs."""
+    logp = gaussian_log_prob(mean, log_std, batch.actions)
+    return torch.exp(logp - batch.logp_old)
 
 
 def surrogate(actor: GaussianActor, batch: Batch) -> torch.Tensor:

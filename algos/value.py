@@ -17,11 +17,10 @@ class ValueFitter:
         self.minibatch_size = minibatch_size
 
     def fit(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        n = batch.obs.shape[0]
         losses = []
         for _ in range(self.epochs):
-            for index in torch.randperm(n, generator=generator).split(self.minibatch_size):
-                loss = 0.5 * ((self.critic(batch.obs[index]) - batch.returns[index]) ** 2).mean()
+            for mb in batch.minibatches(self.minibatch_size, generator):
+                loss = 0.5 * ((self.critic(mb.obs) - mb.returns) ** 2).mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
