@@ -35,3 +35,16 @@ def test_collected_batch_log_probs_belong_to_the_acting_policy():
     # reward +1 per step that does not end in a fall
     assert np.all(batch.episode_returns >= batch.episode_lengths - 1)
     assert np.all(batch.episode_returns <= batch.episode_lengths)
+
+
+def test_old_policy_in_the_batch_does_not_move_with_the_update():
+    torch.manual_seed(0)
+    collector = RolloutCollector("InvertedPendulum-v5", 1, 64, 0, 0.99, 0.95, True, True)
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, (8,), 0.0)
+    batch = collector.collect(actor, ValueNet(collector.obs_dim, (8,)))
+    collector.close()
+    before = batch.log_std_old.clone(), batch.mean_old.clone()
+    with torch.no_grad():
+        actor.log_std.add_(0.5)
+        actor.mean_net[0].bias.add_(1.0)
+    assert torch.equal(batch.log_std_old, before[0]) and torch.equal(batch.mean_old, before[1])

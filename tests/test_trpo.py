@@ -7,7 +7,7 @@ from torch.func import functional_call
 from algos.cg import conjugate_gradient
 from algos.kl import gaussian_kl
 from algos.policy import GaussianActor, flat_params
-from algos.surrogate import mean_kl, surrogate
+from algos.surrogate import mean_kl, surrogate, update_diagnostics
 from algos.trpo import TRPOConfig, TRPOUpdate, backtracking_line_search, fisher_vector_product
 from tests.conftest import make_batch
 
@@ -87,6 +87,20 @@ def test_trpo_step_stays_within_delta(delta):
             assert after > before
             assert kl > 0.0
     assert accepted >= 12  # the bound is tested on real steps, not on rejected ones
+
+
+def test_kl_of_an_update_that_only_widens_the_policy_is_the_closed_form():
+    torch.manual_seed(0)
+    actor = GaussianActor(obs_dim=3, act_dim=2, hidden=(8,), init_log_std=0.0)
+    batch = make_batch(actor, n=32, seed=0)
+    before = flat_params(actor)
+    with torch.no_grad():
+        actor.log_std.add_(0.3)
+    diagnostics = update_diagnostics(actor, batch, before)
+    # per action dim: KL(N(μ,1)‖N(μ,e^0.6)) = 0.3 + 1/(2e^0.6) − ½
+    expected = 2 * (0.3 + 0.5 * torch.exp(torch.tensor(-0.6)).item() - 0.5)
+    assert diagnostics["kl_mean"] == pytest.approx(expected, rel=1e-5)
+    assert mean_kl(actor, batch).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_line_search_rejects_a_step_that_worsens_the_surrogate(tiny_actor):
