@@ -25,6 +25,7 @@ SMOKE_GRID = {
     ("ppo", 0.3),
 }
 TIMING = ["sps", "rollout_s", "update_s"]
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
 
 
 def run_set(sweep_dir: Path) -> dict[str, pd.DataFrame]:
@@ -139,7 +140,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
 
 def test_bad_preset_or_override_fails_before_any_run(tmp_path):
     for overrides, message in (
-        (["sweep=nope"], "unknown sweep 'nope'; allowed: default, full, ppo_table1, single, smoke"),
+        (["sweep=nope"], "unknown sweep 'nope'; allowed: " + ", ".join(PRESETS)),
         (["sweep=smoke", "epsilon=0.1"], "epsilon is not used by algo=pg"),
     ):
         result = subprocess.run(
