@@ -38,6 +38,13 @@ class GaussianActor(nn.Module):
         mean = self.mean_net(obs)
         return mean, self.log_std.expand_as(mean)
 
+    @torch.no_grad()
+    def frozen(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std as tensors of their own, for π_old of a batch: the log-std that
+        `forward` returns is a view of the parameter and would follow every later update."""
+        mean, log_std = self(obs)
+        return mean, log_std.clone()
+
     def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         mean, log_std = self(obs)
         return gaussian_log_prob(mean, log_std, actions)

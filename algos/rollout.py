@@ -175,9 +175,7 @@ class RolloutCollector:
         next_obs_t = torch.from_numpy(self.obs_normalizer(raw_next_obs)).reshape(T * n, -1)
         actions_t = torch.from_numpy(actions.astype(np.float32)).reshape(T * n, -1)
         with torch.no_grad():
-            mean_old, log_std_view = actor(obs_t)
-            # a copy: the actor's log-std is a view of the parameter, which the update moves
-            log_std_old = log_std_view.clone()
+            mean_old, log_std_old = actor.frozen(obs_t)
             logp_old = gaussian_log_prob(mean_old, log_std_old, actions_t)
             values = critic(obs_t)
             next_values = critic(next_obs_t)

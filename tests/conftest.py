@@ -19,8 +19,7 @@ def make_batch(actor: GaussianActor, n: int, seed: int) -> Batch:
     dtype = actor.log_std.dtype
     obs = torch.randn(n, obs_dim, generator=g, dtype=dtype)
     with torch.no_grad():
-        mean, log_std = actor(obs)
-        log_std = log_std.clone()  # π_old must not follow the parameter as it is updated
+        mean, log_std = actor.frozen(obs)
         actions = mean + log_std.exp() * torch.randn(mean.shape, generator=g, dtype=dtype)
         logp = gaussian_log_prob(mean, log_std, actions)
     advantages = torch.randn(n, generator=g, dtype=dtype)
