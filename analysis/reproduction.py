@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from analysis.load import load_records
 from analysis.normalized_score import compare_with_paper, final_episode_return, normalized_scores
-from analysis.tables import bootstrap_mean_interval
+from analysis.tables import bootstrap_mean_interval, per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 
@@ -22,12 +22,8 @@ def returns_table(
     """Per algo × env: final return (last `episodes` episodes) and max smoothed return over
     training, each as mean over seeds with a 95% bootstrap interval."""
     done = runs[runs["status"] == "done"].set_index("run_id")
-    smoothed_max = (
-        updates.sort_values("update")
-        .groupby("run_id")["return_mean"]
-        .apply(lambda r: r.rolling(smooth_window, min_periods=1).mean().max())
-    )
-    done = done.assign(final=final_episode_return(updates, episodes), max_smoothed=smoothed_max)
+    best = per_run_returns(updates, 1, smooth_window).set_index("run_id")["best_return"]
+    done = done.assign(final=final_episode_return(updates, episodes), max_smoothed=best)
     rows = []
     for (algo, env), group in done.groupby(["algo", "env"]):
         row = {

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.collapse import smooth
+
 GROUP = ["env", "algo", "step_size_key", "step_size"]
 
 
@@ -36,12 +38,12 @@ def per_run_returns(updates: pd.DataFrame, final_window: int, smooth_window: int
     """final_return (mean of the last `final_window` updates) and best_return (max smoothed)."""
     rows = []
     for run_id, run in updates.groupby("run_id", sort=False):
-        returns = run.sort_values("update")["return_mean"]
+        returns = run.sort_values("update")["return_mean"].to_numpy()
         rows.append(
             {
                 "run_id": run_id,
-                "final_return": returns.tail(final_window).mean(),
-                "best_return": returns.rolling(smooth_window, min_periods=1).mean().max(),
+                "final_return": np.nanmean(returns[-final_window:]),
+                "best_return": np.nanmax(smooth(returns, smooth_window)),
             }
         )
     return pd.DataFrame(rows, columns=["run_id", "final_return", "best_return"])

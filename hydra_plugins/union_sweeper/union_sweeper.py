@@ -12,7 +12,6 @@ are listed at the end.
 """
 
 import itertools
-import json
 import sys
 import threading
 from collections.abc import Sequence
@@ -140,11 +139,15 @@ class UnionSweeper(Sweeper):
         return results
 
 
+def read_status(path: Path) -> dict:
+    """The record's status.json ({} while it has none)."""
+    from experiments.record import RunRecord  # here, not at import: Hydra imports every plugin
+
+    return RunRecord(path).status() or {}
+
+
 def record_status(path: Path) -> str | None:
-    try:
-        return json.loads((path / "status.json").read_text())["status"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return None
+    return read_status(path).get("status")
 
 
 class SweepProgress:
@@ -199,9 +202,9 @@ def report_failures(
     """Print the failed runs with their reasons; a job that raised outside the run counts too."""
     failed = []
     for rid, (_, path) in runs.items():
-        if record_status(path) == "failed":
-            reason = json.loads((path / "status.json").read_text()).get("reason")
-            failed.append(f"  {rid}: {reason}")
+        status = read_status(path)
+        if status.get("status") == "failed":
+            failed.append(f"  {rid}: {status.get('reason')}")
     for batch in results:
         for result in batch:
             if result.status == JobStatus.FAILED:
