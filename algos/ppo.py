@@ -9,11 +9,19 @@ Objectives of the PPO paper (Schulman et al. 2017, Table 1), with r = π_θ/π_o
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from algos.kl import gaussian_kl
-from algos.policy import GaussianActor, adam, grad_norm
+from algos.manual_grad import (
+    clip_flat_grad_,
+    flat_grad_buffer,
+    gaussian_kl_grads,
+    gaussian_logp_grads,
+    linear_layers,
+    tanh_mlp_backward,
+    tanh_mlp_forward,
+)
+from algos.policy import GaussianActor, adam
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, ratio
 
@@ -50,6 +58,19 @@ def ppo_objective(
     raise ValueError(f"unknown PPO objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
 
 
+def ppo_objective_grad(
+    r: torch.Tensor, advantages: torch.Tensor, objective_value: torch.Tensor, objective: str
+) -> torch.Tensor:
+    """∂L/∂r per sample for `ppo_objective` (its KL term aside), given the objective's value.
+
+    For clip, min(rÂ, clip(r)Â) follows rÂ exactly where rÂ is the smaller term (ties
+    included, as autograd's min and clamp do), and is flat in r elsewhere.
+    """
+    if objective == "clip":
+        return advantages * (r * advantages <= objective_value)
+    return advantages
+
+
 def adapt_kl_coef(beta: float, kl_mean: float, kl_target: float) -> float:
     """The PPO paper's adaptive penalty rule, applied once per update."""
     if kl_mean < kl_target / 1.5:
@@ -63,6 +84,8 @@ class PPOUpdate:
     def __init__(self, actor: GaussianActor, config: PPOConfig):
         self.actor = actor
         self.config = config
+        self.linears = linear_layers(actor.mean_net)
+        self.grads = flat_grad_buffer(actor)
         self.optimizer = adam(actor, config.lr)
         self.kl_coef = config.kl_coef
 
@@ -72,27 +95,15 @@ class PPOUpdate:
         losses, clipped, grad_norms = [], [], []
         for _ in range(c.epochs):
             for mb in batch.minibatches(c.minibatch_size, generator):
-                mean, log_std = self.actor(mb.obs)
-                r = ratio(mean, log_std, mb)
-                kl = (
-                    gaussian_kl(mb.mean_old, mb.log_std_old, mean, log_std)
-                    if needs_kl
-                    else torch.zeros_like(r)
-                )
-                objective = ppo_objective(
-                    r, mb.advantages, kl, c.objective, c.epsilon, self.kl_coef
-                )
-                loss = -objective.mean()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norms.append(grad_norm(self.actor, c.max_grad_norm))
+                loss, r = self._set_grads(mb, needs_kl)
+                grad_norms.append(clip_flat_grad_(self.grads, c.max_grad_norm))
                 self.optimizer.step()
-                losses.append(loss.item())
-                clipped.append(((r - 1.0).abs() > c.epsilon).float().mean().item())
+                losses.append(loss)
+                clipped.append(((r - 1.0).abs() > c.epsilon).float().mean())
         metrics = {
-            "policy_loss": float(np.mean(losses)),
-            "clip_frac": float(np.mean(clipped)),
-            "grad_norm": float(np.mean(grad_norms)),
+            "policy_loss": torch.stack(losses).mean().item(),
+            "clip_frac": torch.stack(clipped).mean().item(),
+            "grad_norm": torch.stack(grad_norms).mean().item(),
             "kl_coef": self.kl_coef if needs_kl else float("nan"),
         }
         if c.objective == "kl_adaptive":
@@ -100,3 +111,29 @@ class PPOUpdate:
                 kl_mean = mean_kl(self.actor, batch).item()
             self.kl_coef = adapt_kl_coef(self.kl_coef, kl_mean, c.kl_target)
         return metrics
+
+    @torch.no_grad()
+    def _set_grads(self, mb: Batch, needs_kl: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Set the actor's .grad to ∇θ of −mean(objective) on `mb`; return that loss and r.
+
+        The objective's value comes from `ppo_objective`; its gradient is written out by
+        hand (algos.manual_grad) and tested equal to autograd's.
+        """
+        c, actor, n = self.config, self.actor, mb.steps
+        activations = tanh_mlp_forward(self.linears, mb.obs)
+        mean, log_std = activations[-1], actor.log_std.expand_as(activations[-1])
+        inv_std = torch.exp(-log_std)
+        r = ratio(mean, log_std, mb)
+        kl = gaussian_kl(mb.mean_old, mb.log_std_old, mean, log_std) if needs_kl else 0.0
+        objective = ppo_objective(r, mb.advantages, kl, c.objective, c.epsilon, self.kl_coef)
+        grad_logp = (ppo_objective_grad(r, mb.advantages, objective, c.objective) * r).div_(-n)
+        dmean, dlog_std = gaussian_logp_grads((mb.actions - mean) * inv_std, inv_std)
+        grad_mean = grad_logp.unsqueeze(-1) * dmean
+        grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
+        if needs_kl:
+            kl_mean, kl_log_std = gaussian_kl_grads(mb.mean_old, mb.log_std_old, mean, log_std)
+            grad_mean.add_(kl_mean, alpha=self.kl_coef / n)
+            grad_log_std.add_(kl_log_std, alpha=self.kl_coef / n)
+        tanh_mlp_backward(self.linears, activations, grad_mean)
+        torch.sum(grad_log_std, dim=0, out=actor.log_std.grad)
+        return -objective.mean(), r

@@ -1,0 +1,105 @@
+"""The hand-derived minibatch gradients against autograd on the straightforward losses (float64)."""
+
+import copy
+
+import pytest
+import torch
+
+from algos.kl import gaussian_kl
+from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
+from algos.policy import GaussianActor, ValueNet
+from algos.ppo import OBJECTIVES, PPOConfig, PPOUpdate, ppo_objective
+from algos.surrogate import ratio
+from algos.value import ValueFitter
+from tests.conftest import make_batch
+
+
+def moved_actor(seed: int) -> tuple[GaussianActor, GaussianActor]:
+    """An actor in float64 and a copy moved away from it, so ratios leave the clip range."""
+    torch.manual_seed(seed)
+    old = GaussianActor(obs_dim=5, act_dim=3, hidden=(16, 16), init_log_std=-0.3).double()
+    with torch.no_grad():
+        old.mean_net[-1].weight.mul_(30.0)
+    new = copy.deepcopy(old)
+    with torch.no_grad():
+        for p in new.parameters():
+            p.add_(0.15 * torch.randn_like(p))
+    return old, new
+
+
+def autograd_policy_grads(actor, batch, objective, epsilon, beta):
+    actor = copy.deepcopy(actor)
+    mean, log_std = actor(batch.obs)
+    r = ratio(mean, log_std, batch)
+    kl = gaussian_kl(batch.mean_old, batch.log_std_old, mean, log_std)
+    loss = -ppo_objective(r, batch.advantages, kl, objective, epsilon, beta).mean()
+    loss.backward()
+    return loss.detach(), [p.grad for p in actor.parameters()], r.detach()
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_gradient_equals_autograd(objective, seed):
+    old, actor = moved_actor(seed)
+    batch = make_batch(old, 256, seed)
+    expected_loss, expected_grads, r = autograd_policy_grads(actor, batch, objective, 0.2, 0.7)
+    if objective == "clip":  # the case is only a test of clipping if some ratios are clipped
+        assert 0.05 < ((r - 1.0).abs() > 0.2).double().mean() < 0.95
+    update = PPOUpdate(actor, PPOConfig(objective=objective, epsilon=0.2, kl_coef=0.7))
+    loss, _ = update._set_grads(batch, needs_kl=objective.startswith("kl"))
+    assert loss.item() == pytest.approx(expected_loss.item(), rel=1e-12)
+    for got, want in zip((p.grad for p in actor.parameters()), expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_critic_gradient_equals_autograd(seed):
+    torch.manual_seed(seed)
+    critic = ValueNet(obs_dim=5, hidden=(16, 16)).double()
+    batch = make_batch(moved_actor(seed)[0], 128, seed)
+    reference = copy.deepcopy(critic)
+    expected_loss = 0.5 * ((reference(batch.obs) - batch.returns) ** 2).mean()
+    expected_loss.backward()
+    fitter = ValueFitter(critic, lr=1e-3, epochs=1, minibatch_size=64)
+    loss = fitter._set_grads(batch)
+    assert loss.item() == pytest.approx(expected_loss.item(), rel=1e-12)
+    for got, want in zip(critic.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got.grad, want.grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("max_norm", [None, 0.5, 1e3])
+def test_flat_clip_equals_torch_clip_grad_norm(max_norm):
+    torch.manual_seed(0)
+    ours = GaussianActor(obs_dim=5, act_dim=3, hidden=(16,), init_log_std=0.0).double()
+    theirs = copy.deepcopy(ours)
+    flat = flat_grad_buffer(ours)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        q.grad = torch.randn_like(q)
+        p.grad.copy_(q.grad)
+    norm = clip_flat_grad_(flat, max_norm)
+    limit = float("inf") if max_norm is None else max_norm
+    expected = torch.nn.utils.clip_grad_norm_(theirs.parameters(), limit)
+    assert norm.item() == pytest.approx(expected.item(), rel=1e-12)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=0.0)
+
+
+def test_ppo_update_trains_the_same_as_autograd_over_a_whole_update():
+    """Ten epochs of Adam with the hand-written gradients follow autograd's trajectory."""
+    old, _ = moved_actor(3)
+    batch = make_batch(old, 512, 3)
+    ours, reference = copy.deepcopy(old), copy.deepcopy(old)
+    PPOUpdate(ours, PPOConfig()).step(batch, torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(reference.parameters(), lr=3e-4, eps=1e-5)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(PPOConfig().epochs):
+        for mb in batch.minibatches(64, generator):
+            mean, log_std = reference(mb.obs)
+            r = ratio(mean, log_std, mb)
+            loss = -ppo_objective(r, mb.advantages, 0.0, "clip", 0.2, 0.0).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+            optimizer.step()
+    for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-10)
