@@ -135,7 +135,13 @@ def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
-def learning_curves(updates: pd.DataFrame, stem: Path) -> list[Path]:
+def learning_curves(
+    updates: pd.DataFrame, stem: Path, references: pd.DataFrame | None = None
+) -> list[Path]:
+    """return_mean against env steps, one panel per env × algo, one line per step size.
+
+    `references` (algo, env, source, return) adds published figures as dashed lines.
+    """
     stats = (
         updates.groupby(["env", "algo", "step_size", "step"])["return_mean"]
         .agg(["mean", "sem", "count"])
@@ -156,6 +162,11 @@ def learning_curves(updates: pd.DataFrame, stem: Path) -> list[Path]:
                 ax.plot(curve["step"], curve["mean"], color=color, label=f"{size:g}")
                 ax.fill_between(curve["step"], curve["mean"] - curve["half_width"],
                                 curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
+            if references is not None:
+                published = references[(references["env"] == env) & (references["algo"] == algo)]
+                for k, (_, ref) in enumerate(published.iterrows()):
+                    ax.axhline(ref["return"], color="0.4", linewidth=0.9,
+                               linestyle=("--", ":", "-.", (0, (5, 1)))[k % 4], label=ref["source"])  # fmt: skip
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
             ax.set_ylabel("return_mean (mean over seeds, 95% CI)")

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from analysis.load import load_records
 from analysis.normalized_score import compare_with_paper, final_episode_return, normalized_scores
+from analysis.plots import learning_curves
 from analysis.tables import bootstrap_mean_interval, per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
@@ -71,7 +72,11 @@ def main(cfg: DictConfig) -> None:
               f"Returns at {int(ours['steps'].max()) if len(ours) else 0:,} steps (sweep `{cfg.returns_sweep}`): ours "
               "as `final` (mean of the last episodes, compare with final/approximate figures) and "
               "`max_smoothed` (compare with Tianshou's max over training), 95% bootstrap CIs over seeds.")  # fmt: skip
-        print(f"returns: {out / 'returns_1m.md'} ({len(returns.runs)} runs)")
+        done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
+        learning_curves(returns.updates[returns.updates["run_id"].isin(done)],
+                        out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"))  # fmt: skip
+        print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
+              f"({len(returns.runs)} runs)")  # fmt: skip
 
 
 if __name__ == "__main__":
