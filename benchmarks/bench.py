@@ -83,11 +83,27 @@ def peer(name: str, env_id: str, steps: int) -> None:
     model.learn(total_timesteps=steps)
 
 
+def warm_imports(name: str) -> None:
+    """Import what a contender needs before its clock starts, the same for every contender:
+    library imports and torch.optim's lazy import of torch._dynamo (~1 s each) are a fixed
+    per-process cost, not a rate."""
+    import gymnasium  # noqa: F401
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    if name in ("ppo", "trpo", "pg"):
+        import algos.train  # noqa: F401
+    elif name.startswith("sb3"):
+        import sb3_contrib  # noqa: F401
+        import stable_baselines3  # noqa: F401
+
+
 def measure_one(name: str, env_id: str, steps: int) -> dict:
     """Run one contender in this process and report its rate and peak memory."""
     import torch
 
     torch.set_num_threads(1)
+    warm_imports(name)
     started = time.perf_counter()
     if name == "raw_env":
         raw_env(env_id, steps)
