@@ -149,26 +149,45 @@ def report(name: str, r: dict) -> None:
     )
 
 
+def median_round(results: list[dict]) -> dict:
+    """The round with the median rate (the lower middle one for an even count)."""
+    return sorted(results, key=lambda r: r["sps"])[(len(results) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--steps", type=int, default=20480, help="env steps per contender")
     parser.add_argument("--only", nargs="*", help="contenders to run (default: all)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over all contenders; each one's median round is reported")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args.one, args.env, args.steps)))
         return
     names = args.only or ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair]
-    results = {}
-    for name in names:
-        (results[name],) = launch([name], args.env, args.steps)
-        report(name, results[name])
+    rounds: dict[str, list[dict]] = {name: [] for name in names}
     if not args.only:
-        side_by_side = launch(["ppo", "ppo"], args.env, args.steps)
-        aggregate = sum(r["sps"] for r in side_by_side)
-        results["ppo_x2"] = {**side_by_side[0], "name": "ppo_x2", "sps": aggregate}
-        report("ppo_x2", results["ppo_x2"])
+        rounds["ppo_x2"] = []
+    for round_ in range(args.repeats):
+        print(f"round {round_ + 1}/{args.repeats}", flush=True)
+        for name in names:
+            (result,) = launch([name], args.env, args.steps)
+            rounds[name].append(result)
+            report(name, result)
+        if not args.only:
+            side_by_side = launch(["ppo", "ppo"], args.env, args.steps)
+            aggregate = sum(r["sps"] for r in side_by_side)
+            rounds["ppo_x2"].append({**side_by_side[0], "name": "ppo_x2", "sps": aggregate})
+            report("ppo_x2", rounds["ppo_x2"][-1])
+    results = {name: median_round(r) for name, r in rounds.items()}
+    if args.repeats > 1:
+        print("medians over rounds:")
+        for name, result in results.items():
+            report(name, result)
+    if not args.only:
+        aggregate = results["ppo_x2"]["sps"]
         print(
             f"two PPO runs side by side: {aggregate / results['ppo']['sps']:.2f}x one run's env-steps/s (target 1.8x)"
         )
