@@ -1,10 +1,11 @@
 """The numpy inference path the collector uses is the torch actor's mean, and batches are sane."""
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from algos.policy import GaussianActor, ValueNet
-from algos.rollout import NumpyActor, RolloutCollector
+from algos.rollout import NumpyActor, RolloutCollector, make_envs
 
 
 def test_numpy_actor_mean_equals_torch_actor_mean():
@@ -48,3 +49,27 @@ def test_old_policy_in_the_batch_does_not_move_with_the_update():
         actor.log_std.add_(0.5)
         actor.mean_net[0].bias.add_(1.0)
     assert torch.equal(batch.log_std_old, before[0]) and torch.equal(batch.mean_old, before[1])
+
+
+def test_vector_env_steps_like_a_plain_env_and_keeps_the_final_observation():
+    """make_envs (info-dropping wrapper, same-step autoreset) against gym.make replayed with
+    the same actions: same rewards and ends, and `final_obs` is the state the episode ended in."""
+    actions = np.random.default_rng(0).uniform(-3, 3, (300, 1))
+    envs, env = make_envs("InvertedPendulum-v5", 1), gym.make("InvertedPendulum-v5")
+    envs.reset(seed=7)
+    env.reset(seed=7)
+    ends = 0
+    for action in actions:
+        obs, reward, terminated, truncated, info = envs.step(action[None])
+        expected_obs, expected_reward, expected_term, expected_trunc, _ = env.step(action)
+        assert (reward[0], terminated[0], truncated[0]) == (
+            expected_reward,
+            expected_term,
+            expected_trunc,
+        )
+        if expected_term or expected_trunc:
+            ends += 1
+            np.testing.assert_array_equal(info["final_obs"][0], expected_obs)
+            expected_obs, _ = env.reset()
+        np.testing.assert_array_equal(obs[0], expected_obs)
+    assert ends >= 5
