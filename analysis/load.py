@@ -17,7 +17,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same r
 
 RUN_COLUMNS = [
     "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
-    "status", "reason", "diverged", "updates", "steps", "wall_s",
+    "status", "reason", "diverged", "updates", "steps", "wall_s", "git_sha", "versions",
 ]  # fmt: skip
 
 
@@ -53,6 +53,8 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
         "updates": len(metrics),
         "steps": int(metrics["step"].iloc[-1]) if len(metrics) else 0,
         "wall_s": status.get("wall_s"),
+        "git_sha": status.get("git_sha"),
+        "versions": ", ".join(f"{k} {v}" for k, v in status.get("versions", {}).items()),
     }
     return row, metrics
 

@@ -174,6 +174,21 @@ def learning_curves(
     return save(fig, stem)
 
 
+def table1_comparison(merged: pd.DataFrame, rho: float, stem: Path) -> list[Path]:
+    """The PPO paper's normalised score per Table 1 variant beside ours (compare_with_paper)."""
+    tidy = merged.melt(id_vars="variant", value_vars=["normalized_score_paper", "normalized_score_ours"],
+                       var_name="source", value_name="normalized score")  # fmt: skip
+    tidy["source"] = tidy["source"].map(
+        {"normalized_score_paper": "PPO paper (1M steps, v1)", "normalized_score_ours": "ours"}
+    )
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(merged) + 1.5))
+    sns.barplot(tidy, y="variant", x="normalized score", hue="source", ax=ax,
+                palette=["0.6", PALETTE["ppo"]])  # fmt: skip
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_title(f"PPO objective variants: normalised score (Spearman ρ = {rho:.2f})")
+    return save(fig, stem)
+
+
 def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
     algos = sorted(
         {algo for algo, _ in verdicts}, key=lambda a: ALGO_ORDER.index(a) if a in ALGO_ORDER else 9

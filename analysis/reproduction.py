@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from analysis.load import load_records
 from analysis.normalized_score import compare_with_paper, final_episode_return, normalized_scores
-from analysis.plots import learning_curves
+from analysis.plots import learning_curves, table1_comparison
 from analysis.tables import bootstrap_mean_interval, per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
@@ -20,16 +20,19 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 def returns_table(
     runs: pd.DataFrame, updates: pd.DataFrame, episodes: int, smooth_window: int, seed: int
 ) -> pd.DataFrame:
-    """Per algo × env: final return (last `episodes` episodes) and max smoothed return over
+    """Per algo × env × step size: final return (last `episodes` episodes) and max smoothed return over
     training, each as mean over seeds with a 95% bootstrap interval."""
     done = runs[runs["status"] == "done"].set_index("run_id")
     best = per_run_returns(updates, 1, smooth_window).set_index("run_id")["best_return"]
     done = done.assign(final=final_episode_return(updates, episodes), max_smoothed=best)
     rows = []
-    for (algo, env), group in done.groupby(["algo", "env"]):
+    for (algo, env, key, size), group in done.groupby(
+        ["algo", "env", "step_size_key", "step_size"]
+    ):
         row = {
             "algo": algo,
             "env": env.split("-")[0],
+            "step_size": f"{key} {size:g}",
             "seeds": len(group),
             "steps": int(group["steps"].max()),
         }
@@ -41,10 +44,51 @@ def returns_table(
     return pd.DataFrame(rows)
 
 
-def write(frame: pd.DataFrame, path: Path, heading: str) -> None:
+def beside_published(ours: pd.DataFrame, published: pd.DataFrame, episodes: int) -> pd.DataFrame:
+    """One row per figure, published and ours, grouped by algo × env, each with its metric."""
+    metrics = {
+        "final": f"final: mean return of the last {episodes} episodes",
+        "max_smoothed": "max over training of the smoothed return_mean",
+    }
+    rows = [
+        {
+            "algo": r["algo"],
+            "env": r["env"],
+            "source": f"ours ({r['step_size']}, {r['seeds']} seeds)",
+            "return": r[column],
+            "std": float("nan"),
+            "ci_low": r[f"{column}_ci_low"],
+            "ci_high": r[f"{column}_ci_high"],
+            "metric": f"{metric} at {r['steps']:,} steps; 95% bootstrap CI over seeds",
+        }  # fmt: skip
+        for _, r in ours.iterrows()
+        for column, metric in metrics.items()
+    ]
+    published = published.rename(columns={"spread": "std"})
+    published = published.merge(ours[["algo", "env"]], on=["algo", "env"])
+    frame = pd.concat([published, pd.DataFrame(rows)], ignore_index=True)
+    return frame.sort_values(["algo", "env"], kind="stable")[
+        ["algo", "env", "source", "return", "std", "ci_low", "ci_high", "metric"]
+    ]
+
+
+def provenance(runs: pd.DataFrame, sweep: str) -> str:
+    """How a sweep's records were made: the command, run counts by status, and the code
+    (git sha) and library versions that made them, with how many runs each."""
+    lines = [f"## `{sweep}`", "", f"Command: `make sweep SWEEP={sweep}` "
+             f"(= `python experiments/run.py -m sweep={sweep}`), then `python -m analysis.reproduction`.", ""]  # fmt: skip
+    for column in ("status", "git_sha", "versions", "total_steps"):
+        counts = runs[column].fillna("unknown").value_counts()
+        lines.append(
+            f"- {column}: " + "; ".join(f"{value} ({n} runs)" for value, n in counts.items())
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(frame: pd.DataFrame, path: Path, heading: str, floatfmt: str = ".3g") -> None:
     frame.to_csv(path.with_suffix(".csv"), index=False)
     path.with_suffix(".md").write_text(
-        f"{heading}\n\n{frame.to_markdown(index=False, floatfmt='.3g')}\n"
+        f"{heading}\n\n{frame.to_markdown(index=False, floatfmt=floatfmt)}\n"
     )
 
 
@@ -53,6 +97,7 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     reference = Path(cfg.reference_dir)
+    made = ["# How these results were made", ""]
     table1 = load_records(cfg.out_dir, cfg.table1_sweep)
     if len(table1.runs):
         ours = normalized_scores(table1.runs, table1.updates, cfg.episodes)
@@ -60,6 +105,8 @@ def main(cfg: DictConfig) -> None:
         write(merged, out / "ppo_table1",
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
               f"best variant = 1 per env. Spearman rank correlation of the orderings: {rho:.2f}.")  # fmt: skip
+        table1_comparison(merged, rho, out / "ppo_table1")
+        made.append(provenance(table1.runs, cfg.table1_sweep))
         print(f"table 1: {out / 'ppo_table1.md'} (Spearman {rho:.2f}, {len(table1.runs)} runs)")
     returns = load_records(cfg.out_dir, cfg.returns_sweep)
     if len(returns.runs):
@@ -67,16 +114,18 @@ def main(cfg: DictConfig) -> None:
             returns.runs, returns.updates, cfg.episodes, cfg.smooth_window, cfg.seed
         )
         published = pd.read_csv(reference / "published_returns_1m.csv")
-        side_by_side = published.merge(ours, on=["algo", "env"], how="inner")
-        write(side_by_side, out / "returns_1m",
-              f"Returns at {int(ours['steps'].max()) if len(ours) else 0:,} steps (sweep `{cfg.returns_sweep}`): ours "
-              "as `final` (mean of the last episodes, compare with final/approximate figures) and "
-              "`max_smoothed` (compare with Tianshou's max over training), 95% bootstrap CIs over seeds.")  # fmt: skip
+        write(beside_published(ours, published, cfg.episodes), out / "returns_1m",
+              f"Returns at 1M steps (sweep `{cfg.returns_sweep}`, finished runs only) beside published "
+              "figures: compare ours `final` with final/approximate figures and ours `max over "
+              "training` with Tianshou's. Published envs are v1-v4, ours v5.", floatfmt=".0f")  # fmt: skip
+        made.append(provenance(returns.runs, cfg.returns_sweep))
         done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
         learning_curves(returns.updates[returns.updates["run_id"].isin(done)],
                         out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"))  # fmt: skip
         print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
               f"({len(returns.runs)} runs)")  # fmt: skip
+
+    (out / "provenance.md").write_text("\n".join(made))
 
 
 if __name__ == "__main__":

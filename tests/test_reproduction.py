@@ -1,0 +1,57 @@
+"""The reproduction tables: ours beside published figures, and a run from real records."""
+
+import pandas as pd
+from PIL import Image
+
+from analysis.reproduction import beside_published
+from analysis.reproduction import main as reproduction_main
+from tests.conftest import ROOT
+
+
+def test_ours_sits_under_the_published_figures_of_the_same_algo_and_env():
+    ours = pd.DataFrame([{
+        "algo": "ppo", "env": "Hopper", "step_size": "epsilon 0.2", "seeds": 3, "steps": 999_424,
+        "final": 2400.0, "final_ci_low": 2200.0, "final_ci_high": 2600.0,
+        "max_smoothed": 3400.0, "max_smoothed_ci_low": 3200.0, "max_smoothed_ci_high": 3600.0,
+    }])  # fmt: skip
+    published = pd.DataFrame([
+        {"algo": "ppo", "env": "Hopper", "source": "A", "return": 2330.0, "spread": None, "metric": "final"},
+        {"algo": "ppo", "env": "Walker2d", "source": "A", "return": 3460.0, "spread": None, "metric": "final"},
+        {"algo": "trpo", "env": "Hopper", "source": "B", "return": 2046.0, "spread": 1037.9, "metric": "max"},
+    ])  # fmt: skip
+    table = beside_published(ours, published, episodes=100)
+    assert table["source"].tolist() == ["A", "ours (epsilon 0.2, 3 seeds)"] + [
+        "ours (epsilon 0.2, 3 seeds)"
+    ]
+    assert table["return"].tolist() == [2330.0, 2400.0, 3400.0]
+    assert table[["ci_low", "ci_high"]].iloc[1:].values.tolist() == [
+        [2200.0, 2600.0],
+        [3200.0, 3600.0],
+    ]
+    assert "last 100 episodes" in table["metric"].iloc[1]
+
+
+def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "reproduction"
+    monkeypatch.setattr("sys.argv", [
+        "reproduction", f"out_dir={smoke_sweep}", "table1_sweep=smoke", "returns_sweep=smoke",
+        f"results_dir={out}",
+    ])  # fmt: skip
+    reproduction_main()
+    table1 = pd.read_csv(out / "ppo_table1.csv")
+    scored = table1.dropna(subset=["normalized_score_ours"])
+    assert set(scored["variant"]) == {"ppo_clip(epsilon=0.1)", "ppo_clip(epsilon=0.3)"}
+    assert (scored["runs"] == 2).all() and scored["normalized_score_ours"].notna().all()
+    returns = pd.read_csv(out / "returns_1m.csv")
+    ours = returns[returns["source"].str.startswith("ours")]
+    assert (
+        len(ours) == 2 * 6 and ours["source"].str.endswith("2 seeds)").all()
+    )  # 2 metrics × 6 variants
+    assert sorted(ours["algo"].unique()) == ["pg", "ppo", "trpo"]
+    assert (ours["ci_low"] <= ours["return"]).all() and (ours["return"] <= ours["ci_high"]).all()
+    provenance = (out / "provenance.md").read_text()
+    assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
+    for figure in ("ppo_table1.png", "returns_1m_curves.png"):
+        with Image.open(out / figure) as image:
+            assert image.size[0] > 300
