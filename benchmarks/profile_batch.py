@@ -1,0 +1,78 @@
+"""Where one batch's time goes: wall time per phase of our training loop, per 2048-step batch.
+
+    .venv/bin/python benchmarks/profile_batch.py --algo ppo --env Hopper-v5 --batches 6
+
+Wraps the loop's phases with wall-clock timers (about a microsecond each, unlike cProfile's
+per-call overhead) and prints seconds per batch for each, the first batch excluded.
+"""
+
+import argparse
+import functools
+import time
+from collections import defaultdict
+
+import torch
+from gymnasium.vector import SyncVectorEnv
+
+from algos import ppo, rollout, train, value
+from algos.registry import ALGOS
+from algos.train import TrainConfig
+
+TOTALS: dict[str, float] = defaultdict(float)
+
+
+def timed(owner: object, attribute: str, label: str) -> None:
+    """Replace owner.attribute by a wrapper adding its wall time to TOTALS[label]."""
+    original = getattr(owner, attribute)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            TOTALS[label] += time.perf_counter() - started
+
+    setattr(owner, attribute, wrapper)
+
+
+PHASES = [
+    (rollout.RolloutCollector, "collect", "rollout (all)"),
+    (SyncVectorEnv, "step", "  env.step (vector env + gymnasium + MuJoCo)"),
+    (rollout.NumpyActor, "mean", "  policy mean (numpy)"),
+    (ppo.PPOUpdate, "_set_grads", "  PPO: hand-derived loss + gradients"),
+    (value.ValueFitter, "fit", "critic fit (all)"),
+    (value.ValueFitter, "_set_grads", "  critic: hand-derived loss + gradients"),
+    (torch.optim.Adam, "step", "torch.optim.Adam.step, in policy update + critic fit"),
+    (train, "update_diagnostics", "update diagnostics (KL, ratios)"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", default="ppo", choices=["pg", "trpo", "ppo"])
+    parser.add_argument("--env", default="Hopper-v5")
+    parser.add_argument("--batches", type=int, default=6)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    phases = [
+        *PHASES[:3],
+        (ALGOS[args.algo].update_cls, "step", "policy update (all)"),
+        *PHASES[3:],
+    ]
+    for owner, attribute, label in phases:
+        timed(owner, attribute, label)
+    config = TrainConfig(env_id=args.env, algo=args.algo, total_steps=2048 * args.batches)
+    rows = []
+    train.train(config, lambda row: rows.append(dict(TOTALS, wall=time.perf_counter())))
+    first, last = rows[0], rows[-1]
+    n = len(rows) - 1
+    print(f"{args.algo} on {args.env}: seconds per 2048-step batch (mean of {n}, first excluded)")
+    print(f"{'whole batch':<50}: {(last['wall'] - first['wall']) / n:.3f}")
+    for _, _, label in phases:
+        if label in last:
+            print(f"{label:<50}: {(last[label] - first.get(label, 0.0)) / n:.3f}")
+
+
+if __name__ == "__main__":
+    main()
