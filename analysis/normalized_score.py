@@ -28,10 +28,8 @@ def final_episode_return(updates: pd.DataFrame, episodes: int) -> pd.Series:
     return updates.groupby("run_id").apply(last, include_groups=False)
 
 
-def normalized_scores(
-    runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100
-) -> pd.DataFrame:
-    """One row per variant: mean normalised score over envs and seeds, and the run count."""
+def run_scores(runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100) -> pd.DataFrame:
+    """One row per finished run: its env, Table 1 variant, final score and normalised score."""
     done = runs[runs["status"] == "done"].set_index("run_id")
     done = done.assign(variant=done.apply(table1_label, axis=1))
     first = updates.sort_values("update").groupby("run_id")["return_mean"].first()
@@ -44,11 +42,27 @@ def normalized_scores(
     frame["normalized_score"] = (frame["score"] - frame["env"].map(random_return)) / frame[
         "env"
     ].map(scale)
+    return frame
+
+
+def normalized_scores(
+    runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100
+) -> pd.DataFrame:
+    """One row per variant: mean normalised score over envs and seeds, and the run count."""
     return (
-        frame.groupby("variant")
+        run_scores(runs, updates, episodes)
+        .groupby("variant")
         .agg(normalized_score=("normalized_score", "mean"), runs=("score", "size"))
         .reset_index()
     )
+
+
+def scores_by_env(runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100) -> pd.DataFrame:
+    """Variant × env table of mean normalised scores: which tasks drive the overall order."""
+    frame = run_scores(runs, updates, episodes)
+    return frame.pivot_table(
+        index="variant", columns="env", values="normalized_score"
+    ).reset_index()
 
 
 def table1_label(run: pd.Series) -> str:

@@ -10,7 +10,12 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from analysis.load import load_records
-from analysis.normalized_score import compare_with_paper, final_episode_return, normalized_scores
+from analysis.normalized_score import (
+    compare_with_paper,
+    final_episode_return,
+    normalized_scores,
+    scores_by_env,
+)
 from analysis.plots import learning_curves, table1_comparison
 from analysis.tables import bootstrap_mean_interval, per_run_returns
 
@@ -106,6 +111,9 @@ def main(cfg: DictConfig) -> None:
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
               f"best variant = 1 per env. Spearman rank correlation of the orderings: {rho:.2f}.")  # fmt: skip
         table1_comparison(merged, rho, out / "ppo_table1")
+        write(scores_by_env(table1.runs, table1.updates, cfg.episodes), out / "ppo_table1_by_env",
+              "Normalised score per variant and env (mean over seeds): which tasks drive the order.",
+              floatfmt=".2f")  # fmt: skip
         made.append(provenance(table1.runs, cfg.table1_sweep))
         print(f"table 1: {out / 'ppo_table1.md'} (Spearman {rho:.2f}, {len(table1.runs)} runs)")
     returns = load_records(cfg.out_dir, cfg.returns_sweep)
