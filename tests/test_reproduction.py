@@ -1,6 +1,7 @@
 """The reproduction tables: ours beside published figures, and a run from real records."""
 
 import pandas as pd
+import pytest
 from PIL import Image
 
 from analysis.reproduction import beside_published
@@ -43,6 +44,11 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     scored = table1.dropna(subset=["normalized_score_ours"])
     assert set(scored["variant"]) == {"ppo_clip(epsilon=0.1)", "ppo_clip(epsilon=0.3)"}
     assert (scored["runs"] == 2).all() and scored["normalized_score_ours"].notna().all()
+    by_env = pd.read_csv(out / "ppo_table1_by_env.csv").set_index("variant")
+    assert list(by_env.columns) == ["InvertedPendulum-v5"]
+    assert by_env.loc["ppo_clip(epsilon=0.1)"].iloc[0] == pytest.approx(
+        scored.set_index("variant").loc["ppo_clip(epsilon=0.1)", "normalized_score_ours"]
+    )  # one env: the per-env score is the overall score
     returns = pd.read_csv(out / "returns_1m.csv")
     ours = returns[returns["source"].str.startswith("ours")]
     assert (
