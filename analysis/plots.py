@@ -136,12 +136,22 @@ def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
 
 
 def learning_curves(
-    updates: pd.DataFrame, stem: Path, references: pd.DataFrame | None = None
+    updates: pd.DataFrame,
+    stem: Path,
+    references: pd.DataFrame | None = None,
+    smooth_window: int = 1,
 ) -> list[Path]:
     """return_mean against env steps, one panel per env × algo, one line per step size.
 
-    `references` (algo, env, source, return) adds published figures as dashed lines.
+    `references` (algo, env, source, return) adds published figures as dashed lines;
+    `smooth_window` > 1 first averages each run's return_mean over that many updates.
     """
+    if smooth_window > 1:
+        ordered = updates.sort_values(["run_id", "update"])
+        smoothed = ordered.groupby("run_id")["return_mean"].transform(
+            lambda r: r.rolling(smooth_window, min_periods=1).mean()
+        )
+        updates = ordered.assign(return_mean=smoothed)
     stats = (
         updates.groupby(["env", "algo", "step_size", "step"])["return_mean"]
         .agg(["mean", "sem", "count"])
@@ -169,22 +179,24 @@ def learning_curves(
                                linestyle=("--", ":", "-.", (0, (5, 1)))[k % 4], label=ref["source"])  # fmt: skip
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
-            ax.set_ylabel("return_mean (mean over seeds, 95% CI)")
+            smoothing = f", smoothed over {smooth_window} updates" if smooth_window > 1 else ""
+            ax.set_ylabel(f"return_mean (mean over seeds, 95% CI{smoothing})")
             ax.legend(title="step size", fontsize=7)
     return save(fig, stem)
 
 
-def table1_comparison(merged: pd.DataFrame, rho: float, stem: Path) -> list[Path]:
+def table1_comparison(merged: pd.DataFrame, rho: float, ours_label: str, stem: Path) -> list[Path]:
     """The PPO paper's normalised score per Table 1 variant beside ours (compare_with_paper)."""
     tidy = merged.melt(id_vars="variant", value_vars=["normalized_score_paper", "normalized_score_ours"],
                        var_name="source", value_name="normalized score")  # fmt: skip
     tidy["source"] = tidy["source"].map(
-        {"normalized_score_paper": "PPO paper (1M steps, v1)", "normalized_score_ours": "ours"}
+        {"normalized_score_paper": "PPO paper (1M steps, v1)", "normalized_score_ours": ours_label}
     )
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(merged) + 1.5))
     sns.barplot(tidy, y="variant", x="normalized score", hue="source", ax=ax,
                 palette=["0.6", PALETTE["ppo"]])  # fmt: skip
     ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.legend(title="source", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"PPO objective variants: normalised score (Spearman ρ = {rho:.2f})")
     return save(fig, stem)
 

@@ -110,7 +110,8 @@ def main(cfg: DictConfig) -> None:
         write(merged, out / "ppo_table1",
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
               f"best variant = 1 per env. Spearman rank correlation of the orderings: {rho:.2f}.")  # fmt: skip
-        table1_comparison(merged, rho, out / "ppo_table1")
+        budget = int(table1.runs["total_steps"].max())
+        table1_comparison(merged, rho, f"ours ({budget:,} steps, v5)", out / "ppo_table1")
         write(scores_by_env(table1.runs, table1.updates, cfg.episodes), out / "ppo_table1_by_env",
               "Normalised score per variant and env (mean over seeds): which tasks drive the order.",
               floatfmt=".2f")  # fmt: skip
@@ -129,7 +130,8 @@ def main(cfg: DictConfig) -> None:
         made.append(provenance(returns.runs, cfg.returns_sweep))
         done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
         learning_curves(returns.updates[returns.updates["run_id"].isin(done)],
-                        out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"))  # fmt: skip
+                        out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
+                        smooth_window=cfg.curve_smooth_window)  # fmt: skip
         print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
               f"({len(returns.runs)} runs)")  # fmt: skip
 
