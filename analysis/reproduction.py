@@ -15,6 +15,7 @@ from analysis.normalized_score import (
     final_episode_return,
     normalized_scores,
     scores_by_env,
+    table1_label,
 )
 from analysis.plots import learning_curves, table1_comparison
 from analysis.tables import bootstrap_mean_interval, per_run_returns
@@ -47,6 +48,23 @@ def returns_table(
             row.update({column: values.mean(), f"{column}_ci_low": low, f"{column}_ci_high": high})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def update_size_by_variant(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.DataFrame:
+    """Per Table 1 variant: how big its updates were (kl_mean median and 95th percentile over
+    all updates of all runs, median of ratio_max), the quantity each variant controls."""
+    labels = runs.set_index("run_id").apply(table1_label, axis=1)
+    per_update = updates.assign(variant=updates["run_id"].map(labels))
+    return (
+        per_update.groupby("variant")
+        .agg(
+            kl_mean_median=("kl_mean", "median"),
+            kl_mean_p95=("kl_mean", lambda kl: kl.quantile(0.95)),
+            ratio_max_median=("ratio_max", "median"),
+            updates=("kl_mean", "size"),
+        )
+        .reset_index()
+    )
 
 
 def beside_published(ours: pd.DataFrame, published: pd.DataFrame, episodes: int) -> pd.DataFrame:
@@ -110,6 +128,10 @@ def main(cfg: DictConfig) -> None:
         write(merged, out / "ppo_table1",
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
               f"best variant = 1 per env. Spearman rank correlation of the orderings: {rho:.2f}.")  # fmt: skip
+        write(update_size_by_variant(table1.runs, table1.updates), out / "ppo_table1_update_size",
+              "Update size per variant: kl_mean (exact KL(π_old‖π_new) of each update) median and "
+              "95th percentile over all updates, and the median of each update's ratio_max.",
+              floatfmt=".4g")  # fmt: skip
         budget = int(table1.runs["total_steps"].max())
         table1_comparison(merged, rho, f"ours ({budget:,} steps, v5)", out / "ppo_table1")
         write(scores_by_env(table1.runs, table1.updates, cfg.episodes), out / "ppo_table1_by_env",

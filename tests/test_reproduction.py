@@ -49,6 +49,9 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert by_env.loc["ppo_clip(epsilon=0.1)"].iloc[0] == pytest.approx(
         scored.set_index("variant").loc["ppo_clip(epsilon=0.1)", "normalized_score_ours"]
     )  # one env: the per-env score is the overall score
+    size = pd.read_csv(out / "ppo_table1_update_size.csv").set_index("variant")
+    assert size.loc["ppo_clip(epsilon=0.1)", "updates"] == 2 * 4  # 2 seeds × 4 updates
+    assert (size["kl_mean_median"] <= size["kl_mean_p95"]).all()
     returns = pd.read_csv(out / "returns_1m.csv")
     ours = returns[returns["source"].str.startswith("ours")]
     assert (
