@@ -223,5 +223,10 @@ def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
         ax.set_title(ALGO_LABEL.get(algo, algo))
         ax.set_xlabel("false-alarm rate")
         ax.set_ylabel("share of pre-collapse updates flagged")
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
+        else:  # no curve to draw: say why in the panel instead of leaving it blank
+            verdict = "\n".join(f"{score}: {verdicts[(algo, score)]}"
+                                 for score in ("kl_max", "kl_mean") if (algo, score) in verdicts)  # fmt: skip
+            ax.text(0.5, 0.5, verdict, ha="center", va="center", fontsize=8, wrap=True)
     return save(fig, stem)
