@@ -120,6 +120,9 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     reference = Path(cfg.reference_dir)
+    if not (reference / "ppo_paper_table1.csv").exists():
+        raise SystemExit(f"reference_dir {reference} has no ppo_paper_table1.csv: "
+                         "set reference_dir=<path to shared/reference>")  # fmt: skip
     made = ["# How these results were made", ""]
     table1 = load_records(cfg.out_dir, cfg.table1_sweep)
     if len(table1.runs):

@@ -32,12 +32,26 @@ def test_ours_sits_under_the_published_figures_of_the_same_algo_and_env():
     assert "last 100 episodes" in table["metric"].iloc[1]
 
 
+def write_references(directory):
+    """Published figures in the format of ../shared/reference (values made up for the test)."""
+    directory.mkdir()
+    pd.DataFrame([
+        {"variant": "clipping", "objective": "clip", "epsilon": e, "kl_target": None, "kl_coef": None,
+         "normalized_score": score}
+        for e, score in ((0.1, 0.76), (0.2, 0.82), (0.3, 0.70))
+    ]).to_csv(directory / "ppo_paper_table1.csv", index=False)  # fmt: skip
+    pd.DataFrame([
+        {"algo": "ppo", "env": "InvertedPendulum", "source": "S", "return": 1000.0, "spread": 0.0, "metric": "final"},
+    ]).to_csv(directory / "published_returns_1m.csv", index=False)  # fmt: skip
+
+
 def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     out = tmp_path / "reproduction"
+    write_references(tmp_path / "reference")
     monkeypatch.setattr("sys.argv", [
         "reproduction", f"out_dir={smoke_sweep}", "table1_sweep=smoke", "returns_sweep=smoke",
-        f"results_dir={out}",
+        f"results_dir={out}", f"reference_dir={tmp_path / 'reference'}",
     ])  # fmt: skip
     reproduction_main()
     table1 = pd.read_csv(out / "ppo_table1.csv")
@@ -59,6 +73,7 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     )  # 2 metrics × 6 variants
     assert sorted(ours["algo"].unique()) == ["pg", "ppo", "trpo"]
     assert (ours["ci_low"] <= ours["return"]).all() and (ours["return"] <= ours["ci_high"]).all()
+    assert returns.loc[returns["algo"] == "ppo", "source"].iloc[0] == "S"  # published above ours
     provenance = (out / "provenance.md").read_text()
     assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
     for figure in ("ppo_table1.png", "returns_1m_curves.png"):
