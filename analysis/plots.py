@@ -179,9 +179,11 @@ def learning_curves(
                                linestyle=("--", ":", "-.", (0, (5, 1)))[k % 4], label=ref["source"])  # fmt: skip
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
-            smoothing = f", smoothed over {smooth_window} updates" if smooth_window > 1 else ""
-            ax.set_ylabel(f"return_mean (mean over seeds, 95% CI{smoothing})")
+            ax.set_ylabel("return_mean")
             ax.legend(title="step size", fontsize=7)
+    smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
+    fig.suptitle(f"return_mean: mean over seeds with 95% CI{smoothing}")
+    fig.tight_layout()
     return save(fig, stem)
 
 

@@ -77,7 +77,7 @@ def beside_published(ours: pd.DataFrame, published: pd.DataFrame, episodes: int)
         {
             "algo": r["algo"],
             "env": r["env"],
-            "source": f"ours ({r['step_size']}, {r['seeds']} seeds)",
+            "source": f"ours ({r['step_size']}, {r['seeds']} seed{'s' * (r['seeds'] != 1)})",
             "return": r[column],
             "std": float("nan"),
             "ci_low": r[f"{column}_ci_low"],
