@@ -45,22 +45,20 @@ def run_scores(runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100) -
     return frame
 
 
-def normalized_scores(
-    runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100
-) -> pd.DataFrame:
-    """One row per variant: mean normalised score over envs and seeds, and the run count."""
+def normalized_scores(scored: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant of `run_scores`' frame: mean normalised score over envs and
+    seeds, and the run count."""
     return (
-        run_scores(runs, updates, episodes)
-        .groupby("variant")
+        scored.groupby("variant")
         .agg(normalized_score=("normalized_score", "mean"), runs=("score", "size"))
         .reset_index()
     )
 
 
-def scores_by_env(runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100) -> pd.DataFrame:
-    """Variant × env table of mean normalised scores: which tasks drive the overall order."""
-    frame = run_scores(runs, updates, episodes)
-    return frame.pivot_table(
+def scores_by_env(scored: pd.DataFrame) -> pd.DataFrame:
+    """Variant × env table of mean normalised scores (from `run_scores`' frame): which tasks
+    drive the overall order."""
+    return scored.pivot_table(
         index="variant", columns="env", values="normalized_score"
     ).reset_index()
 

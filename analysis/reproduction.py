@@ -14,6 +14,7 @@ from analysis.normalized_score import (
     compare_with_paper,
     final_episode_return,
     normalized_scores,
+    run_scores,
     scores_by_env,
     table1_label,
 )
@@ -126,7 +127,8 @@ def main(cfg: DictConfig) -> None:
     made = ["# How these results were made", ""]
     table1 = load_records(cfg.out_dir, cfg.table1_sweep)
     if len(table1.runs):
-        ours = normalized_scores(table1.runs, table1.updates, cfg.episodes)
+        scored = run_scores(table1.runs, table1.updates, cfg.episodes)
+        ours = normalized_scores(scored)
         merged, rho = compare_with_paper(ours, pd.read_csv(reference / "ppo_paper_table1.csv"))
         write(merged, out / "ppo_table1",
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
@@ -137,7 +139,7 @@ def main(cfg: DictConfig) -> None:
               floatfmt=".4g")  # fmt: skip
         budget = int(table1.runs["total_steps"].max())
         table1_comparison(merged, rho, f"ours ({budget:,} steps, v5)", out / "ppo_table1")
-        write(scores_by_env(table1.runs, table1.updates, cfg.episodes), out / "ppo_table1_by_env",
+        write(scores_by_env(scored), out / "ppo_table1_by_env",
               "Normalised score per variant and env (mean over seeds): which tasks drive the order.",
               floatfmt=".2f")  # fmt: skip
         made.append(provenance(table1.runs, cfg.table1_sweep))

@@ -36,10 +36,12 @@ def timed(owner: object, attribute: str, label: str) -> None:
     setattr(owner, attribute, wrapper)
 
 
-PHASES = [
+ROLLOUT_PHASES = [
     (rollout.RolloutCollector, "collect", "rollout (all)"),
     (SyncVectorEnv, "step", "  env.step (vector env + gymnasium + MuJoCo)"),
     (rollout.NumpyActor, "mean", "  policy mean (numpy)"),
+]
+UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo
     (ppo.PPOUpdate, "_set_grads", "  PPO: hand-derived loss + gradients"),
     (value.ValueFitter, "fit", "critic fit (all)"),
     (value.ValueFitter, "_set_grads", "  critic: hand-derived loss + gradients"),
@@ -55,11 +57,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    phases = [
-        *PHASES[:3],
-        (ALGOS[args.algo].update_cls, "step", "policy update (all)"),
-        *PHASES[3:],
-    ]
+    update = (ALGOS[args.algo].update_cls, "step", "policy update (all)")
+    phases = [*ROLLOUT_PHASES, update, *UPDATE_PHASES]
     for owner, attribute, label in phases:
         timed(owner, attribute, label)
     config = TrainConfig(env_id=args.env, algo=args.algo, total_steps=2048 * args.batches)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis.load import variant
-from analysis.normalized_score import compare_with_paper, normalized_scores
+from analysis.normalized_score import compare_with_paper, normalized_scores, run_scores
 
 
 def synthetic(scores: dict[tuple[str, str, float], float], initial: float = 10.0):
@@ -42,7 +42,7 @@ def test_best_variant_scores_one_and_random_scores_zero_per_env():
             ("B", "ppo", 0.2): 60.0, ("B", "ppo_none", 0.2): 110.0,
         }
     )  # fmt: skip
-    scores = normalized_scores(runs, updates).set_index("variant")["normalized_score"]
+    scores = normalized_scores(run_scores(runs, updates)).set_index("variant")["normalized_score"]
     # A: random 10, best 110 (clip): clip 1, none 0. B: best 110 (none): clip 0.5, none 1.
     assert scores["ppo_clip(epsilon=0.2)"] == pytest.approx(0.75)
     assert scores["ppo_none"] == pytest.approx(0.5)
