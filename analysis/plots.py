@@ -161,6 +161,7 @@ def learning_curves(
     envs, algos = sorted(stats["env"].unique()), algos_in(stats)
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
                              squeeze=False, sharey="row")  # fmt: skip
+    reference_lines = {}
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
             ax = axes[i, j]
@@ -169,22 +170,38 @@ def learning_curves(
             colors = sns.color_palette("viridis", len(sizes))
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
-                ax.plot(curve["step"], curve["mean"], color=color, label=f"{size:g}")
+                ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
                 ax.fill_between(curve["step"], curve["mean"] - curve["half_width"],
                                 curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
+            ax.legend(title="step size", fontsize=7, loc="lower right")
             if references is not None:
                 published = references[(references["env"] == env) & (references["algo"] == algo)]
-                for k, (_, ref) in enumerate(published.iterrows()):
-                    ax.axhline(ref["return"], color="0.4", linewidth=0.9,
-                               linestyle=("--", ":", "-.", (0, (5, 1)))[k % 4], label=ref["source"])  # fmt: skip
+                reference_lines.update(published_lines(ax, published, references["source"]))
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
             ax.set_ylabel("return_mean")
-            ax.legend(title="step size", fontsize=7)
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
     fig.suptitle(f"return_mean: mean over seeds with 95% CI{smoothing}")
-    fig.tight_layout()
+    if reference_lines:
+        fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
+                   fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip
+        fig.tight_layout(rect=(0, 0.1 / len(envs) + 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     return save(fig, stem)
+
+
+def published_lines(ax: plt.Axes, published: pd.DataFrame, all_sources: pd.Series) -> dict:
+    """Draw published returns as horizontal lines: one colour per source across all panels,
+    dashed where the figure is a max over training, dotted where it is a final return."""
+    sources = sorted(all_sources.unique())
+    colors = dict(zip(sources, sns.color_palette("tab10", len(sources)), strict=True))
+    lines = {}
+    for _, ref in published.iterrows():
+        is_max = "max" in str(ref.get("metric", ""))
+        lines[ref["source"]] = ax.axhline(ref["return"], color=colors[ref["source"]], linewidth=1.1,
+                                          linestyle="--" if is_max else ":")  # fmt: skip
+    return lines
 
 
 def table1_comparison(merged: pd.DataFrame, rho: float, ours_label: str, stem: Path) -> list[Path]:
