@@ -1,6 +1,8 @@
 """Run records -> two tidy frames: `runs` (one row per run) and `updates` (one row per update).
 
-Only records are read, never W&B: results do not depend on a network. A record that
+The local records are the default source, so results never depend on a network. The
+W&B mirror of the same runs (same config, same metric names) is a second source, for
+studies whose records stayed on a cluster and were only synced to W&B. A record that
 cannot be read (corrupt, half-written, missing files) is skipped and listed with the
 reason; unfinished and failed runs stay in `runs` with their status, so every table can
 say how many there were instead of mixing them in.
@@ -13,12 +15,17 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from algos.metrics import METRICS
+
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same result, ~10x faster
 
 RUN_COLUMNS = [
     "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
     "status", "reason", "diverged", "updates", "steps", "wall_s", "git_sha", "versions",
 ]  # fmt: skip
+
+STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
+"""What a run row takes from a record's status.json; the W&B mirror puts the same in its summary."""
 
 
 @dataclass
@@ -36,8 +43,14 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
     metrics = pd.read_parquet(metrics_file) if metrics_file.exists() else pd.DataFrame()
     if status["status"] == "done" and metrics.empty:
         raise ValueError("status done but no metrics")
+    return run_row(config, status, metrics), metrics
+
+
+def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
+    """A run's row from its resolved config, its status fields and its per-update metrics,
+    whichever store they were read from."""
     reason = status.get("reason") or ""
-    row = {
+    return {
         "run_id": config["run_id"],
         "sweep": config["sweep"]["name"],
         "algo": config["algo"]["name"],
@@ -54,9 +67,8 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
         "steps": int(metrics["step"].iloc[-1]) if len(metrics) else 0,
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),
-        "versions": ", ".join(f"{k} {v}" for k, v in status.get("versions", {}).items()),
+        "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),
     }
-    return row, metrics
 
 
 def variant(algo: dict) -> str:
@@ -71,21 +83,72 @@ def variant(algo: dict) -> str:
 
 def load_records(out_dir: str | Path, sweep: str | None = None) -> Records:
     """Every record under <out_dir>/<sweep>/ (all sweeps when `sweep` is None)."""
-    root = Path(out_dir)
     pattern = f"{sweep}/*/status.json" if sweep else "*/*/status.json"
-    rows, frames, skipped = [], [], []
-    for status_file in sorted(root.glob(pattern)):
+    read, skipped = [], []
+    for status_file in sorted(Path(out_dir).glob(pattern)):
         try:
-            row, metrics = read_record(status_file.parent)
+            read.append(read_record(status_file.parent))
         except Exception as error:  # any unreadable record is reported, not fatal
             skipped.append((str(status_file.parent), f"{type(error).__name__}: {error}"))
-            continue
-        rows.append(row)
+    return tidy(read, skipped)
+
+
+def load_wandb(path: str, sweep: str | None = None, api=None) -> Records:
+    """The same frames from the training runs mirrored to W&B project `path` (entity/project),
+    restricted to group `sweep`. Needs the network and a login (`wandb login`).
+
+    A run redone after a failure or a kill is several W&B runs with one run_id: the done one
+    is kept, else the newest. A W&B run that ended without our status (killed, crashed) is
+    `failed` with W&B's state as the reason.
+    """
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    filters = {"jobType": "train", **({"group": sweep} if sweep else {})}
+    latest: dict[str, tuple] = {}
+    for run in api.runs(path, filters=filters):
+        status = wandb_status(run)
+        key = (status["status"] == "done", run.created_at)
+        run_id = run.config["run_id"]
+        if run_id not in latest or key > latest[run_id][0]:
+            latest[run_id] = (key, run, status)
+    read = []
+    for _, run, status in latest.values():
+        metrics = pd.DataFrame(list(run.scan_history()), columns=list(METRICS))  # NaN: not logged
         if len(metrics):
-            frames.append(metrics.assign(run_id=row["run_id"]))
-    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+            metrics = metrics.sort_values("update", ignore_index=True)
+        read.append((run_row(dict(run.config), status, metrics), metrics))
+    return tidy(sorted(read, key=lambda pair: pair[0]["run_id"]), skipped=[])
+
+
+def wandb_status(run) -> dict:
+    """Our status fields from a W&B run's summary (written by the mirror when the run ends)."""
+    summary = run.summary
+    if "status" in summary:
+        return {k: summary.get(k) for k in STATUS_FIELDS}
+    if run.state == "running":
+        return {"status": "running"}
+    return {"status": "failed", "reason": f"W&B run state {run.state}"}
+
+
+def tidy(read: list[tuple[dict, pd.DataFrame]], skipped: list[tuple[str, str]]) -> Records:
+    """Run rows and their metrics -> the two frames, each update labelled with its run."""
+    runs = pd.DataFrame([row for row, _ in read], columns=RUN_COLUMNS)
+    frames = [metrics.assign(run_id=row["run_id"]) for row, metrics in read if len(metrics)]
     updates = pd.DataFrame()
     if frames:
         labels = runs[["run_id", "algo", "env", "seed", "step_size"]]
         updates = pd.concat(frames, ignore_index=True).merge(labels, on="run_id", how="left")
     return Records(runs=runs, updates=updates, skipped=skipped)
+
+
+def load(cfg, sweep: str | None) -> Records:
+    """Records of `sweep` from the source the analysis config names: `records` (the local
+    run records under out_dir, the default) or `wandb` (the project wandb.entity/wandb.project)."""
+    if cfg.source == "records":
+        return load_records(cfg.out_dir, sweep)
+    if cfg.source == "wandb":
+        entity = cfg.wandb.entity
+        return load_wandb(f"{entity}/{cfg.wandb.project}" if entity else cfg.wandb.project, sweep)
+    raise SystemExit(f"error: source={cfg.source!r} is not one of: records, wandb")

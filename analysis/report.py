@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from analysis import plots
 from analysis.collapse import CollapseRule, run_collapses
-from analysis.load import load_records
+from analysis.load import load
 from analysis.tables import collapse_table, per_run_returns, to_markdown
 from analysis.warning import kl_warning, label_updates
 
@@ -52,9 +52,14 @@ def definition_text(cfg: DictConfig) -> str:
 
 def build_report(cfg: DictConfig) -> Path:
     started = time.perf_counter()
-    records = load_records(cfg.out_dir, cfg.sweep)
+    records = load(cfg, cfg.sweep)
     if records.runs.empty:
-        raise SystemExit(f"error: no run records under {Path(cfg.out_dir) / cfg.sweep}")
+        where = (
+            Path(cfg.out_dir) / cfg.sweep
+            if cfg.source == "records"
+            else f"W&B project {cfg.wandb.project}"
+        )
+        raise SystemExit(f"error: no runs of sweep {cfg.sweep} in {where}")
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
     runs, updates = records.runs, records.updates

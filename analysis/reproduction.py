@@ -9,7 +9,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from analysis.load import load_records
+from analysis.load import load
 from analysis.normalized_score import (
     compare_with_paper,
     final_episode_return,
@@ -125,7 +125,7 @@ def main(cfg: DictConfig) -> None:
         raise SystemExit(f"reference_dir {reference} has no ppo_paper_table1.csv: "
                          "set reference_dir=<path to shared/reference>")  # fmt: skip
     made = ["# How these results were made", ""]
-    table1 = load_records(cfg.out_dir, cfg.table1_sweep)
+    table1 = load(cfg, cfg.table1_sweep)
     if len(table1.runs):
         scored = run_scores(table1.runs, table1.updates, cfg.episodes)
         ours = normalized_scores(scored)
@@ -144,7 +144,7 @@ def main(cfg: DictConfig) -> None:
               floatfmt=".2f")  # fmt: skip
         made.append(provenance(table1.runs, cfg.table1_sweep))
         print(f"table 1: {out / 'ppo_table1.md'} (Spearman {rho:.2f}, {len(table1.runs)} runs)")
-    returns = load_records(cfg.out_dir, cfg.returns_sweep)
+    returns = load(cfg, cfg.returns_sweep)
     if len(returns.runs):
         ours = returns_table(
             returns.runs, returns.updates, cfg.episodes, cfg.smooth_window, cfg.seed

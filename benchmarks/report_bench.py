@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from algos.train import METRICS
+from algos.metrics import METRICS
 from analysis.report import CONF_DIR, build_report
 
 GRIDS = {"pg": ("lr", [1e-3, 1e-2]), "trpo": ("delta", [0.01, 0.1]), "ppo": ("epsilon", [0.1, 0.3])}

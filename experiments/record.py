@@ -24,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from algos.metrics import METRICS
 from algos.registry import ALGOS
-from algos.train import METRICS, TrainConfig
+from algos.train import TrainConfig
 
 STALE_LOCK_S = 900  # a lock whose heartbeat is older than this is taken over
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -190,12 +191,13 @@ class RunRecord:
         atomic_write_bytes(self.dir / "metrics.parquet", frame.to_parquet(index=False))
         os.utime(self.lock_path)
 
-    def finish(self, status: str, reason: str | None = None) -> None:
+    def finish(self, status: str, reason: str | None = None) -> dict:
+        """Flush the metrics and write the final status; returns the status body written."""
         if self.rows:
             self.flush()
-        self.write_status(status, reason)
+        return self.write_status(status, reason)
 
-    def write_status(self, status: str, reason: str | None = None) -> None:
+    def write_status(self, status: str, reason: str | None = None) -> dict:
         body = {
             "status": status,
             "reason": reason,
@@ -206,6 +208,7 @@ class RunRecord:
             "steps": int(self.rows[-1]["step"]) if self.rows else 0,
         }
         atomic_write_bytes(self.dir / "status.json", json.dumps(body, indent=2).encode())
+        return body
 
 
 def now() -> str:

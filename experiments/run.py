@@ -75,8 +75,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
         reason = f"{type(error).__name__}: {error}"
     finally:
         bar.close()
-        record.finish(status, reason)
-        mirror.finish(status, reason)
+        mirror.finish(record.finish(status, reason))
         record.release()
         print(f"{status}: {rid}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}")
     return status

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import wandb
 
+from analysis.load import STATUS_FIELDS
+
 
 class WandbMirror:
     def __init__(
@@ -32,11 +34,13 @@ class WandbMirror:
     def log(self, row: dict) -> None:
         self.run.log({k: v for k, v in row.items() if not _is_nan(v)}, step=int(row["step"]))
 
-    def finish(self, status: str, reason: str | None) -> None:
-        self.run.summary["status"] = status
-        if reason:
-            self.run.summary["reason"] = reason
-        self.run.finish(exit_code=0 if status == "done" else 1)
+    def finish(self, status_body: dict) -> None:
+        """End the W&B run with the record's final status fields in its summary, which is
+        where `analysis.load.load_wandb` reads them back."""
+        for key in STATUS_FIELDS:
+            if status_body.get(key) is not None:
+                self.run.summary[key] = status_body[key]
+        self.run.finish(exit_code=0 if status_body["status"] == "done" else 1)
 
 
 def _is_nan(value) -> bool:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from algos.train import METRICS, TrainConfig, train
+from algos.metrics import METRICS
+from algos.train import TrainConfig, train
 from experiments.run import CONF_DIR, run
 from experiments.validate import ConfigError, compose_run_config, validate
 
