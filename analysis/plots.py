@@ -173,7 +173,8 @@ def learning_curves(
                 ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
                 ax.fill_between(curve["step"], curve["mean"] - curve["half_width"],
                                 curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
-            ax.legend(title="step size", fontsize=7, loc="lower right")
+            if sizes:
+                ax.legend(title="step size", fontsize=7, loc="lower right")
             if references is not None:
                 published = references[(references["env"] == env) & (references["algo"] == algo)]
                 reference_lines.update(published_lines(ax, published, references["source"]))

@@ -127,12 +127,11 @@ def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
         f"failed {r.run_id}: {r.reason}" for r in runs[runs["status"] == "failed"].itertuples()
     ]
     for (env, algo), rows in table.groupby(["env", "algo"]):
-        worst = (
-            rows.loc[rows["collapse_freq"].idxmax()]
-            if rows["collapse_freq"].notna().any()
-            else None
-        )
-        if worst is None or worst["collapsed"] == 0:
+        if rows["runs"].sum() == 0:
+            lines.append(f"{env} {algo}: no finished runs yet ({int(rows['excluded'].sum())} excluded).")
+            continue
+        worst = rows.loc[rows["collapse_freq"].idxmax()]
+        if worst["collapsed"] == 0:
             lines.append(f"{env} {algo}: no collapse at any {rows['step_size_key'].iloc[0]} tried "
                          f"({int(rows['runs'].sum())} runs).")  # fmt: skip
         else:

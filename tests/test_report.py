@@ -61,3 +61,18 @@ def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tm
     assert {p for p, _ in records.skipped} == {str(first), str(second), str(third)}
     assert all(why for _, why in records.skipped)
     assert set(records.updates["run_id"]) == set(records.runs["run_id"])
+
+
+def test_report_of_a_sweep_in_progress_says_which_groups_have_no_finished_run(
+    smoke_sweep, tmp_path, monkeypatch
+):
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke_sweep / "smoke", runs / "smoke", ignore=shutil.ignore_patterns("wandb"))
+    for status_file in (runs / "smoke").glob("trpo-*/status.json"):
+        status_file.write_text(
+            status_file.read_text().replace('"status": "done"', '"status": "running"')
+        )
+    report = build(runs, "smoke", tmp_path / "reports", monkeypatch)
+    summary = (report / "README.md").read_text()
+    assert "InvertedPendulum-v5 trpo: no finished runs yet (4 excluded)." in summary
+    assert "12 runs: 8 done, 4 running" in summary
