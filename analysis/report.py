@@ -128,7 +128,9 @@ def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
     ]
     for (env, algo), rows in table.groupby(["env", "algo"]):
         if rows["runs"].sum() == 0:
-            lines.append(f"{env} {algo}: no finished runs yet ({int(rows['excluded'].sum())} excluded).")
+            lines.append(
+                f"{env} {algo}: no finished runs yet ({int(rows['excluded'].sum())} excluded)."
+            )
             continue
         worst = rows.loc[rows["collapse_freq"].idxmax()]
         if worst["collapsed"] == 0:

@@ -23,6 +23,11 @@ from analysis.tables import bootstrap_mean_interval, per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 
+UPDATE_SIZE_HEADING = (
+    "Update size per {group}: kl_mean (exact KL(π_old‖π_new) of each update) median, 95th "
+    "percentile and max over all updates, and the median of each update's ratio_max."
+)
+
 
 def returns_table(
     runs: pd.DataFrame, updates: pd.DataFrame, episodes: int, smooth_window: int, seed: int
@@ -51,21 +56,28 @@ def returns_table(
     return pd.DataFrame(rows)
 
 
-def update_size_by_variant(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.DataFrame:
-    """Per Table 1 variant: how big its updates were (kl_mean median and 95th percentile over
-    all updates of all runs, median of ratio_max), the quantity each variant controls."""
-    labels = runs.set_index("run_id").apply(table1_label, axis=1)
-    per_update = updates.assign(variant=updates["run_id"].map(labels))
+def update_size(runs: pd.DataFrame, updates: pd.DataFrame, label, name: str) -> pd.DataFrame:
+    """How big each group's updates were, the quantity δ, ε and β control: kl_mean median,
+    95th percentile and max over all updates of all its runs, and the median ratio_max.
+    `label(run row)` names a run's group; the groups are listed under column `name`."""
+    labels = runs.set_index("run_id").apply(label, axis=1)
+    per_update = updates[updates["run_id"].isin(labels.index)]
     return (
-        per_update.groupby("variant")
+        per_update.assign(**{name: per_update["run_id"].map(labels)})
+        .groupby(name)
         .agg(
             kl_mean_median=("kl_mean", "median"),
             kl_mean_p95=("kl_mean", lambda kl: kl.quantile(0.95)),
+            kl_mean_max=("kl_mean", "max"),
             ratio_max_median=("ratio_max", "median"),
             updates=("kl_mean", "size"),
         )
         .reset_index()
     )
+
+
+def algo_env_label(run: pd.Series) -> str:
+    return f"{run['algo']} {run['step_size_key']} {run['step_size']:g}, {run['env']}"
 
 
 def beside_published(ours: pd.DataFrame, published: pd.DataFrame, episodes: int) -> pd.DataFrame:
@@ -133,9 +145,8 @@ def main(cfg: DictConfig) -> None:
         write(merged, out / "ppo_table1",
               f"PPO paper Table 1 vs ours (sweep `{cfg.table1_sweep}`): normalised score, random = 0, "
               f"best variant = 1 per env. Spearman rank correlation of the orderings: {rho:.2f}.")  # fmt: skip
-        write(update_size_by_variant(table1.runs, table1.updates), out / "ppo_table1_update_size",
-              "Update size per variant: kl_mean (exact KL(π_old‖π_new) of each update) median and "
-              "95th percentile over all updates, and the median of each update's ratio_max.",
+        write(update_size(table1.runs, table1.updates, table1_label, "variant"),
+              out / "ppo_table1_update_size", UPDATE_SIZE_HEADING.format(group="variant"),
               floatfmt=".4g")  # fmt: skip
         budget = int(table1.runs["total_steps"].max())
         table1_comparison(merged, rho, f"ours ({budget:,} steps, v5)", out / "ppo_table1")
@@ -154,6 +165,10 @@ def main(cfg: DictConfig) -> None:
               f"Returns at 1M steps (sweep `{cfg.returns_sweep}`, finished runs only) beside published "
               "figures: compare ours `final` with final/approximate figures and ours `max over "
               "training` with Tianshou's. Published envs are v1-v4, ours v5.", floatfmt=".0f")  # fmt: skip
+        finished = returns.runs[returns.runs["status"] == "done"]
+        write(update_size(finished, returns.updates, algo_env_label, "run group"),
+              out / "returns_1m_update_size", UPDATE_SIZE_HEADING.format(group="algo, step size and env"),
+              floatfmt=".4g")  # fmt: skip
         made.append(provenance(returns.runs, cfg.returns_sweep))
         done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
         learning_curves(returns.updates[returns.updates["run_id"].isin(done)],

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis.reproduction import beside_published
+from analysis.reproduction import algo_env_label, beside_published, update_size
 from analysis.reproduction import main as reproduction_main
 from tests.conftest import ROOT
 
@@ -30,6 +30,23 @@ def test_ours_sits_under_the_published_figures_of_the_same_algo_and_env():
         [3200.0, 3600.0],
     ]
     assert "last 100 episodes" in table["metric"].iloc[1]
+
+
+def test_update_size_summarises_each_groups_updates_and_ignores_other_runs():
+    runs = pd.DataFrame([
+        {"run_id": r, "algo": "trpo", "env": "Hopper-v5", "step_size_key": "delta", "step_size": 0.01}
+        for r in ("a", "b")
+    ])  # fmt: skip
+    updates = pd.DataFrame({
+        "run_id": ["a"] * 3 + ["b"] * 2 + ["unfinished"] * 2,
+        "kl_mean": [0.001, 0.002, 0.009, 0.004, 0.005, 5.0, 6.0],
+        "ratio_max": [1.1, 1.2, 1.3, 1.4, 1.5, 90.0, 99.0],
+    })  # fmt: skip
+    size = update_size(runs, updates, algo_env_label, "run group").set_index("run group")
+    row = size.loc["trpo delta 0.01, Hopper-v5"]
+    assert row["updates"] == 5 and row["kl_mean_max"] == 0.009
+    assert row["kl_mean_median"] == 0.004 and row["ratio_max_median"] == 1.3
+    assert row["kl_mean_p95"] == pytest.approx(0.005 + 0.8 * (0.009 - 0.005))  # linear, rank 3.8
 
 
 def write_references(directory):
@@ -66,6 +83,9 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     size = pd.read_csv(out / "ppo_table1_update_size.csv").set_index("variant")
     assert size.loc["ppo_clip(epsilon=0.1)", "updates"] == 2 * 4  # 2 seeds × 4 updates
     assert (size["kl_mean_median"] <= size["kl_mean_p95"]).all()
+    returns_size = pd.read_csv(out / "returns_1m_update_size.csv")
+    assert len(returns_size) == 6 and (returns_size["updates"] == 2 * 4).all()
+    assert (returns_size["kl_mean_p95"] <= returns_size["kl_mean_max"]).all()
     returns = pd.read_csv(out / "returns_1m.csv")
     ours = returns[returns["source"].str.startswith("ours")]
     assert (
