@@ -140,24 +140,27 @@ def learning_curves(
     stem: Path,
     references: pd.DataFrame | None = None,
     smooth_window: int = 1,
+    metric: str = "return_mean",
 ) -> list[Path]:
-    """return_mean against env steps, one panel per env × algo, one line per step size.
+    """`metric` against env steps, one panel per env × algo, one line per step size.
 
-    `references` (algo, env, source, return) adds published figures as dashed lines;
-    `smooth_window` > 1 first averages each run's return_mean over that many updates.
+    `references` (algo, env, source, return) adds published figures as horizontal lines;
+    `smooth_window` > 1 first averages each run's metric over that many updates. For
+    kl_mean the axis is logarithmic and each TRPO curve gets its bound δ as a dotted line.
     """
     if smooth_window > 1:
         ordered = updates.sort_values(["run_id", "update"])
-        smoothed = ordered.groupby("run_id")["return_mean"].transform(
+        smoothed = ordered.groupby("run_id")[metric].transform(
             lambda r: r.rolling(smooth_window, min_periods=1).mean()
         )
-        updates = ordered.assign(return_mean=smoothed)
+        updates = ordered.assign(**{metric: smoothed})
     stats = (
-        updates.groupby(["env", "algo", "step_size", "step"])["return_mean"]
+        updates.groupby(["env", "algo", "step_size", "step"])[metric]
         .agg(["mean", "sem", "count"])
         .reset_index()
     )
     stats["half_width"] = 1.96 * stats["sem"].fillna(0.0)
+    is_kl = metric.startswith("kl_")
     envs, algos = sorted(stats["env"].unique()), algos_in(stats)
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
                              squeeze=False, sharey="row")  # fmt: skip
@@ -171,8 +174,12 @@ def learning_curves(
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
                 ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
-                ax.fill_between(curve["step"], curve["mean"] - curve["half_width"],
+                ax.fill_between(curve["step"], (curve["mean"] - curve["half_width"]).clip(lower=0 if is_kl else None),
                                 curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
+                if is_kl and algo == "trpo":
+                    ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
+            if is_kl:
+                ax.set_yscale("log")
             if sizes:
                 ax.legend(title="step size", fontsize=7, loc="lower right")
             if references is not None:
@@ -180,9 +187,9 @@ def learning_curves(
                 reference_lines.update(published_lines(ax, published, references["source"]))
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
-            ax.set_ylabel("return_mean")
+            ax.set_ylabel(metric + (" (log scale; dotted: TRPO's δ)" if is_kl else ""))
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
-    fig.suptitle(f"return_mean: mean over seeds with 95% CI{smoothing}")
+    fig.suptitle(f"{metric}: mean over seeds with 95% CI{smoothing}")
     if reference_lines:
         fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
                    fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip

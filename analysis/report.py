@@ -101,6 +101,9 @@ def build_report(cfg: DictConfig) -> Path:
          "Every run: its mean and max update KL against its final return; marker size = step-size rank."),
         ("learning_curves", plots.learning_curves(updates, out / "learning_curves"),
          "Learning curves per algo and step size: mean over seeds with a 95% CI band."),
+        ("kl_curves", plots.learning_curves(updates, out / "kl_curves", metric="kl_mean"),
+         "Update size over training: each update's kl_mean per algo and step size (log axis), TRPO's "
+         "bound δ dotted. Look at whether ε or lr hold the KL steady as training goes on."),
         ("kl_warning_roc", plots.kl_warning_roc(curves, {(r.algo, r.score): r.verdict for r in results},
                                                 out / "kl_warning_roc"),
          f"Does KL warn? ROC of an update's kl_max / kl_mean for 'a collapse begins within {w.horizon} "

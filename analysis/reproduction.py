@@ -171,9 +171,11 @@ def main(cfg: DictConfig) -> None:
               floatfmt=".4g")  # fmt: skip
         made.append(provenance(returns.runs, cfg.returns_sweep))
         done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
-        learning_curves(returns.updates[returns.updates["run_id"].isin(done)],
-                        out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
+        finished_updates = returns.updates[returns.updates["run_id"].isin(done)]
+        learning_curves(finished_updates, out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
                         smooth_window=cfg.curve_smooth_window)  # fmt: skip
+        learning_curves(finished_updates, out / "returns_1m_kl", smooth_window=cfg.curve_smooth_window,
+                        metric="kl_mean")  # fmt: skip
         print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
               f"({len(returns.runs)} runs)")  # fmt: skip
 

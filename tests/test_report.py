@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 FIGURES = [
     "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
-    "learning_curves", "kl_warning_roc",
+    "learning_curves", "kl_curves", "kl_warning_roc",
 ]  # fmt: skip
 
 

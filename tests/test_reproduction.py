@@ -96,6 +96,6 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert returns.loc[returns["algo"] == "ppo", "source"].iloc[0] == "S"  # published above ours
     provenance = (out / "provenance.md").read_text()
     assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
-    for figure in ("ppo_table1.png", "returns_1m_curves.png"):
+    for figure in ("ppo_table1.png", "returns_1m_curves.png", "returns_1m_kl.png"):
         with Image.open(out / figure) as image:
             assert image.size[0] > 300
