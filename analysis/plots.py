@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -145,8 +146,9 @@ def learning_curves(
     """`metric` against env steps, one panel per env × algo, one line per step size.
 
     `references` (algo, env, source, return) adds published figures as horizontal lines;
-    `smooth_window` > 1 first averages each run's metric over that many updates. For
-    kl_mean the axis is logarithmic and each TRPO curve gets its bound δ as a dotted line.
+    `smooth_window` > 1 first averages each run's metric over that many updates. KL metrics
+    span decades: their axis is logarithmic, the curve is the geometric mean over seeds with
+    its interval taken on log10, and each TRPO curve gets its bound δ as a dotted line.
     """
     if smooth_window > 1:
         ordered = updates.sort_values(["run_id", "update"])
@@ -154,13 +156,18 @@ def learning_curves(
             lambda r: r.rolling(smooth_window, min_periods=1).mean()
         )
         updates = ordered.assign(**{metric: smoothed})
+    is_kl = metric.startswith("kl_")
+    values = np.log10(updates[metric].where(updates[metric] > 0)) if is_kl else updates[metric]
     stats = (
-        updates.groupby(["env", "algo", "step_size", "step"])[metric]
-        .agg(["mean", "sem", "count"])
+        updates.assign(value=values)
+        .groupby(["env", "algo", "step_size", "step"])["value"]
+        .agg(["mean", "sem"])
         .reset_index()
     )
-    stats["half_width"] = 1.96 * stats["sem"].fillna(0.0)
-    is_kl = metric.startswith("kl_")
+    half_width = 1.96 * stats["sem"].fillna(0.0)
+    stats["low"], stats["high"] = stats["mean"] - half_width, stats["mean"] + half_width
+    if is_kl:
+        stats[["mean", "low", "high"]] = 10.0 ** stats[["mean", "low", "high"]]
     envs, algos = sorted(stats["env"].unique()), algos_in(stats)
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
                              squeeze=False, sharey="row")  # fmt: skip
@@ -174,14 +181,13 @@ def learning_curves(
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
                 ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
-                ax.fill_between(curve["step"], (curve["mean"] - curve["half_width"]).clip(lower=0 if is_kl else None),
-                                curve["mean"] + curve["half_width"], color=color, alpha=0.2)  # fmt: skip
+                ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
                 if is_kl and algo == "trpo":
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
             if is_kl:
                 ax.set_yscale("log")
             if sizes:
-                ax.legend(title="step size", fontsize=7, loc="lower right")
+                ax.legend(title="step size", fontsize=7, loc="best")
             if references is not None:
                 published = references[(references["env"] == env) & (references["algo"] == algo)]
                 reference_lines.update(published_lines(ax, published, references["source"]))
@@ -189,7 +195,8 @@ def learning_curves(
             ax.set_xlabel("env steps")
             ax.set_ylabel(metric + (" (log scale; dotted: TRPO's δ)" if is_kl else ""))
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
-    fig.suptitle(f"{metric}: mean over seeds with 95% CI{smoothing}")
+    mean = "geometric mean" if is_kl else "mean"
+    fig.suptitle(f"{metric}: {mean} over seeds with 95% CI{smoothing}")
     if reference_lines:
         fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
                    fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip
