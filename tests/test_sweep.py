@@ -83,6 +83,13 @@ def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
     }
 
 
+def ctrl_c_acts() -> None:
+    """In the sweep's process, before exec: SIGINT back to its default disposition. A suite
+    started in the background of a non-interactive shell (`make test &`, nohup) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt, so no Ctrl-C could land."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("kill_signal", [signal.SIGINT, signal.SIGKILL])
 def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path, kill_signal):
     command = sweep_command(tmp_path, "sweep=smoke")
@@ -92,17 +99,13 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=ctrl_c_acts,
     )
     deadline = time.time() + 120
-    while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 2 and time.time() < deadline:
+    while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 4 and time.time() < deadline:
         time.sleep(0.2)
-    for _ in range(60):  # the whole process group, as Ctrl-C or a scheduler would; a Ctrl-C
-        os.killpg(sweep.pid, kill_signal)  # that lands where Python defers it is pressed again
-        try:
-            sweep.wait(timeout=1)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    os.killpg(sweep.pid, kill_signal)  # the whole process group, as Ctrl-C or a scheduler would
+    sweep.wait(timeout=60)
     statuses = [
         json.loads(p.read_text())["status"] for p in (tmp_path / "smoke").glob("*/status.json")
     ]
