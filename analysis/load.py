@@ -149,6 +149,10 @@ def load(cfg, sweep: str | None) -> Records:
     if cfg.source == "records":
         return load_records(cfg.out_dir, sweep)
     if cfg.source == "wandb":
-        entity = cfg.wandb.entity
-        return load_wandb(f"{entity}/{cfg.wandb.project}" if entity else cfg.wandb.project, sweep)
+        return load_wandb(wandb_path(cfg), sweep)
     raise SystemExit(f"error: source={cfg.source!r} is not one of: records, wandb")
+
+
+def wandb_path(cfg) -> str:
+    """The W&B project the analysis config names: `entity/project`, or `project` alone."""
+    return f"{cfg.wandb.entity}/{cfg.wandb.project}" if cfg.wandb.entity else cfg.wandb.project

@@ -172,6 +172,9 @@ def learning_curves(
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
                              squeeze=False, sharey="row")  # fmt: skip
     reference_lines = {}
+    if references is not None:
+        sources = sorted(references["source"].unique())
+        source_colors = dict(zip(sources, sns.color_palette("tab10", len(sources)), strict=True))
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
             ax = axes[i, j]
@@ -190,7 +193,7 @@ def learning_curves(
                 ax.legend(title="step size", fontsize=7, loc="best")
             if references is not None:
                 published = references[(references["env"] == env) & (references["algo"] == algo)]
-                reference_lines.update(published_lines(ax, published, references["source"]))
+                reference_lines.update(published_lines(ax, published, source_colors))
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
             ax.set_ylabel(metric + (" (log scale; dotted: TRPO's δ)" if is_kl else ""))
@@ -206,11 +209,10 @@ def learning_curves(
     return save(fig, stem)
 
 
-def published_lines(ax: plt.Axes, published: pd.DataFrame, all_sources: pd.Series) -> dict:
-    """Draw published returns as horizontal lines: one colour per source across all panels,
-    dashed where the figure is a max over training, dotted where it is a final return."""
-    sources = sorted(all_sources.unique())
-    colors = dict(zip(sources, sns.color_palette("tab10", len(sources)), strict=True))
+def published_lines(ax: plt.Axes, published: pd.DataFrame, colors: dict) -> dict:
+    """Draw published returns as horizontal lines in their source's colour (the same in
+    every panel), dashed where the figure is a max over training, dotted where it is a final
+    return; returns the line of each source, for the figure's legend."""
     lines = {}
     for _, ref in published.iterrows():
         is_max = "max" in str(ref.get("metric", ""))

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from analysis import plots
 from analysis.collapse import CollapseRule, run_collapses
-from analysis.load import load
+from analysis.load import load, wandb_path
 from analysis.tables import collapse_table, per_run_returns, to_markdown
 from analysis.warning import kl_warning, label_updates
 
@@ -57,7 +57,7 @@ def build_report(cfg: DictConfig) -> Path:
         where = (
             Path(cfg.out_dir) / cfg.sweep
             if cfg.source == "records"
-            else f"W&B project {cfg.wandb.project}"
+            else f"W&B project {wandb_path(cfg)}"
         )
         raise SystemExit(f"error: no runs of sweep {cfg.sweep} in {where}")
     out = Path(cfg.report_dir) / cfg.sweep

@@ -170,8 +170,7 @@ def main(cfg: DictConfig) -> None:
               out / "returns_1m_update_size", UPDATE_SIZE_HEADING.format(group="algo, step size and env"),
               floatfmt=".4g")  # fmt: skip
         made.append(provenance(returns.runs, cfg.returns_sweep))
-        done = returns.runs.loc[returns.runs["status"] == "done", "run_id"]
-        finished_updates = returns.updates[returns.updates["run_id"].isin(done)]
+        finished_updates = returns.updates[returns.updates["run_id"].isin(finished["run_id"])]
         learning_curves(finished_updates, out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
                         smooth_window=cfg.curve_smooth_window)  # fmt: skip
         learning_curves(finished_updates, out / "returns_1m_kl", smooth_window=cfg.curve_smooth_window,
