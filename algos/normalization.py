@@ -31,6 +31,12 @@ class RunningMeanStd:
         self.var = m2 / total
         self.count = total
 
+    def state_dict(self) -> dict:
+        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var, self.count = state["mean"].copy(), state["var"].copy(), state["count"]
+
 
 class ObsNormalizer:
     """(obs − mean) / std, clipped to ±clip; identity when disabled."""
@@ -49,6 +55,12 @@ class ObsNormalizer:
     def update(self, raw_obs: np.ndarray) -> None:
         if self.enabled:
             self.stats.update(raw_obs.reshape(-1, raw_obs.shape[-1]))
+
+    def state_dict(self) -> dict:
+        return self.stats.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats.load_state_dict(state)
 
 
 class RewardScaler:
@@ -75,3 +87,10 @@ class RewardScaler:
             self.discounted[dones[t]] = 0.0
         self.stats.update(returns.reshape(-1))
         return (rewards / np.sqrt(self.stats.var + 1e-8)).astype(np.float32)
+
+    def state_dict(self) -> dict:
+        return {"stats": self.stats.state_dict(), "discounted": self.discounted.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats.load_state_dict(state["stats"])
+        self.discounted = state["discounted"].copy()

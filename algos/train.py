@@ -1,6 +1,7 @@
 """The training loop: collect → advantages → policy update → critic fit → metrics, per batch.
 
-Knows nothing of Hydra, W&B or files: it hands one metrics row per update to `on_update`.
+Knows nothing of Hydra, W&B or files: it hands one metrics row per update to `on_update`
+and, every few updates, the full training state (a checkpoint) to `on_checkpoint`.
 """
 
 import math
@@ -43,6 +44,7 @@ class TrainConfig:
     eval_episodes: int = 3
     algo: str = "ppo"
     algo_params: dict = field(default_factory=dict)  # fields of the algo's config dataclass
+    warm_start: dict | None = None  # how the starting policy was trained (None: from scratch)
 
     @property
     def batch_size(self) -> int:
@@ -53,7 +55,47 @@ class TrainConfig:
         return self.total_steps // self.batch_size
 
 
-def train(config: TrainConfig, on_update: Callable[[dict[str, float]], None]) -> None:
+@dataclass
+class Learner:
+    """Everything a run trains or keeps between updates: what a checkpoint holds."""
+
+    collector: RolloutCollector
+    actor: GaussianActor
+    critic: ValueNet
+    policy_update: object
+    value_fitter: ValueFitter
+    generator: torch.Generator
+
+    def state_dict(self, update: int, step: int) -> dict:
+        """Networks, normalisers, optimiser states, counters and every RNG state."""
+        policy_optimizer = getattr(self.policy_update, "optimizer", None)
+        return {
+            "update": update,
+            "step": step,
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "obs_normalizer": self.collector.obs_normalizer.state_dict(),
+            "reward_scaler": self.collector.reward_scaler.state_dict(),
+            "policy_optimizer": policy_optimizer.state_dict() if policy_optimizer else None,
+            "value_optimizer": self.value_fitter.optimizer.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "generator": self.generator.get_state(),
+                "collector": self.collector.rng.bit_generator.state,
+            },
+        }
+
+    def warm_start(self, state: dict) -> None:
+        """Start from another run's policy: its networks, normalisers and critic optimiser.
+        The policy optimiser and the RNGs stay this run's own (its algo and seed may differ)."""
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.collector.obs_normalizer.load_state_dict(state["obs_normalizer"])
+        self.collector.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.value_fitter.optimizer.load_state_dict(state["value_optimizer"])
+
+
+def make_learner(config: TrainConfig) -> Learner:
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     collector = RolloutCollector(
@@ -67,6 +109,32 @@ def train(config: TrainConfig, on_update: Callable[[dict[str, float]], None]) ->
     value_fitter = ValueFitter(
         critic, config.value_lr, config.value_epochs, config.value_minibatch_size
     )
+    return Learner(collector, actor, critic, policy_update, value_fitter, generator)
+
+
+def checkpoint_updates(num_updates: int, checkpoints: int) -> set[int]:
+    """`checkpoints` updates spread evenly over the run, always including the last."""
+    if checkpoints <= 0 or num_updates <= 0:
+        return set()
+    return {round(num_updates * k / checkpoints) for k in range(1, checkpoints + 1)} - {0}
+
+
+def train(
+    config: TrainConfig,
+    on_update: Callable[[dict[str, float]], None],
+    start_state: dict | None = None,
+    checkpoints: int = 0,
+    on_checkpoint: Callable[[int, dict], None] | None = None,
+) -> None:
+    """Train for config.num_updates updates, from scratch or from `start_state` (a
+    checkpoint of another run: see Learner.warm_start); hand `checkpoints` evenly spaced
+    checkpoints to `on_checkpoint(update, state)`."""
+    learner = make_learner(config)
+    if start_state is not None:
+        learner.warm_start(start_state)
+    collector, actor, critic = learner.collector, learner.actor, learner.critic
+    generator = learner.generator
+    save_at = checkpoint_updates(config.num_updates, checkpoints) if on_checkpoint else set()
     try:
         steps = 0
         for update in range(1, config.num_updates + 1):
@@ -75,9 +143,9 @@ def train(config: TrainConfig, on_update: Callable[[dict[str, float]], None]) ->
             t1 = time.perf_counter()
             params_before = flat_params(actor)
             row = dict.fromkeys(METRICS, math.nan)
-            row.update(policy_update.step(batch, generator))
+            row.update(learner.policy_update.step(batch, generator))
             row.update(update_diagnostics(actor, batch, params_before))
-            row.update(value_fitter.fit(batch, generator))
+            row.update(learner.value_fitter.fit(batch, generator))
             check_finite(actor, critic, row, update)
             t2 = time.perf_counter()
             steps += batch.steps
@@ -101,6 +169,8 @@ def train(config: TrainConfig, on_update: Callable[[dict[str, float]], None]) ->
                     seed=config.seed + 10_000,
                 )  # fmt: skip
             on_update(row)
+            if update in save_at:
+                on_checkpoint(update, learner.state_dict(update, steps))
     finally:
         collector.close()
 

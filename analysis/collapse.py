@@ -3,7 +3,8 @@ that took it there. Pure functions of one run's return curve (and its KL series)
 
 Run-level (DESIGN.md): smooth return_mean with a trailing mean; once the smoothed
 return has gained at least `min_gain` over the run's initial return (the untrained,
-near-random policy), a collapse is the first update where it is more than
+near-random policy: the run's first return, or for a warm-started run the return its
+starting policy had before it was trained, its `baseline_return`), a collapse is the first update where it is more than
 `drop_frac` × (best − initial) below its running best. The peak is where that best was
 set; the updates after the peak up to the detection are the fall.
 
@@ -39,13 +40,16 @@ def smooth(returns: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(returns).rolling(window, min_periods=1).mean().to_numpy()
 
 
-def detect_collapse(returns: np.ndarray, rule: CollapseRule) -> Collapse:
+def detect_collapse(
+    returns: np.ndarray, rule: CollapseRule, initial: float | None = None
+) -> Collapse:
+    """The run-level rule; `initial` is the untrained return (default: the first one)."""
     curve = smooth(np.asarray(returns, dtype=float), rule.smooth_window)
     finite = np.flatnonzero(np.isfinite(curve))
     if len(finite) == 0:
         return Collapse(False)
     values = curve[finite]
-    initial = values[0]
+    initial = values[0] if initial is None or not np.isfinite(initial) else initial
     best = np.maximum.accumulate(values)  # the running best, as a vector
     gain = best - initial
     hits = np.flatnonzero((gain >= rule.min_gain) & (values < best - rule.drop_frac * gain))
@@ -76,11 +80,15 @@ def update_collapses(
 
 
 def run_collapses(
-    updates: pd.DataFrame, rules: dict[str, CollapseRule], horizon: int
+    updates: pd.DataFrame,
+    rules: dict[str, CollapseRule],
+    horizon: int,
+    baselines: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per run: run-level collapse fields and the KL of the fall.
 
-    `rules` maps env id to its rule. KL of the fall: kl_mean and kl_max of the updates
+    `rules` maps env id to its rule; `baselines` run_id to the untrained return of a
+    warm-started run (others start untrained: their first return is the baseline). KL of the fall: kl_mean and kl_max of the updates
     after the peak up to and including the detection (the ones that did the damage).
     """
     rows = []
@@ -88,7 +96,9 @@ def run_collapses(
         run = run.sort_values("update")
         rule = rules[run["env"].iloc[0]]
         returns = run["return_mean"].to_numpy()
-        result = detect_collapse(returns, rule)
+        baseline = (baselines or {}).get(run_id, np.nan)
+        initial = baseline if np.isfinite(baseline) else returns[0]
+        result = detect_collapse(returns, rule, initial)
         row = {
             "run_id": run_id,
             "collapsed": result.collapsed,
@@ -98,7 +108,7 @@ def run_collapses(
             "recovered": result.recovered,
             "fall_kl_mean": np.nan,
             "fall_kl_max": np.nan,
-            "update_collapses": int(update_collapses(returns, returns[0], rule, horizon).sum()),
+            "update_collapses": int(update_collapses(returns, initial, rule, horizon).sum()),
         }
         if result.collapsed:
             fall = run.iloc[result.peak_index + 1 : result.index + 1]

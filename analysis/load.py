@@ -21,7 +21,8 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same r
 
 RUN_COLUMNS = [
     "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
-    "status", "reason", "diverged", "updates", "steps", "wall_s", "git_sha", "versions",
+    "status", "reason", "diverged", "updates", "steps", "baseline_return", "wall_s", "git_sha",
+    "versions",
 ]  # fmt: skip
 
 STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
@@ -65,6 +66,7 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "diverged": status["status"] == "failed" and reason.startswith("DivergenceError"),
         "updates": len(metrics),
         "steps": int(metrics["step"].iloc[-1]) if len(metrics) else 0,
+        "baseline_return": float(config.get("baseline_return") or "nan"),
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),
         "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),
@@ -72,8 +74,11 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
 
 
 def variant(algo: dict) -> str:
-    """The update rule as a researcher names it: the algo, plus PPO's objective and its
-    coefficient when it is not the clipped default (the PPO paper's Table 1 rows)."""
+    """The update rule as a researcher names it: the algo, plus PG's optimiser when it is
+    the plain gradient step (pg_sgd), or PPO's objective and its coefficient when it is not
+    the clipped default (the PPO paper's Table 1 rows)."""
+    if algo["name"] == "pg" and algo.get("optimizer", "adam") != "adam":
+        return f"pg_{algo['optimizer']}"
     objective = algo.get("objective", "clip")
     if algo["name"] != "ppo" or objective == "clip":
         return algo["name"]
@@ -138,7 +143,7 @@ def tidy(read: list[tuple[dict, pd.DataFrame]], skipped: list[tuple[str, str]]) 
     frames = [metrics.assign(run_id=row["run_id"]) for row, metrics in read if len(metrics)]
     updates = pd.DataFrame()
     if frames:
-        labels = runs[["run_id", "algo", "env", "seed", "step_size"]]
+        labels = runs[["run_id", "algo", "variant", "env", "seed", "step_size"]]
         updates = pd.concat(frames, ignore_index=True).merge(labels, on="run_id", how="left")
     return Records(runs=runs, updates=updates, skipped=skipped)
 

@@ -11,9 +11,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-ALGO_ORDER = ["pg", "trpo", "ppo"]
-ALGO_LABEL = {"pg": "PG (lr)", "trpo": "TRPO (δ)", "ppo": "PPO (ε)"}
-PALETTE = dict(zip(ALGO_ORDER, sns.color_palette("colorblind", 3), strict=True))
+ALGO_ORDER = ["pg", "pg_sgd", "trpo", "ppo", "ppo_none"]
+ALGO_LABEL = {
+    "pg": "PG, Adam step (lr)",
+    "pg_sgd": "PG, plain step θ + lr·∇J (lr)",
+    "trpo": "TRPO (δ)",
+    "ppo": "PPO (ε)",
+    "ppo_none": "PPO, no clipping (ε unused)",
+    "all": "all algos pooled",
+}
+PALETTE = dict(zip(["pg", "trpo", "ppo"], sns.color_palette("colorblind", 3), strict=True))
+PALETTE.update(pg_sgd=PALETTE["pg"], ppo_none=PALETTE["ppo"], all=(0.2, 0.2, 0.2))
 MAX_POINTS_PER_PANEL = 40_000
 
 
@@ -25,8 +33,9 @@ def save(fig: plt.Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def algos_in(frame: pd.DataFrame) -> list[str]:
-    present = set(frame["algo"])
+def algos_in(frame: pd.DataFrame, column: str = "algo") -> list[str]:
+    """The algos (or variants) in `frame[column]`, in the suite's usual order."""
+    present = set(frame[column])
     return [a for a in ALGO_ORDER if a in present] + sorted(present - set(ALGO_ORDER))
 
 
@@ -88,16 +97,16 @@ def kl_vs_final_return(per_run: pd.DataFrame, stem: Path) -> list[Path]:
 
 
 def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
-    """A grid of env rows × algo columns (step sizes differ in kind between algos);
-    returns the figure and (axis, that panel's rows sorted by step size) pairs."""
-    envs, algos = sorted(table["env"].unique()), algos_in(table)
+    """A grid of env rows × variant columns (step sizes differ in kind between update
+    rules); returns the figure and (axis, that panel's rows sorted by step size) pairs."""
+    envs, algos = sorted(table["env"].unique()), algos_in(table, "variant")
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(4.6 * len(algos), 3.8 * len(envs)),
                              squeeze=False)  # fmt: skip
     panels = []
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
             ax = axes[i, j]
-            rows = table[(table["env"] == env) & (table["algo"] == algo)].sort_values("step_size")
+            rows = table[(table["env"] == env) & (table["variant"] == algo)].sort_values("step_size")
             key = rows["step_size_key"].iloc[0] if len(rows) else "step size"
             ax.set_xscale("log")
             ax.set_xlabel(f"{key} (log scale)")
@@ -160,7 +169,7 @@ def learning_curves(
     values = np.log10(updates[metric].where(updates[metric] > 0)) if is_kl else updates[metric]
     stats = (
         updates.assign(value=values)
-        .groupby(["env", "algo", "step_size", "step"])["value"]
+        .groupby(["env", "variant", "algo", "step_size", "step"])["value"]
         .agg(["mean", "sem"])
         .reset_index()
     )
@@ -168,7 +177,7 @@ def learning_curves(
     stats["low"], stats["high"] = stats["mean"] - half_width, stats["mean"] + half_width
     if is_kl:
         stats[["mean", "low", "high"]] = 10.0 ** stats[["mean", "low", "high"]]
-    envs, algos = sorted(stats["env"].unique()), algos_in(stats)
+    envs, algos = sorted(stats["env"].unique()), algos_in(stats, "variant")
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
                              squeeze=False, sharey="row")  # fmt: skip
     reference_lines = {}
@@ -178,21 +187,21 @@ def learning_curves(
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
             ax = axes[i, j]
-            panel = stats[(stats["env"] == env) & (stats["algo"] == algo)]
+            panel = stats[(stats["env"] == env) & (stats["variant"] == algo)]
             sizes = sorted(panel["step_size"].unique())
             colors = sns.color_palette("viridis", len(sizes))
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
                 ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
                 ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
-                if is_kl and algo == "trpo":
+                if is_kl and algo == "trpo":  # a variant named as its algo: TRPO itself
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
             if is_kl:
                 ax.set_yscale("log")
             if sizes:
                 ax.legend(title="step size", fontsize=7, loc="best")
             if references is not None:
-                published = references[(references["env"] == env) & (references["algo"] == algo)]
+                published = references[(references["env"] == env) & (references["algo"] == algo)]  # by variant = algo
                 reference_lines.update(published_lines(ax, published, source_colors))
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
@@ -265,4 +274,31 @@ def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
             verdict = "\n".join(f"{score}: {verdicts[(algo, score)]}"
                                  for score in ("kl_max", "kl_mean") if (algo, score) in verdicts)  # fmt: skip
             ax.text(0.5, 0.5, verdict, ha="center", va="center", fontsize=8, wrap=True)
+    return save(fig, stem)
+
+
+def collapse_vs_kl(
+    bins: pd.DataFrame, marks: dict[str, list[float]], min_updates: int, stem: Path
+) -> list[Path]:
+    """P(collapse | kl_mean bin) per algo and pooled, 95% Wilson intervals; bins with fewer
+    than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
+    shown = bins[bins["shown"]]
+    scopes = [s for s in ["all", *ALGO_ORDER] if s in set(shown["scope"])]
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
+        rows = shown[shown["scope"] == scope].sort_values("kl_center")
+        x = rows["kl_center"] * 10.0**offset  # a small shift per line so the intervals do not overlap
+        ax.errorbar(x, rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
+                    rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3,
+                    color=PALETTE.get(scope), lw=2.4 if scope == "all" else 1.4,
+                    ls="-" if scope == "all" else "--", label=ALGO_LABEL.get(scope, scope))  # fmt: skip
+    for algo, values in marks.items():
+        for value in values:
+            ax.axvline(value, color=PALETTE.get(algo), ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
+    ax.set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
+    ax.set_title(f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: TRPO's δ)")
+    ax.legend(loc="upper left", fontsize=8)
     return save(fig, stem)

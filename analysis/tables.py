@@ -12,7 +12,7 @@ from scipy import stats
 
 from analysis.collapse import smooth
 
-GROUP = ["env", "algo", "step_size_key", "step_size"]
+GROUP = ["env", "variant", "algo", "step_size_key", "step_size"]
 
 
 def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
@@ -118,7 +118,7 @@ def to_markdown(table: pd.DataFrame, definition: str) -> str:
     )
     columns = {
         "env": "env",
-        "algo": "algo",
+        "variant": "update rule",
         "step_size_key": "step-size key",
         "step_size": "step size",
         "collapse": "collapsed / runs = frequency [95% Wilson CI]",

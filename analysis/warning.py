@@ -18,14 +18,16 @@ SCORES = ("kl_max", "kl_mean")
 
 @dataclass
 class WarningResult:
-    algo: str
+    algo: str  # or "all": every algo pooled
     score: str
+    runs: int
     positives: int
     negatives: int
     collapsed_runs: int
     auc: float
     auc_ci_low: float
     auc_ci_high: float
+    flag_share: float
     threshold: float  # KL at or above which `flag_share` of positives are flagged
     false_alarm_rate: float  # share of negatives at or above that threshold
     verdict: str
@@ -100,10 +102,11 @@ def kl_warning(
     resamples: int,
     seed: int,
 ) -> tuple[list[WarningResult], dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
-    """Per algo and score: AUC with CI, threshold for `flag_share`, false alarms; ROC curves."""
+    """Per algo and pooled over algos ("all"), per score: AUC with CI, threshold for
+    `flag_share`, false alarms; ROC curves."""
     rng = np.random.default_rng(seed)
     results, curves = [], {}
-    for algo, data in labelled.groupby("algo", sort=True):
+    for algo, data in [("all", labelled), *labelled.groupby("algo", sort=True)]:
         collapsed_runs = data.loc[data["positive"], "run_id"].nunique()
         for score in SCORES:
             d = data[np.isfinite(data[score])]
@@ -126,12 +129,14 @@ def kl_warning(
                 WarningResult(
                     algo,
                     score,
+                    d["run_id"].nunique(),
                     n_pos,
                     n_neg,
                     collapsed_runs,
                     auc,
                     low,
                     high,
+                    flag_share,
                     threshold,
                     false_alarms,
                     verdict,

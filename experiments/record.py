@@ -4,12 +4,14 @@
   metrics.parquet  one row per policy update, rewritten every few updates
   status.json      running | done | failed, the reason, wall time, versions, git sha
   lock.json        who is training it now (created with O_EXCL; heartbeat = its mtime)
+  checkpoints/     update_<k>.pt: the full training state at update k (algos.train.Learner)
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 """
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import platform
@@ -22,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 
 from algos.metrics import METRICS
@@ -33,8 +36,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def scientific_config(config: TrainConfig) -> dict:
-    """What determines the run's result: everything in TrainConfig (no paths, no logging)."""
-    return json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+    """What determines the run's result: everything in TrainConfig (no paths, no logging).
+    A run from scratch leaves `warm_start` out, so its id is what it was before warm starts."""
+    science = dataclasses.asdict(config)
+    if science["warm_start"] is None:
+        del science["warm_start"]
+    return json.loads(json.dumps(science, sort_keys=True))
 
 
 def run_id(config: TrainConfig) -> str:
@@ -83,6 +90,14 @@ def git_sha() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by a run (`<record>/checkpoints/update_<k>.pt`): actor, critic,
+    normalisers, optimiser states, update/step counters and RNG states, as
+    algos.train.Learner.state_dict made them. Holds numpy arrays, so it is unpickled in
+    full: load only checkpoints you (or your sweep) wrote."""
+    return torch.load(path, weights_only=False)
 
 
 class RunLocked(RuntimeError):
@@ -162,11 +177,27 @@ class RunRecord:
     def release(self) -> None:
         self.lock_path.unlink(missing_ok=True)
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    def save_checkpoint(self, update: int, state: dict) -> None:
+        self.checkpoint_dir.mkdir(exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.checkpoint_dir / f"update_{update}.pt", buffer.getvalue())
+
+    def last_checkpoint(self) -> Path | None:
+        saved = self.checkpoint_dir.glob("update_*.pt")
+        return max(saved, key=lambda p: int(p.stem.split("_")[1]), default=None)
+
     def start(self, config: dict) -> None:
-        """Begin (or begin again, from scratch) the run: an earlier attempt's metrics and
-        W&B files are discarded, so neither the record nor a later `wandb sync` holds it twice."""
+        """Begin (or begin again, from scratch) the run: an earlier attempt's metrics,
+        checkpoints and W&B files are discarded, so neither the record nor a later
+        `wandb sync` holds it twice."""
         (self.dir / "metrics.parquet").unlink(missing_ok=True)
         shutil.rmtree(self.dir / "wandb", ignore_errors=True)
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         atomic_write_bytes(
             self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
         )

@@ -25,6 +25,7 @@ from experiments.validate import (
     without_sweeps,
 )
 from experiments.wandb_mirror import WandbMirror
+from experiments.warm_start import starting_state
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -50,6 +51,17 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     resolved.update(
         run_id=rid, step_size_key=step_size_key, step_size=config.algo_params[step_size_key]
     )
+    start_state = None
+    if config.warm_start:
+        try:
+            start_state, baseline, pretrain_id = starting_state(cfg, CONF_DIR, run)
+        except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
+            record.start(resolved)
+            record.finish("failed", f"{type(error).__name__}: {error}")
+            record.release()
+            print(f"failed: {rid} ({error})\nrecord: {record.dir}")
+            return "failed"
+        resolved.update(baseline_return=baseline, warm_start_run=pretrain_id)
     record.start(resolved)
     tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
     mirror = WandbMirror(
@@ -66,7 +78,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
 
     status, reason = "failed", None
     try:
-        train(config, on_update)
+        train(config, on_update, start_state, cfg.checkpoints, record.save_checkpoint)
         status = "done"
     except KeyboardInterrupt:
         reason = "interrupted"

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
 
-STEP_SIZE_RANGES = {"delta": (0.0, 10.0), "epsilon": (0.0, 10.0), "lr": (0.0, 1.0)}
+STEP_SIZE_RANGES = {"delta": (0.0, 10.0), "epsilon": (0.0, 10.0), "lr": (0.0, 100.0)}  # lr up to 100: plain SGD steps need large ones
 STEP_SIZE_MEANING = {
     "delta": "its KL bound δ",
     "epsilon": "its clip range ε",
@@ -57,7 +57,7 @@ def validate(cfg: DictConfig) -> None:
     for key in STEP_SIZE_KEYS:
         if key in params:
             check_range(key, params[key])
-    for key in ("seed", "total_steps", "num_envs"):
+    for key in ("seed", "total_steps", "num_envs", "checkpoints"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
             raise ConfigError(f"{key}={cfg[key]} must be a non-negative integer")
     if cfg.num_envs < 1:
@@ -70,14 +70,40 @@ def validate(cfg: DictConfig) -> None:
             f"total_steps={cfg.total_steps} is less than one batch "
             f"(train.horizon × num_envs = {batch}); use total_steps >= {batch}"
         )
+    validate_warm_start(cfg)
     if cfg.wandb.mode not in WANDB_MODES:
         raise ConfigError(
             f"unknown wandb.mode '{cfg.wandb.mode}'; allowed: {', '.join(WANDB_MODES)}"
         )
 
 
+def validate_warm_start(cfg: DictConfig) -> None:
+    ws = cfg.warm_start
+    if ws.algo is None:
+        return
+    if ws.algo not in ALGOS:
+        raise ConfigError(
+            f"unknown warm_start.algo '{ws.algo}'; allowed: {', '.join(ALGOS)} or null (from scratch)"
+        )
+    fields = {f.name for f in dataclasses.fields(ALGOS[ws.algo].config_cls)}
+    for key, value in ws.params.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key warm_start.params.{key} for warm_start.algo={ws.algo}; "
+                f"allowed: {', '.join(sorted(fields))}"
+            )
+        if key in STEP_SIZE_KEYS:
+            check_range(f"warm_start.params.{key}", value)
+    batch = cfg.train.horizon * cfg.num_envs
+    if not isinstance(ws.total_steps, int) or ws.total_steps < batch:
+        raise ConfigError(
+            f"warm_start.total_steps={ws.total_steps} is less than one batch ({batch}); "
+            f"use warm_start.total_steps >= {batch}"
+        )
+
+
 def check_range(key: str, value) -> None:
-    low, high = STEP_SIZE_RANGES[key]
+    low, high = STEP_SIZE_RANGES[key.rpartition(".")[2]]
     if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
         raise ConfigError(f"{key}={value} is out of range; allowed: {low} < {key} <= {high}")
 
@@ -111,8 +137,16 @@ def train_config(cfg: DictConfig) -> TrainConfig:
         num_envs=cfg.num_envs,
         algo=cfg.algo.name,
         algo_params=effective_algo_params(cfg),
+        warm_start=warm_start_spec(cfg),
         **train,
     )
+
+
+def warm_start_spec(cfg: DictConfig) -> dict | None:
+    """The warm start as part of the run's science (None: from scratch)."""
+    if cfg.warm_start.algo is None:
+        return None
+    return OmegaConf.to_container(cfg.warm_start, resolve=True)
 
 
 def compose_run_config(conf_dir: str, argv: list[str]) -> DictConfig:

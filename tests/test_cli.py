@@ -53,7 +53,7 @@ BAD_INPUTS = [
     (["algo=trpo", "delta=-0.01"], "delta=-0.01 is out of range; allowed: 0.0 < delta"),
     (["algo=trpo", "delta=0"], "delta=0 is out of range"),
     (["algo=ppo", "epsilon=50"], "epsilon=50 is out of range"),
-    (["algo=pg", "lr=3"], "lr=3 is out of range"),
+    (["algo=pg", "lr=300"], "lr=300 is out of range"),
     (["algo=ppo", "delta=0.01"], "delta is not used by algo=ppo; ppo accepts epsilon"),
     (["algo=trpo", "epsilon=0.2"], "epsilon is not used by algo=trpo; trpo accepts delta"),
     (["algo=pg", "epsilon=0.2"], "epsilon is not used by algo=pg; pg accepts lr"),

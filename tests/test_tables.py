@@ -19,7 +19,7 @@ def synthetic_runs(
     )
     runs = pd.DataFrame(
         {
-            "run_id": ids, "env": "Hopper-v5", "algo": "pg", "step_size_key": "lr", "step_size": 0.01,
+            "run_id": ids, "env": "Hopper-v5", "algo": "pg", "variant": "pg", "step_size_key": "lr", "step_size": 0.01,
             "status": status, "reason": reasons, "diverged": [r.startswith("Divergence") for r in reasons],
         }
     )  # fmt: skip

@@ -48,6 +48,8 @@ def expand_jobs(
 
     `fixed` overrides go to every job; each list in `crossed` is one command-line sweep
     axis (e.g. ["seed=0", "seed=1"]); an axis over env or seed replaces the preset's list.
+    Seeds vary fastest, then envs: the first jobs a launcher starts side by side are
+    different seeds, so warm-start runs train their distinct starting policies in parallel.
     """
     env_axis = next((a for a in crossed if a[0].startswith("env=")), [f"env={e}" for e in envs])
     seed_axis = next((a for a in crossed if a[0].startswith("seed=")), [f"seed={s}" for s in seeds])
@@ -59,8 +61,8 @@ def expand_jobs(
         keys = list(grid)
         algo_axis = [[f"{k}={v}" for k, v in zip(keys, values, strict=True)]
                      for values in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
-        for env, seed, point, *rest in itertools.product(
-            env_axis or [None], seed_axis or [None], algo_axis, *other_axes
+        for point, *rest, env, seed in itertools.product(
+            algo_axis, *other_axes, env_axis or [None], seed_axis or [None]
         ):
             job = [*fixed, f"algo={algo}", *point, *rest]
             job += [x for x in (env, seed) if x is not None]

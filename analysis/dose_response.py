@@ -1,0 +1,257 @@
+"""Dose–response: how the size of an update (its measured KL) relates to collapse.
+
+Per update: every update of a finished run is one trial, its dose the update's kl_mean
+(exact KL(π_old‖π_new) over the batch's states), its outcome the update-level collapse
+rule of analysis.collapse (the return falls by more than drop_frac of the run's gain
+within `horizon` updates). Binned on half-decades of KL with Wilson intervals, and a
+logistic regression of the outcome on log10 kl_mean with algo and training progress as
+covariates, its standard errors clustered by run (updates of one run are not independent).
+A run-level bootstrap gives the interval of the KL at which P(collapse) crosses a level.
+
+Per run: the run-level collapse frequency by quantile bins of each run's median and
+maximum kl_mean: the same question with runs, not updates, as the unit.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.special import logit
+
+from analysis.collapse import CollapseRule, update_collapses
+from analysis.tables import wilson_interval
+
+ALL = "all"
+"""The label of rows pooled over algos."""
+
+
+def update_trials(
+    updates: pd.DataFrame,
+    runs: pd.DataFrame,
+    rules: dict[str, CollapseRule],
+    horizon: int,
+) -> pd.DataFrame:
+    """One row per update of the runs in `runs` (run_id, algo, env, updates and
+    baseline_return: the untrained policy's return for a warm-started run, else NaN, when
+    the run's first return is the baseline): run_id, algo, env, kl_mean, kl_max, progress
+    (update / the run's number of updates), `collapse` (the update-level rule) and
+    `at_risk`: the policy had something to lose (a gain of at least min_gain over the
+    baseline) when the update was made. Only updates at risk are trials: one made after
+    the policy already collapsed cannot collapse it again, whatever its size."""
+    info = runs.set_index("run_id")
+    frames = []
+    for run_id, run in updates[updates["run_id"].isin(info.index)].groupby("run_id", sort=False):
+        run = run.sort_values("update")
+        returns = run["return_mean"].to_numpy(dtype=float)
+        baseline = info.at[run_id, "baseline_return"]
+        initial = baseline if np.isfinite(baseline) else returns[0]
+        rule = rules[run["env"].iloc[0]]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run_id": run_id,
+                    "algo": run["algo"].to_numpy(),
+                    "env": run["env"].to_numpy(),
+                    "update": run["update"].to_numpy(),
+                    "kl_mean": run["kl_mean"].to_numpy(dtype=float),
+                    "kl_max": run["kl_max"].to_numpy(dtype=float),
+                    "progress": run["update"].to_numpy() / max(info.at[run_id, "updates"], 1),
+                    "collapse": update_collapses(returns, initial, rule, horizon),
+                    "at_risk": np.nan_to_num(returns - initial, nan=-np.inf) >= rule.min_gain,
+                }
+            )
+        )
+    columns = ["run_id", "algo", "env", "update", "kl_mean", "kl_max", "progress", "collapse",
+               "at_risk"]  # fmt: skip
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def with_log_kl(trials: pd.DataFrame, column: str = "kl_mean") -> pd.DataFrame:
+    """Trials whose update moved the policy (KL > 0), with log10 of the KL. An update of
+    exactly zero KL (TRPO's line search kept θ_old) has no place on a log axis."""
+    moved = trials[trials[column] > 0]
+    return moved.assign(log10_kl=np.log10(moved[column].to_numpy(dtype=float)))
+
+
+def kl_bins(
+    trials: pd.DataFrame, column: str = "kl_mean", per_decade: int = 2, min_updates: int = 30
+) -> pd.DataFrame:
+    """P(collapse | KL bin) per algo and pooled (`all`): bins of 1/per_decade decade of
+    `column`, with 95% Wilson intervals; `shown` marks bins with at least `min_updates`."""
+    data = with_log_kl(trials, column)
+    data = data.assign(bin=np.floor(data["log10_kl"] * per_decade).astype(int))
+    rows = []
+    for scope, part in [(ALL, data), *data.groupby("algo", sort=True)]:
+        for k, in_bin in part.groupby("bin", sort=True):
+            n, hits = len(in_bin), int(in_bin["collapse"].sum())
+            low, high = wilson_interval(hits, n)
+            rows.append(
+                {
+                    "scope": scope,
+                    "kl_low": 10.0 ** (k / per_decade),
+                    "kl_high": 10.0 ** ((k + 1) / per_decade),
+                    "kl_center": 10.0 ** ((k + 0.5) / per_decade),
+                    "updates": n,
+                    "collapses": hits,
+                    "p_collapse": hits / n,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "runs": in_bin["run_id"].nunique(),
+                    "shown": n >= min_updates,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def design(data: pd.DataFrame, algos: list[str]) -> pd.DataFrame:
+    """Regressors: intercept, log10 KL, training progress and one dummy per algo beyond
+    the first of `algos` (the reference level)."""
+    x = pd.DataFrame(
+        {"const": 1.0, "log10_kl": data["log10_kl"], "progress": data["progress"]},
+        index=data.index,
+    )
+    for algo in algos[1:]:
+        x[f"algo[{algo}]"] = (data["algo"] == algo).astype(float)
+    return x
+
+
+def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool):
+    """statsmodels' Logit of `collapse` on design(); with clustered=True its covariance is
+    the cluster-robust sandwich with runs as clusters. None when it cannot be fitted
+    (one outcome only, or perfect separation)."""
+    y = data["collapse"].astype(float)
+    if y.nunique() < 2:
+        return None
+    kwargs = (
+        {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(data["run_id"])[0]}}
+        if clustered
+        else {}
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = sm.Logit(y, design(data, algos)).fit(disp=0, maxiter=200, **kwargs)
+    except (np.linalg.LinAlgError, ValueError, sm.tools.sm_exceptions.PerfectSeparationError):
+        return None
+    return result if np.all(np.isfinite(result.params)) else None
+
+
+def crossing_kl(params: pd.Series, level: float, progress: float, algo_shares: dict) -> float:
+    """The KL at which the fitted P(collapse) equals `level`, at training progress
+    `progress` and algo dummies at `algo_shares`; NaN when P does not rise with KL."""
+    slope = params["log10_kl"]
+    if not slope > 0:
+        return float("nan")
+    rest = params["const"] + params["progress"] * progress
+    rest += sum(params[f"algo[{a}]"] * share for a, share in algo_shares.items())
+    return float(10.0 ** ((logit(level) - rest) / slope))
+
+
+def logistic_dose_response(
+    trials: pd.DataFrame,
+    level: float = 0.1,
+    progress: float = 0.5,
+    resamples: int = 200,
+    seed: int = 0,
+    column: str = "kl_mean",
+) -> pd.DataFrame:
+    """Per scope (all algos pooled, then each algo): the odds ratio of collapse per tenfold
+    increase of `column` with its cluster-robust 95% CI and p-value, and the KL at which
+    the fitted P(collapse) crosses `level` (at training progress `progress`; pooled: algo
+    effects weighted by their share of updates) with a 95% percentile interval from
+    `resamples` bootstrap resamples of whole runs."""
+    data = with_log_kl(trials, column)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for scope, part in [(ALL, data), *data.groupby("algo", sort=True)]:
+        algos = sorted(part["algo"].unique()) if scope == ALL else [scope]
+        shares = {a: float((part["algo"] == a).mean()) for a in algos[1:]}
+        row = {
+            "scope": scope,
+            "updates": len(part),
+            "collapses": int(part["collapse"].sum()),
+            "runs": part["run_id"].nunique(),
+            "kl_observed_low": float(part[column].min()) if len(part) else np.nan,
+            "kl_observed_high": float(part[column].max()) if len(part) else np.nan,
+            "odds_ratio": np.nan,
+            "odds_ratio_ci_low": np.nan,
+            "odds_ratio_ci_high": np.nan,
+            "p_value": np.nan,
+            "crossing_kl": np.nan,
+            "crossing_ci_low": np.nan,
+            "crossing_ci_high": np.nan,
+            "crossing_resamples": 0,
+        }
+        result = fit_logit(part, algos, clustered=True)
+        if result is not None:
+            low, high = result.conf_int().loc["log10_kl"]
+            row.update(
+                odds_ratio=float(np.exp(result.params["log10_kl"])),
+                odds_ratio_ci_low=float(np.exp(low)),
+                odds_ratio_ci_high=float(np.exp(high)),
+                p_value=float(result.pvalues["log10_kl"]),
+                crossing_kl=crossing_kl(result.params, level, progress, shares),
+            )
+            crossings = bootstrap_crossings(part, algos, level, progress, shares, resamples, rng)
+            if len(crossings) >= 10:
+                row.update(
+                    crossing_ci_low=float(np.quantile(crossings, 0.025)),
+                    crossing_ci_high=float(np.quantile(crossings, 0.975)),
+                    crossing_resamples=len(crossings),
+                )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bootstrap_crossings(
+    data: pd.DataFrame,
+    algos: list[str],
+    level: float,
+    progress: float,
+    shares: dict,
+    resamples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Crossing KLs refitted on resamples of whole runs (finite ones only)."""
+    groups = {run: rows.to_numpy() for run, rows in data.groupby("run_id").indices.items()}
+    run_ids = list(groups)
+    values = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(run_ids), len(run_ids))
+        index = np.concatenate([groups[run_ids[i]] for i in picked])
+        sample = data.iloc[index].assign(run_id=np.repeat(picked, [len(groups[run_ids[i]]) for i in picked]))
+        result = fit_logit(sample.reset_index(drop=True), algos, clustered=False)
+        if result is not None:
+            values.append(crossing_kl(result.params, level, progress, shares))
+    values = np.asarray(values)
+    return values[np.isfinite(values)]
+
+
+def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFrame:
+    """Run-level collapse frequency in `quantiles` equal-count bins of each run's median
+    and maximum kl_mean (`per_run`: run_id, algo, collapsed, run_kl_median, run_kl_max),
+    pooled over algos, with 95% Wilson intervals."""
+    rows = []
+    for measure in ("run_kl_median", "run_kl_max"):
+        data = per_run.dropna(subset=[measure])
+        if data.empty:
+            continue
+        bins = pd.qcut(data[measure], min(quantiles, data[measure].nunique()), duplicates="drop")
+        for interval, part in data.groupby(bins, observed=True, sort=True):
+            n, hits = len(part), int(part["collapsed"].sum())
+            low, high = wilson_interval(hits, n)
+            rows.append(
+                {
+                    "measure": measure,
+                    "kl_low": float(part[measure].min()),
+                    "kl_high": float(part[measure].max()),
+                    "runs": n,
+                    "collapsed": hits,
+                    "collapse_freq": hits / n,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "algos": ", ".join(f"{a} {c}" for a, c in part["algo"].value_counts().sort_index().items()),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,73 @@
+"""Warm starts: a run that continues from a competent policy instead of a random one.
+
+A policy that has learned something can lose it; one that never learned cannot. Starting
+every algo × step size from the same trained policy (one per env × seed) spends no budget
+on learning from scratch and keeps "never learned" apart from "collapsed". The starting
+policy is trained by an ordinary run (its own record under <out_dir>/pretrain/, found by
+its run id), so it is trained once, reused by every run that asks for it, resumed like
+any run after a kill, and mirrored to W&B like the rest.
+"""
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from experiments.record import RunRecord, load_checkpoint, run_id
+from experiments.validate import train_config
+
+PRETRAIN_SWEEP = "pretrain"
+WAIT_S = 5.0  # how often a run waiting for another process's pretraining looks again
+
+
+def pretrain_cfg(cfg: DictConfig, conf_dir: str) -> DictConfig:
+    """The config of the run that trains `cfg`'s starting policy: the same env, seed and
+    train settings, warm_start's algo with its defaults plus warm_start.params, from scratch."""
+    ws = cfg.warm_start
+    pre = copy.deepcopy(cfg)
+    with open_dict(pre):
+        pre.algo = OmegaConf.merge(OmegaConf.load(Path(conf_dir, "algo", f"{ws.algo}.yaml")), ws.params)
+        pre.delta = pre.epsilon = pre.lr = None
+        pre.total_steps = ws.total_steps
+        pre.checkpoints = max(cfg.checkpoints, 1)  # its last checkpoint is the starting policy
+        pre.warm_start = {"algo": None, "total_steps": 0, "params": {}}
+        pre.sweep.name = PRETRAIN_SWEEP
+        pre.wandb.group = PRETRAIN_SWEEP
+    return pre
+
+
+def starting_state(
+    cfg: DictConfig, conf_dir: str, run: Callable[[DictConfig, bool], str]
+) -> tuple[dict, float, str]:
+    """(checkpoint, baseline return, pretrain run id) for `cfg`'s warm start.
+
+    Trains the starting policy with `run` unless its record is done; waits while another
+    process trains it. The baseline is the untrained policy's return (the pretrain run's
+    first finite return_mean): what the collapse rule measures a gain against.
+    """
+    pre = pretrain_cfg(cfg, conf_dir)
+    rid = run_id(train_config(pre))
+    record = RunRecord(Path(pre.out_dir) / PRETRAIN_SWEEP / rid)
+    waiting = False
+    while not record.is_done():
+        if record.lock_path.exists() and not record.lock_is_stale(record.lock_holder()):
+            if not waiting:
+                print(f"waiting for the starting policy {rid} (another process trains it)")
+                waiting = True
+            time.sleep(WAIT_S)
+            continue
+        status = run(pre, False)
+        if status not in ("done", "locked"):
+            reason = (record.status() or {}).get("reason")
+            raise RuntimeError(f"warm start: pretrain run {rid} {status} ({reason})")
+    checkpoint = record.last_checkpoint()
+    if checkpoint is None:
+        raise RuntimeError(f"warm start: pretrain run {rid} has no checkpoint (checkpoints=0?)")
+    returns = pd.read_parquet(record.dir / "metrics.parquet", columns=["return_mean"])
+    finite = returns["return_mean"].to_numpy()
+    baseline = float(finite[np.isfinite(finite)][0])
+    return load_checkpoint(checkpoint), baseline, rid
