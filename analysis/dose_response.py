@@ -214,14 +214,12 @@ def bootstrap_crossings(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Crossing KLs refitted on resamples of whole runs (finite ones only)."""
-    groups = {run: rows.to_numpy() for run, rows in data.groupby("run_id").indices.items()}
-    run_ids = list(groups)
+    positions = list(data.groupby("run_id").indices.values())  # row positions of each run
     values = []
     for _ in range(resamples):
-        picked = rng.integers(0, len(run_ids), len(run_ids))
-        index = np.concatenate([groups[run_ids[i]] for i in picked])
-        sample = data.iloc[index].assign(run_id=np.repeat(picked, [len(groups[run_ids[i]]) for i in picked]))
-        result = fit_logit(sample.reset_index(drop=True), algos, clustered=False)
+        picked = rng.integers(0, len(positions), len(positions))
+        index = np.concatenate([positions[i] for i in picked])
+        result = fit_logit(data.iloc[index].reset_index(drop=True), algos, clustered=False)
         if result is not None:
             values.append(crossing_kl(result.params, level, progress, shares))
     values = np.asarray(values)
@@ -238,7 +236,7 @@ def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFram
         if data.empty:
             continue
         bins = pd.qcut(data[measure], min(quantiles, data[measure].nunique()), duplicates="drop")
-        for interval, part in data.groupby(bins, observed=True, sort=True):
+        for _, part in data.groupby(bins, observed=True, sort=True):
             n, hits = len(part), int(part["collapsed"].sum())
             low, high = wilson_interval(hits, n)
             rows.append(
@@ -251,7 +249,9 @@ def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFram
                     "collapse_freq": hits / n,
                     "ci_low": low,
                     "ci_high": high,
-                    "algos": ", ".join(f"{a} {c}" for a, c in part["algo"].value_counts().sort_index().items()),
+                    "algos": ", ".join(
+                        f"{a} {c}" for a, c in part["algo"].value_counts().sort_index().items()
+                    ),
                 }
             )
     return pd.DataFrame(rows)

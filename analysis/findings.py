@@ -40,7 +40,9 @@ def step_size_finding(table: pd.DataFrame) -> Finding:
         small, large = rows.iloc[0], rows.iloc[-1]
         key = small["step_size_key"]
         if len(rows) == 1:
-            parts.append(f"{variant} {freq_text(large.collapsed, large.runs, large.collapse_ci_low, large.collapse_ci_high)}")
+            parts.append(
+                f"{variant} {freq_text(large.collapsed, large.runs, large.collapse_ci_low, large.collapse_ci_high)}"
+            )
         else:
             parts.append(
                 f"{variant} {freq_text(small.collapsed, small.runs, small.collapse_ci_low, small.collapse_ci_high)} "
@@ -50,7 +52,11 @@ def step_size_finding(table: pd.DataFrame) -> Finding:
         for r in (small, large):
             if r.collapse_ci_high - r.collapse_ci_low > 2 * HALF_WIDTH:
                 unclear.append(runs_needed(int(r.collapsed), int(r.runs)))
-    text = "Share of runs that collapsed, smallest → largest step size [95% Wilson CI]: " + "; ".join(parts) + "."
+    text = (
+        "Share of runs that collapsed, smallest → largest step size [95% Wilson CI]: "
+        + "; ".join(parts)
+        + "."
+    )
     if unclear:
         text += (
             f" These intervals are wider than ±{HALF_WIDTH:g}: at the observed rates that takes up to "
@@ -74,7 +80,9 @@ def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
         for r in dose[dose["scope"] != ALL].itertuples()
         if np.isfinite(r.odds_ratio)
     ]
-    no_fit = [r.scope for r in dose[dose["scope"] != ALL].itertuples() if not np.isfinite(r.odds_ratio)]
+    no_fit = [
+        r.scope for r in dose[dose["scope"] != ALL].itertuples() if not np.isfinite(r.odds_ratio)
+    ]
     text = (
         f"Per update ({int(pooled['updates'])} updates at risk in {int(pooled['runs'])} runs, "
         f"{int(pooled['collapses'])} followed by a collapse within {horizon} updates), each tenfold "
@@ -89,8 +97,12 @@ def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
 
 
 def or_text(row) -> str:
-    return f"{row.odds_ratio:.2f} [{row.odds_ratio_ci_low:.2f}, {row.odds_ratio_ci_high:.2f}]" if isinstance(row, tuple) else (
-        f"{row['odds_ratio']:.2f} [{row['odds_ratio_ci_low']:.2f}, {row['odds_ratio_ci_high']:.2f}]"
+    return (
+        f"{row.odds_ratio:.2f} [{row.odds_ratio_ci_low:.2f}, {row.odds_ratio_ci_high:.2f}]"
+        if isinstance(row, tuple)
+        else (
+            f"{row['odds_ratio']:.2f} [{row['odds_ratio_ci_low']:.2f}, {row['odds_ratio_ci_high']:.2f}]"
+        )
     )
 
 
@@ -161,7 +173,9 @@ def bound_finding(updates: pd.DataFrame) -> Finding | None:
         )
     ppo = updates[(updates["variant"] == "ppo") & np.isfinite(updates["ratio_max"])]
     if len(ppo):
-        per_eps = ppo.groupby("step_size").agg(ratio_max=("ratio_max", "max"), kl_max=("kl_mean", "max"))
+        per_eps = ppo.groupby("step_size").agg(
+            ratio_max=("ratio_max", "max"), kl_max=("kl_mean", "max")
+        )
         eps = per_eps.index.max()
         parts.append(
             f"PPO's clip did not bound the update: at ε {eps:g} (ratios clipped to {1 + eps:g}) "

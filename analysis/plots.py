@@ -106,7 +106,9 @@ def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
             ax = axes[i, j]
-            rows = table[(table["env"] == env) & (table["variant"] == algo)].sort_values("step_size")
+            rows = table[(table["env"] == env) & (table["variant"] == algo)].sort_values(
+                "step_size"
+            )
             key = rows["step_size_key"].iloc[0] if len(rows) else "step size"
             ax.set_xscale("log")
             ax.set_xlabel(f"{key} (log scale)")
@@ -201,7 +203,9 @@ def learning_curves(
             if sizes:
                 ax.legend(title="step size", fontsize=7, loc="best")
             if references is not None:
-                published = references[(references["env"] == env) & (references["algo"] == algo)]  # by variant = algo
+                published = references[
+                    (references["env"] == env) & (references["algo"] == algo)
+                ]  # by variant = algo
                 reference_lines.update(published_lines(ax, published, source_colors))
             ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
@@ -287,7 +291,9 @@ def collapse_vs_kl(
     fig, ax = plt.subplots(figsize=(8.5, 5))
     for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
         rows = shown[shown["scope"] == scope].sort_values("kl_center")
-        x = rows["kl_center"] * 10.0**offset  # a small shift per line so the intervals do not overlap
+        x = (
+            rows["kl_center"] * 10.0**offset
+        )  # a small shift per line so the intervals do not overlap
         ax.errorbar(x, rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
                     rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3,
                     color=PALETTE.get(scope), lw=2.4 if scope == "all" else 1.4,
@@ -299,6 +305,8 @@ def collapse_vs_kl(
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
     ax.set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
-    ax.set_title(f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: TRPO's δ)")
+    ax.set_title(
+        f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: TRPO's δ)"
+    )
     ax.legend(loc="upper left", fontsize=8)
     return save(fig, stem)

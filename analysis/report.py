@@ -1,8 +1,9 @@
 """`python -m analysis.report out_dir=runs sweep=default`: tables, figures and an index page.
 
-Writes <report_dir>/<sweep>/ with collapse_frequency.{csv,md}, kl_warning.csv, runs.csv,
-the figures (PNG + SVG) and index.html (self-contained: figures embedded, opens offline)
-plus README.md, each figure with a one-line caption saying what to look at.
+Writes <report_dir>/<sweep>/: index.html (self-contained: figures embedded, opens offline)
+and README.md, both opening with Findings computed from the data; every table as CSV (raw
+columns) and Markdown (readable ones); the figures as PNG + SVG, each with a caption
+saying what to look at.
 """
 
 import base64
@@ -16,10 +17,18 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from analysis import plots
+from analysis import display, plots
+from analysis.aggregate import interval_estimates, score_matrix
 from analysis.collapse import CollapseRule, run_collapses
+from analysis.dose_response import (
+    collapse_by_run_kl,
+    kl_bins,
+    logistic_dose_response,
+    update_trials,
+)
+from analysis.findings import findings
 from analysis.load import load, wandb_path
-from analysis.tables import collapse_table, per_run_returns, to_markdown
+from analysis.tables import collapse_table, per_run_returns
 from analysis.warning import kl_warning, label_updates
 
 
@@ -64,32 +73,94 @@ def build_report(cfg: DictConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     runs, updates = records.runs, records.updates
     rules = collapse_rules(cfg, sorted(runs["env"].unique()))
-    collapses = run_collapses(updates, rules, cfg.update_collapse.horizon)
+    baselines = runs.set_index("run_id")["baseline_return"].dropna().to_dict()
+    collapses = run_collapses(updates, rules, cfg.update_collapse.horizon, baselines)
     returns = per_run_returns(updates, cfg.final_window, cfg.collapse.smooth_window)
     kl_stats = updates.groupby("run_id").agg(
-        run_kl_mean=("kl_mean", "mean"), run_kl_max=("kl_max", "max")
-    )
+        run_kl_mean=("kl_mean", "mean"), run_kl_median=("kl_mean", "median"),
+        run_kl_max=("kl_max", "max"), run_kl_mean_max=("kl_mean", "max"),
+    )  # fmt: skip
     per_run = collapses.merge(returns, on="run_id").merge(kl_stats, on="run_id", how="left")
     table = collapse_table(runs, per_run, updates, cfg.seed)
     definition = definition_text(cfg)
     table.to_csv(out / "collapse_frequency.csv", index=False)
-    (out / "collapse_frequency.md").write_text(to_markdown(table, definition))
     runs.merge(per_run, on="run_id", how="left").to_csv(out / "runs.csv", index=False)
 
+    done = runs[runs["status"] == "done"]
+    d = cfg.dose_response
+    trials = update_trials(updates, done, rules, cfg.update_collapse.horizon)
+    at_risk = trials[trials["at_risk"]]
+    bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
+    dose = logistic_dose_response(at_risk, d.level, d.progress, d.bootstrap, cfg.seed)
+    bins.to_csv(out / "collapse_vs_kl_bins.csv", index=False)
+    dose.to_csv(out / "collapse_vs_kl.csv", index=False)
+    finished = runs.merge(per_run, on="run_id")
+    finished = finished[finished["status"].eq("done") | finished["diverged"]]
+    by_run = collapse_by_run_kl(
+        finished.assign(collapsed=finished["collapsed"] | finished["diverged"],
+                        run_kl_max=finished["run_kl_mean_max"]), d.run_quantiles,
+    )  # fmt: skip
+    by_run.to_csv(out / "collapse_by_run_kl.csv", index=False)
+
     w = cfg.warning
-    labelled = label_updates(updates[updates["run_id"].isin(runs.loc[runs["status"] == "done", "run_id"])],
-                             collapses, w.horizon)  # fmt: skip
+    labelled = label_updates(updates[updates["run_id"].isin(done["run_id"])], collapses, w.horizon)
     results, curves = kl_warning(
         labelled, w.flag_share, w.min_positives, w.min_runs, w.bootstrap, cfg.seed
     )
     warning_table = pd.DataFrame([asdict(r) for r in results])
     warning_table.to_csv(out / "kl_warning.csv", index=False)
+    returns_table = aggregate_returns(done.merge(returns, on="run_id"), cfg.seed)
+    returns_table.to_csv(out / "returns.csv", index=False)
+
+    level = f"{d.level:.0%}"
+    tables = {
+        "collapse_vs_kl": (
+            f"Per update: logistic regression of 'a collapse follows within {cfg.update_collapse.horizon} "
+            f"updates' on log10 kl_mean, with algo and training progress as covariates (statsmodels; "
+            f"standard errors clustered by run); 'all' pools the algos. Level = {level}, for an update "
+            f"{d.progress:.0%} of the way through its run; its interval is a percentile bootstrap over "
+            f"runs ({d.bootstrap} resamples).",
+            display.dose_response(dose).rename(columns=lambda c: c.replace("level", level)),
+        ),
+        "collapse_vs_kl_bins": (
+            f"Per update: P(collapse) in half-decade bins of kl_mean (bins with ≥ {d.min_updates} "
+            "updates at risk), 95% Wilson intervals.",
+            display.kl_bins(bins),
+        ),
+        "collapse_by_run_kl": (
+            "Per run: run-level collapse frequency in quantile bins of each run's measured update size "
+            "(all algos pooled; a diverged run counts as collapsed), 95% Wilson intervals.",
+            display.run_kl(by_run),
+        ),
+        "collapse_frequency": (
+            "Per run, by nominal step size: " + definition,
+            display.collapse_frequency(table),
+        ),
+        "kl_warning": (
+            f"Does KL warn? Updates at most {w.horizon} updates before a run-level collapse begins "
+            "against all others before it.",
+            display.kl_warning(warning_table),
+        ),
+        "returns": (
+            f"Final return (mean return_mean of the last {cfg.final_window} updates) per update rule and "
+            "step size: interquartile mean and mean over runs with 95% stratified-bootstrap intervals "
+            "(rliable).",
+            display.returns(returns_table),
+        ),
+    }
+    for name, (caption, frame) in tables.items():
+        (out / f"{name}.md").write_text(f"{caption}\n\n{display.markdown(frame)}\n")
 
     per_run_full = runs.merge(per_run, on="run_id", how="inner")
-    deltas = sorted(runs.loc[runs["algo"] == "trpo", "step_size"].unique())
+    deltas = sorted(runs.loc[runs["variant"] == "trpo", "step_size"].unique())
     figures = [
+        ("collapse_vs_kl", plots.collapse_vs_kl(bins, {"trpo": deltas}, d.min_updates, out / "collapse_vs_kl"),
+         f"The answer per update: P(a collapse follows within {cfg.update_collapse.horizon} updates) for "
+         f"half-decade bins of the update's kl_mean, per algo (dashed) and pooled (solid), 95% Wilson "
+         f"intervals. Only updates made while the policy still had a gain to lose count; bins with fewer "
+         f"than {d.min_updates} such updates are not drawn. Dotted: TRPO's δ values."),
         ("collapse_frequency", plots.collapse_frequency(table, out / "collapse_frequency"),
-         "Headline: share of runs that collapsed at each step size, per algo, with 95% Wilson intervals "
+         "Share of runs that collapsed at each step size, per update rule, with 95% Wilson intervals "
          "(labels: collapsed/runs). Look for where each curve leaves zero."),
         ("return_vs_step_size", plots.return_vs_step_size(table, out / "return_vs_step_size"),
          "Final and best return against step size: separates 'never learned' (low best) from "
@@ -100,25 +171,39 @@ def build_report(cfg: DictConfig) -> Path:
         ("kl_vs_final_return", plots.kl_vs_final_return(per_run_full, out / "kl_vs_final_return"),
          "Every run: its mean and max update KL against its final return; marker size = step-size rank."),
         ("learning_curves", plots.learning_curves(updates, out / "learning_curves"),
-         "Learning curves per algo and step size: mean over seeds with a 95% CI band."),
+         "Learning curves per update rule and step size: mean over seeds with a 95% CI band."),
         ("kl_curves", plots.learning_curves(updates, out / "kl_curves", metric="kl_mean"),
-         "Update size over training: each update's kl_mean per algo and step size (log axis), TRPO's "
-         "bound δ dotted. Look at whether ε or lr hold the KL steady as training goes on."),
+         "Update size over training: each update's kl_mean per update rule and step size (log axis), "
+         "TRPO's bound δ dotted. Look at whether ε or lr hold the KL steady as training goes on."),
         ("kl_warning_roc", plots.kl_warning_roc(curves, {(r.algo, r.score): r.verdict for r in results},
                                                 out / "kl_warning_roc"),
          f"Does KL warn? ROC of an update's kl_max / kl_mean for 'a collapse begins within {w.horizon} "
-         "updates'. The diagonal is no warning at all."),
+         "updates', pooled and per algo. The diagonal is no warning at all."),
     ]  # fmt: skip
-    summary = summary_lines(runs, records.skipped, table, results)
-    write_index(out, cfg.sweep, definition, summary, table, warning_table, figures)
-    write_readme(out, cfg.sweep, definition, summary, table, figures)
+    found = findings(table, dose, warning_table, updates[updates["run_id"].isin(done["run_id"])],
+                     d.level, cfg.update_collapse.horizon, w.horizon)  # fmt: skip
+    summary = summary_lines(runs, records.skipped, table)
+    write_index(out, cfg.sweep, found, summary, tables, figures)
+    write_readme(out, cfg.sweep, found, summary, tables, figures)
     if cfg.wandb.mode != "disabled":
-        log_to_wandb(cfg, {"collapse_frequency": table, "kl_warning": warning_table}, figures)
+        log_to_wandb(cfg, {"collapse_frequency": table, "collapse_vs_kl": dose,
+                           "kl_warning": warning_table}, figures)  # fmt: skip
     print(f"report: {out / 'index.html'} ({time.perf_counter() - started:.1f} s, {len(runs)} runs)")
     return out
 
 
-def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
+def aggregate_returns(per_run: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """rliable's IQM and mean of the final return per env × update rule × step size."""
+    frames = []
+    for env, part in per_run.groupby("env", sort=True):
+        part = part.assign(group=part["variant"] + " " + part["step_size_key"] + " "
+                           + part["step_size"].map("{:g}".format), score=part["final_return"])  # fmt: skip
+        matrices = {g: score_matrix(rows) for g, rows in part.groupby("group", sort=False)}
+        frames.append(interval_estimates(matrices, seed=seed).assign(env=env))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summary_lines(runs, skipped, table: pd.DataFrame) -> list[str]:
     counts = runs["status"].value_counts().to_dict()
     lines = [
         f"{len(runs)} runs: "
@@ -129,7 +214,7 @@ def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
     lines += [
         f"failed {r.run_id}: {r.reason}" for r in runs[runs["status"] == "failed"].itertuples()
     ]
-    for (env, algo), rows in table.groupby(["env", "algo"]):
+    for (env, algo), rows in table.groupby(["env", "variant"], sort=False):
         if rows["runs"].sum() == 0:
             lines.append(
                 f"{env} {algo}: no finished runs yet ({int(rows['excluded'].sum())} excluded)."
@@ -145,7 +230,6 @@ def summary_lines(runs, skipped, table: pd.DataFrame, results) -> list[str]:
                 f"{worst.collapsed}/{worst.runs} = {worst.collapse_freq:.2f} "
                 f"(95% CI {worst.collapse_ci_low:.2f}–{worst.collapse_ci_high:.2f})."
             )
-    lines += [f"KL warning, {r.algo} {r.score}: {r.verdict}" for r in results]
     return lines
 
 
@@ -165,39 +249,72 @@ def embed(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def write_index(out, sweep, definition, summary, table, warning_table, figures) -> None:
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4}"
+    "table{border-collapse:collapse;font-size:13px;width:100%;table-layout:auto;margin:.5em 0 1.5em}"
+    "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}"
+    "th{background:#f4f4f4;text-align:left}img{max-width:100%;border:1px solid #eee}"
+    "figcaption{margin:.3em 0 1.5em}.findings li{margin:.4em 0}"
+)
+
+SECTIONS = [
+    ("Update size and collapse, per update", ["collapse_vs_kl", "collapse_vs_kl_bins"]),
+    ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
+    ("Does KL warn before a collapse?", ["kl_warning"]),
+    ("Returns", ["returns"]),
+]
+
+
+def write_index(out, sweep, found, summary, tables, figures) -> None:
+    figure_names = {name for name, _, _ in figures}
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Report: {html.escape(sweep)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-        "img{max-width:100%;border:1px solid #eee}figcaption{margin:.3em 0 1.5em}</style></head><body>",
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report: {html.escape(sweep)}</title>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>KL and policy collapse: sweep <code>{html.escape(sweep)}</code></h1>",
-        "<h2>Summary</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>",
-        f"<h2>Collapse frequency</h2><p>{html.escape(definition.replace('*', ''))}</p>",
-        table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–"),
-        "<p>Files: <a href='collapse_frequency.csv'>collapse_frequency.csv</a>, "
-        "<a href='collapse_frequency.md'>collapse_frequency.md</a>, <a href='runs.csv'>runs.csv</a>, "
-        "<a href='kl_warning.csv'>kl_warning.csv</a></p>",
-        "<h2>Does KL warn before a collapse?</h2>",
-        warning_table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–"),
-        "<h2>Figures</h2>",
+        "<h2>Findings</h2><ol class='findings'>"
+        + "".join(
+            f"<li>{html.escape(f.text)} <a href='#{f.figure}'>(figure: {f.figure})</a></li>"
+            for f in found
+            if f.figure in figure_names
+        )
+        + "</ol>",
+        "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>",
     ]
+    for title, names in SECTIONS:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        for name in names:
+            caption, frame = tables[name]
+            parts.append(f"<p>{html.escape(caption.replace('*', ''))} "
+                         f"(<a href='{name}.md'>{name}.md</a>, <a href='{name}.csv'>CSV</a>)</p>")  # fmt: skip
+            parts.append(display.html(frame))
+    parts.append("<h2>Figures</h2>")
     for name, paths, caption in figures:
         png = paths[0]
         parts.append(
-            f"<figure id='{name}'><a href='{png.name}'><img src='{embed(png)}' alt='{name}'></a>"
+            f"<figure id='{name}'><a href='{png.name}'><img src='{embed(png)}' "
+            f"alt='{html.escape(name)}: {html.escape(caption)}'></a>"
             f"<figcaption><b>{name}</b> (<a href='{png.name}'>PNG</a>, <a href='{paths[1].name}'>SVG</a>): "
             f"{html.escape(caption)}</figcaption></figure>"
         )
+    parts.append(
+        "<p>Files: <a href='runs.csv'>runs.csv</a> (one row per run) and the CSV of every table.</p>"
+    )
     parts.append("</body></html>")
     (out / "index.html").write_text("\n".join(parts))
 
 
-def write_readme(out, sweep, definition, summary, table, figures) -> None:
-    lines = [f"# Report: sweep `{sweep}`", "", "## Summary", ""] + [f"- {x}" for x in summary]
-    lines += ["", "## Collapse frequency", "", to_markdown(table, definition), "## Figures", ""]
+def write_readme(out, sweep, found, summary, tables, figures) -> None:
+    lines = [f"# Report: sweep `{sweep}`", "", "## Findings", ""]
+    lines += [f"{i}. {f.text} ([{f.figure}]({f.figure}.png))" for i, f in enumerate(found, 1)]
+    lines += ["", "## Runs", ""] + [f"- {x}" for x in summary]
+    for title, names in SECTIONS:
+        lines += ["", f"## {title}", ""]
+        for name in names:
+            caption, frame = tables[name]
+            lines += [caption, "", display.markdown(frame), ""]
+    lines += ["## Figures", ""]
     for name, paths, caption in figures:
-        lines += [f"### {name}", "", f"![{name}]({paths[0].name})", "", caption, ""]
+        lines += [f"### {name}", "", f"![{name}: {caption}]({paths[0].name})", "", caption, ""]
     (out / "README.md").write_text("\n".join(lines))
 
 

@@ -9,6 +9,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
+from analysis.aggregate import mean_interval
 from analysis.load import load
 from analysis.normalized_score import (
     compare_with_paper,
@@ -19,7 +20,7 @@ from analysis.normalized_score import (
     table1_label,
 )
 from analysis.plots import learning_curves, table1_comparison
-from analysis.tables import bootstrap_mean_interval, per_run_returns
+from analysis.tables import per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 
@@ -50,7 +51,7 @@ def returns_table(
         }
         for column in ("final", "max_smoothed"):
             values = group[column].to_numpy(dtype=float)
-            low, high = bootstrap_mean_interval(values, seed)
+            low, high = mean_interval(values, seed=seed)
             row.update({column: values.mean(), f"{column}_ci_low": low, f"{column}_ci_high": high})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.aggregate import mean_interval
 from analysis.collapse import smooth
 
 GROUP = ["env", "variant", "algo", "step_size_key", "step_size"]
@@ -21,17 +22,6 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
         return float("nan"), float("nan")
     ci = stats.binomtest(successes, trials).proportion_ci(0.95, method="wilson")
     return float(ci.low), float(ci.high)
-
-
-def bootstrap_mean_interval(values: np.ndarray, seed: int) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean (NaN with fewer than 2 values)."""
-    values = values[np.isfinite(values)]
-    if len(values) < 2 or np.all(values == values[0]):
-        return (float(values[0]), float(values[0])) if len(values) else (np.nan, np.nan)
-    result = stats.bootstrap(
-        (values,), np.mean, n_resamples=2000, method="percentile", random_state=seed
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def per_run_returns(updates: pd.DataFrame, final_window: int, smooth_window: int) -> pd.DataFrame:
@@ -72,7 +62,7 @@ def collapse_table(
             else pd.Series(dtype=float)
         )
         finals = done.loc[done["status"].eq("done"), "final_return"].to_numpy(dtype=float)
-        final_low, final_high = bootstrap_mean_interval(finals, seed)
+        final_low, final_high = mean_interval(finals, seed=seed)
         rows.append(
             {
                 **dict(zip(GROUP, key, strict=True)),
@@ -94,39 +84,3 @@ def collapse_table(
             }
         )
     return pd.DataFrame(rows)
-
-
-def to_markdown(table: pd.DataFrame, definition: str) -> str:
-    """The table as Markdown, with the collapse definition above it."""
-    shown = table.assign(
-        collapse=table.apply(
-            lambda r: (
-                f"{r.collapsed}/{r.runs} = {r.collapse_freq:.2f} "
-                f"[{r.collapse_ci_low:.2f}, {r.collapse_ci_high:.2f}]"
-            ),
-            axis=1,
-        ),
-        kl_mean=table.apply(
-            lambda r: f"{r.kl_mean_median:.2e} ({r.kl_mean_q25:.1e}–{r.kl_mean_q75:.1e})", axis=1
-        ),
-        final=table.apply(
-            lambda r: (
-                f"{r.final_return:.0f} [{r.final_return_ci_low:.0f}, {r.final_return_ci_high:.0f}]"
-            ),
-            axis=1,
-        ),
-    )
-    columns = {
-        "env": "env",
-        "variant": "update rule",
-        "step_size_key": "step-size key",
-        "step_size": "step size",
-        "collapse": "collapsed / runs = frequency [95% Wilson CI]",
-        "diverged": "diverged",
-        "recovered": "recovered",
-        "excluded": "excluded",
-        "kl_mean": "kl_mean median (IQR)",
-        "final": "final return [95% bootstrap CI]",
-    }
-    body = shown[list(columns)].rename(columns=columns)
-    return f"{definition}\n\n{body.to_markdown(index=False)}\n"

@@ -54,14 +54,16 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     start_state = None
     if config.warm_start:
         try:
-            start_state, baseline, pretrain_id = starting_state(cfg, CONF_DIR, run)
+            warm = starting_state(cfg, CONF_DIR, run)
         except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
             record.start(resolved)
             record.finish("failed", f"{type(error).__name__}: {error}")
             record.release()
             print(f"failed: {rid} ({error})\nrecord: {record.dir}")
             return "failed"
-        resolved.update(baseline_return=baseline, warm_start_run=pretrain_id)
+        start_state = warm.state
+        resolved.update(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
+                        history_returns=warm.history_returns)  # fmt: skip
     record.start(resolved)
     tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
     mirror = WandbMirror(

@@ -15,7 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
 
-STEP_SIZE_RANGES = {"delta": (0.0, 10.0), "epsilon": (0.0, 10.0), "lr": (0.0, 100.0)}  # lr up to 100: plain SGD steps need large ones
+STEP_SIZE_RANGES = {
+    "delta": (0.0, 10.0),
+    "epsilon": (0.0, 10.0),
+    "lr": (0.0, 100.0),
+}  # lr up to 100: plain SGD steps need large ones
 STEP_SIZE_MEANING = {
     "delta": "its KL bound δ",
     "epsilon": "its clip range ε",

@@ -11,6 +11,7 @@ any run after a kill, and mirrored to W&B like the rest.
 import copy
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ def pretrain_cfg(cfg: DictConfig, conf_dir: str) -> DictConfig:
     ws = cfg.warm_start
     pre = copy.deepcopy(cfg)
     with open_dict(pre):
-        pre.algo = OmegaConf.merge(OmegaConf.load(Path(conf_dir, "algo", f"{ws.algo}.yaml")), ws.params)
+        pre.algo = OmegaConf.merge(
+            OmegaConf.load(Path(conf_dir, "algo", f"{ws.algo}.yaml")), ws.params
+        )
         pre.delta = pre.epsilon = pre.lr = None
         pre.total_steps = ws.total_steps
         pre.checkpoints = max(cfg.checkpoints, 1)  # its last checkpoint is the starting policy
@@ -40,15 +43,25 @@ def pretrain_cfg(cfg: DictConfig, conf_dir: str) -> DictConfig:
     return pre
 
 
+HISTORY = 10  # the pretrain run's last returns a warm-started run carries as its history
+
+
+@dataclass
+class WarmStart:
+    state: dict  # the pretrain run's last checkpoint
+    run_id: str  # the pretrain run
+    baseline_return: float  # the untrained policy's return: what a gain is measured against
+    history_returns: list[float]  # the pretrain's last returns: the level the run starts at
+
+
 def starting_state(
     cfg: DictConfig, conf_dir: str, run: Callable[[DictConfig, bool], str]
-) -> tuple[dict, float, str]:
-    """(checkpoint, baseline return, pretrain run id) for `cfg`'s warm start.
-
-    Trains the starting policy with `run` unless its record is done; waits while another
-    process trains it. The baseline is the untrained policy's return (the pretrain run's
-    first finite return_mean): what the collapse rule measures a gain against.
-    """
+) -> WarmStart:
+    """The starting policy of `cfg`'s warm start, trained with `run` unless its record is
+    done; waits while another process trains it. The baseline is the pretrain run's first
+    finite return_mean; the history its last HISTORY return_means, so that the collapse
+    rules see the level the policy had before this run's first update (one batch's return
+    alone is a noisy reference)."""
     pre = pretrain_cfg(cfg, conf_dir)
     rid = run_id(train_config(pre))
     record = RunRecord(Path(pre.out_dir) / PRETRAIN_SWEEP / rid)
@@ -69,5 +82,7 @@ def starting_state(
         raise RuntimeError(f"warm start: pretrain run {rid} has no checkpoint (checkpoints=0?)")
     returns = pd.read_parquet(record.dir / "metrics.parquet", columns=["return_mean"])
     finite = returns["return_mean"].to_numpy()
-    baseline = float(finite[np.isfinite(finite)][0])
-    return load_checkpoint(checkpoint), baseline, rid
+    finite = finite[np.isfinite(finite)]
+    return WarmStart(
+        load_checkpoint(checkpoint), rid, float(finite[0]), [float(r) for r in finite[-HISTORY:]]
+    )

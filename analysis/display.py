@@ -1,0 +1,150 @@
+"""The report's tables as a person reads them: one readable frame per table, used alike
+for Markdown and HTML, with a frequency and its interval in one cell and column names
+that say what they hold. The CSV files keep the raw columns for further analysis."""
+
+import html as html_lib
+
+import numpy as np
+import pandas as pd
+
+
+def interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
+    if not np.isfinite(value):
+        return "–"
+    bounds = f" [{low:{fmt}}, {high:{fmt}}]" if np.isfinite(low) and np.isfinite(high) else ""
+    return f"{value:{fmt}}{bounds}"
+
+
+def frequency(k: int, n: int, low: float, high: float) -> str:
+    return f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]" if n else "no finished run"
+
+
+def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
+    """Per env × update rule × step size: run-level collapses with Wilson CI, update size,
+    final return."""
+    return pd.DataFrame(
+        {
+            "env": table["env"],
+            "update rule": table["variant"],
+            "step size": table["step_size_key"] + " " + table["step_size"].map("{:g}".format),
+            "collapsed / runs = frequency [95% Wilson CI]": [
+                frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high)
+                for r in table.itertuples()
+            ],
+            "diverged": table["diverged"],
+            "recovered": table["recovered"],
+            "excluded": table["excluded"],
+            "kl_mean median (IQR)": [
+                f"{r.kl_mean_median:.2g} ({r.kl_mean_q25:.2g}–{r.kl_mean_q75:.2g})"
+                for r in table.itertuples()
+            ],
+            "final return [95% CI]": [
+                interval(r.final_return, r.final_return_ci_low, r.final_return_ci_high, ".0f")
+                for r in table.itertuples()
+            ],
+        }
+    )
+
+
+def dose_response(dose: pd.DataFrame) -> pd.DataFrame:
+    """The logistic fit per scope: odds ratio per decade of KL and the 10 % crossing."""
+    return pd.DataFrame(
+        {
+            "algo": dose["scope"],
+            "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in dose.itertuples()],
+            "followed by a collapse": dose["collapses"],
+            "kl_mean observed": [
+                f"{r.kl_observed_low:.2g}–{r.kl_observed_high:.2g}" for r in dose.itertuples()
+            ],
+            "odds ratio per 10× kl_mean [95% CI, clustered by run]": [
+                interval(r.odds_ratio, r.odds_ratio_ci_low, r.odds_ratio_ci_high)
+                for r in dose.itertuples()
+            ],
+            "p": dose["p_value"].map(lambda p: f"{p:.2g}" if np.isfinite(p) else "–"),
+            "kl_mean where P(collapse) = level [95% bootstrap CI]": [
+                interval(r.crossing_kl, r.crossing_ci_low, r.crossing_ci_high, ".2g")
+                for r in dose.itertuples()
+            ],
+        }
+    )
+
+
+def kl_bins(bins: pd.DataFrame) -> pd.DataFrame:
+    shown = bins[bins["shown"]]
+    return pd.DataFrame(
+        {
+            "algo": shown["scope"],
+            "kl_mean bin (nats)": [f"{r.kl_low:.2g}–{r.kl_high:.2g}" for r in shown.itertuples()],
+            "collapses / updates = P [95% Wilson CI]": [
+                frequency(r.collapses, r.updates, r.ci_low, r.ci_high) for r in shown.itertuples()
+            ],
+            "runs": shown["runs"],
+        }
+    )
+
+
+def run_kl(by_run: pd.DataFrame) -> pd.DataFrame:
+    names = {"run_kl_median": "median kl_mean of the run", "run_kl_max": "max kl_mean of the run"}
+    return pd.DataFrame(
+        {
+            "run's update size": by_run["measure"].map(names),
+            "quantile bin (nats)": [f"{r.kl_low:.2g}–{r.kl_high:.2g}" for r in by_run.itertuples()],
+            "collapsed / runs = frequency [95% Wilson CI]": [
+                frequency(r.collapsed, r.runs, r.ci_low, r.ci_high) for r in by_run.itertuples()
+            ],
+            "runs per algo": by_run["algos"],
+        }
+    )
+
+
+def kl_warning(warning: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "algo": warning["algo"],
+            "score": warning["score"],
+            "runs (collapsed)": [f"{r.runs} ({r.collapsed_runs})" for r in warning.itertuples()],
+            "pre-collapse / other updates": [
+                f"{r.positives} / {r.negatives}" for r in warning.itertuples()
+            ],
+            "verdict: ROC AUC [95% CI, bootstrap over runs]": warning["verdict"],
+            "KL flagging share of pre-collapse updates": [
+                f"≥ {r.threshold:.2g} flags {r.flag_share:.0%}" if np.isfinite(r.threshold) else "–"
+                for r in warning.itertuples()
+            ],
+            "false-alarm rate": warning["false_alarm_rate"].map(
+                lambda v: f"{v:.2f}" if np.isfinite(v) else "–"
+            ),
+        }
+    )
+
+
+def returns(aggregate: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "env": aggregate["env"],
+            "update rule, step size": aggregate["group"],
+            "runs": aggregate["runs"],
+            "final return IQM [95% CI]": [
+                interval(r.iqm, r.iqm_ci_low, r.iqm_ci_high, ".0f") for r in aggregate.itertuples()
+            ],
+            "final return mean [95% CI]": [
+                interval(r.mean, r.mean_ci_low, r.mean_ci_high, ".0f")
+                for r in aggregate.itertuples()
+            ],
+        }
+    )
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False)
+
+
+def html(frame: pd.DataFrame) -> str:
+    """An HTML table with the same columns; long cells wrap (the page's CSS) instead of
+    widening the page."""
+    head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_lib.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
