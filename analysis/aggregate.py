@@ -4,9 +4,22 @@ profiles. Thin wrappers that turn our tidy per-run frames into rliable's score m
 (runs × tasks) and its answers back into frames.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from rliable import library, metrics
+
+
+def bootstrap(score_dict, func, reps: int, seed: int):
+    """rliable's stratified-bootstrap interval estimates (arch 7's notice that rliable's
+    random_state argument is deprecated silenced: the seed still sets the resamples)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        return library.get_interval_estimates(
+            score_dict, func, reps=reps, random_state=np.random.RandomState(seed)
+        )
+
 
 REPS = 2000  # bootstrap resamples (rliable's default of 50,000 buys nothing at 3-10 runs)
 
@@ -25,9 +38,7 @@ def interval_estimates(
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
 
     usable = {k: m for k, m in matrices.items() if m.size}
-    points, intervals = library.get_interval_estimates(
-        usable, aggregate, reps=reps, random_state=np.random.RandomState(seed)
-    )
+    points, intervals = bootstrap(usable, aggregate, reps, seed)
     rows = []
     for group, matrix in usable.items():
         (iqm, mean), ((iqm_low, mean_low), (iqm_high, mean_high)) = points[group], intervals[group]
@@ -53,10 +64,9 @@ def mean_interval(values: np.ndarray, reps: int = REPS, seed: int = 0) -> tuple[
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return (float(values[0]), float(values[0])) if len(values) else (np.nan, np.nan)
-    _, intervals = library.get_interval_estimates(
-        {"x": values[:, None]}, lambda x: np.array([metrics.aggregate_mean(x)]), reps=reps,
-        random_state=np.random.RandomState(seed),
-    )  # fmt: skip
+    _, intervals = bootstrap(
+        {"x": values[:, None]}, lambda x: np.array([metrics.aggregate_mean(x)]), reps, seed
+    )
     return float(intervals["x"][0, 0]), float(intervals["x"][1, 0])
 
 
@@ -67,10 +77,9 @@ def probability_of_improvement(
     rows = []
     for x, y in pairs:
         key = f"{x} > {y}"
-        points, intervals = library.get_interval_estimates(
-            {key: (matrices[x], matrices[y])}, metrics.probability_of_improvement, reps=reps,
-            random_state=np.random.RandomState(seed),
-        )  # fmt: skip
+        points, intervals = bootstrap(
+            {key: (matrices[x], matrices[y])}, metrics.probability_of_improvement, reps, seed
+        )
         rows.append({"comparison": key, "probability": float(points[key]),
                      "ci_low": float(intervals[key][0]), "ci_high": float(intervals[key][1])})  # fmt: skip
     return pd.DataFrame(rows)

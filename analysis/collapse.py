@@ -8,8 +8,15 @@ starting policy had before it was trained, its `baseline_return`), a collapse is
 `drop_frac` × (best − initial) below its running best. The peak is where that best was
 set; the updates after the peak up to the detection are the fall.
 
-Update-level: update t collapses when, within the next `horizon` updates, the raw
-return_mean drops below its value at t by more than `drop_frac` of the gain at t.
+Update-level: update t is at risk when the run has gained (the mean return over the last
+`horizon` updates up to t, its level, is at least `min_gain` above the initial return) and
+the policy making it still holds that level (its own return is not already more than
+`drop_frac` of the gain below it); it collapses when the mean return over the next
+`horizon` updates falls below the level by more than `drop_frac` of the gain. Means over
+`horizon` batches, not single batches, so that one lucky or unlucky batch is not a collapse.
+
+A warm-started run passes its starting policy's last returns as `history`: the level it
+starts at, before its own first update.
 """
 
 from dataclasses import dataclass
@@ -41,10 +48,16 @@ def smooth(returns: np.ndarray, window: int) -> np.ndarray:
 
 
 def detect_collapse(
-    returns: np.ndarray, rule: CollapseRule, initial: float | None = None
+    returns: np.ndarray,
+    rule: CollapseRule,
+    initial: float | None = None,
+    history: np.ndarray | None = None,
 ) -> Collapse:
-    """The run-level rule; `initial` is the untrained return (default: the first one)."""
-    curve = smooth(np.asarray(returns, dtype=float), rule.smooth_window)
+    """The run-level rule; `initial` is the untrained return (default: the first one),
+    `history` returns before the run's first update (smoothed into its first updates)."""
+    prefix = np.asarray(history if history is not None else [], dtype=float)
+    extended = np.concatenate([prefix, np.asarray(returns, dtype=float)])
+    curve = smooth(extended, rule.smooth_window)[len(prefix) :]
     finite = np.flatnonzero(np.isfinite(curve))
     if len(finite) == 0:
         return Collapse(False)
@@ -63,32 +76,54 @@ def detect_collapse(
     return Collapse(True, int(peak), int(finite[i]), drop, recovered)
 
 
-def update_collapses(
-    returns: np.ndarray, initial: float, rule: CollapseRule, horizon: int
-) -> np.ndarray:
-    """Boolean per update: followed within `horizon` updates by a drop of more than
-    drop_frac of the gain (over `initial`) the run had at that update."""
-    r = np.asarray(returns, dtype=float)
-    padded = np.concatenate([r[1:], np.full(horizon, np.nan)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, horizon)[: len(r)]
+def finite_mean(windows: np.ndarray) -> np.ndarray:
+    """Mean of each row's finite values (NaN for a row with none)."""
     finite = np.isfinite(windows)
-    future_min = np.where(finite, windows, np.inf).min(axis=1)
-    gain = r - initial
+    counts = finite.sum(axis=1)
     with np.errstate(invalid="ignore"):
-        drops = future_min < r - rule.drop_frac * gain
-        return (gain >= rule.min_gain) & finite.any(axis=1) & drops
+        return np.where(finite, windows, 0.0).sum(axis=1) / np.where(counts, counts, np.nan)
+
+
+def update_outcomes(
+    returns: np.ndarray,
+    initial: float,
+    rule: CollapseRule,
+    horizon: int,
+    history: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(at_risk, collapse) per update, the update-level rule of the module docstring."""
+    r = np.asarray(returns, dtype=float)
+    prefix = np.asarray(history if history is not None else [], dtype=float)
+    past = np.concatenate([np.full(horizon - 1, np.nan), prefix, r])
+    level = finite_mean(np.lib.stride_tricks.sliding_window_view(past, horizon))[len(prefix) :]
+    future = np.concatenate([r[1:], np.full(horizon, np.nan)])
+    ahead = finite_mean(np.lib.stride_tricks.sliding_window_view(future, horizon)[: len(r)])
+    gain = level - initial
+    with np.errstate(invalid="ignore"):
+        floor = level - rule.drop_frac * gain
+        at_risk = (gain >= rule.min_gain) & (r >= floor)
+        return at_risk, at_risk & (ahead < floor)
+
+
+def update_collapses(
+    returns: np.ndarray,
+    initial: float,
+    rule: CollapseRule,
+    horizon: int,
+    history: np.ndarray | None = None,
+) -> np.ndarray:
+    """Boolean per update: the update-level rule's collapses."""
+    return update_outcomes(returns, initial, rule, horizon, history)[1]
 
 
 def run_collapses(
-    updates: pd.DataFrame,
-    rules: dict[str, CollapseRule],
-    horizon: int,
-    baselines: dict[str, float] | None = None,
+    updates: pd.DataFrame, rules: dict[str, CollapseRule], starts: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """One row per run: run-level collapse fields and the KL of the fall.
 
-    `rules` maps env id to its rule; `baselines` run_id to the untrained return of a
-    warm-started run (others start untrained: their first return is the baseline). KL of the fall: kl_mean and kl_max of the updates
+    `rules` maps env id to its rule; `starts` (indexed by run_id: baseline_return,
+    history_returns) gives a warm-started run's untrained return and starting history
+    (`run_start`); other runs start untrained, their first return the baseline. KL of the fall: kl_mean and kl_max of the updates
     after the peak up to and including the detection (the ones that did the damage).
     """
     rows = []
@@ -96,9 +131,8 @@ def run_collapses(
         run = run.sort_values("update")
         rule = rules[run["env"].iloc[0]]
         returns = run["return_mean"].to_numpy()
-        baseline = (baselines or {}).get(run_id, np.nan)
-        initial = baseline if np.isfinite(baseline) else returns[0]
-        result = detect_collapse(returns, rule, initial)
+        initial, history = run_start(returns, starts, run_id)
+        result = detect_collapse(returns, rule, initial, history)
         row = {
             "run_id": run_id,
             "collapsed": result.collapsed,
@@ -108,7 +142,6 @@ def run_collapses(
             "recovered": result.recovered,
             "fall_kl_mean": np.nan,
             "fall_kl_max": np.nan,
-            "update_collapses": int(update_collapses(returns, initial, rule, horizon).sum()),
         }
         if result.collapsed:
             fall = run.iloc[result.peak_index + 1 : result.index + 1]
@@ -120,3 +153,16 @@ def run_collapses(
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_start(
+    returns: np.ndarray, starts: pd.DataFrame | None, run_id: str
+) -> tuple[float, np.ndarray | None]:
+    """A run's initial (untrained) return and the history before its first update: from
+    `starts` for a warm-started run, else its own first return and no history."""
+    if starts is not None and run_id in starts.index:
+        baseline = starts.at[run_id, "baseline_return"]
+        history = starts.at[run_id, "history_returns"]
+        if np.isfinite(baseline):
+            return float(baseline), np.asarray(history if history is not None else [], dtype=float)
+    return float(returns[0]), None

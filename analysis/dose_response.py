@@ -19,7 +19,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.special import logit
 
-from analysis.collapse import CollapseRule, update_collapses
+from analysis.collapse import CollapseRule, run_start, update_outcomes
 from analysis.tables import wilson_interval
 
 ALL = "all"
@@ -32,21 +32,20 @@ def update_trials(
     rules: dict[str, CollapseRule],
     horizon: int,
 ) -> pd.DataFrame:
-    """One row per update of the runs in `runs` (run_id, algo, env, updates and
-    baseline_return: the untrained policy's return for a warm-started run, else NaN, when
-    the run's first return is the baseline): run_id, algo, env, kl_mean, kl_max, progress
-    (update / the run's number of updates), `collapse` (the update-level rule) and
-    `at_risk`: the policy had something to lose (a gain of at least min_gain over the
-    baseline) when the update was made. Only updates at risk are trials: one made after
-    the policy already collapsed cannot collapse it again, whatever its size."""
+    """One row per update of the runs in `runs` (run_id, updates, baseline_return and
+    history_returns: see analysis.collapse.run_start): run_id, algo, env, kl_mean, kl_max,
+    progress (update / the run's number of updates), `at_risk` and `collapse` (the
+    update-level rule). Only updates at risk are trials: one made after the policy has
+    already fallen cannot collapse it again, whatever its size."""
     info = runs.set_index("run_id")
     frames = []
     for run_id, run in updates[updates["run_id"].isin(info.index)].groupby("run_id", sort=False):
         run = run.sort_values("update")
         returns = run["return_mean"].to_numpy(dtype=float)
-        baseline = info.at[run_id, "baseline_return"]
-        initial = baseline if np.isfinite(baseline) else returns[0]
-        rule = rules[run["env"].iloc[0]]
+        initial, history = run_start(returns, info, run_id)
+        at_risk, collapse = update_outcomes(
+            returns, initial, rules[run["env"].iloc[0]], horizon, history
+        )
         frames.append(
             pd.DataFrame(
                 {
@@ -57,8 +56,8 @@ def update_trials(
                     "kl_mean": run["kl_mean"].to_numpy(dtype=float),
                     "kl_max": run["kl_max"].to_numpy(dtype=float),
                     "progress": run["update"].to_numpy() / max(info.at[run_id, "updates"], 1),
-                    "collapse": update_collapses(returns, initial, rule, horizon),
-                    "at_risk": np.nan_to_num(returns - initial, nan=-np.inf) >= rule.min_gain,
+                    "at_risk": at_risk,
+                    "collapse": collapse,
                 }
             )
         )

@@ -106,29 +106,33 @@ def or_text(row) -> str:
     )
 
 
+def kl_interval(low: float, high: float, observed_high: float) -> str:
+    """A crossing's bootstrap interval, its ends past 100× the largest KL seen written as such."""
+    if not np.isfinite(low):
+        return " (no bootstrap interval: too few resamples could be fitted)"
+    upper = "far beyond the KL observed" if high > 100 * observed_high else f"{high:.2g}"
+    return f" [{low:.2g}, {upper}]"
+
+
 def crossing_finding(dose: pd.DataFrame, level: float) -> Finding:
     """The KL where the fitted P(collapse) crosses `level`, pooled and per algo."""
     parts = []
     for r in dose.itertuples():
         if not np.isfinite(r.crossing_kl):
-            parts.append(f"{r.scope}: not estimable (P does not rise with KL or no fit)")
+            parts.append(f"{r.scope}: not estimable (P does not rise with KL, or no fit)")
             continue
         where = (
-            "beyond the largest KL observed"
+            f"beyond the largest kl_mean observed ({r.kl_observed_high:.2g})"
             if r.crossing_kl > r.kl_observed_high
-            else "below the smallest KL observed"
+            else f"below the smallest observed ({r.kl_observed_low:.2g})"
             if r.crossing_kl < r.kl_observed_low
             else "within the observed range"
         )
-        interval = (
-            f" [{r.crossing_ci_low:.2g}, {r.crossing_ci_high:.2g}]"
-            if np.isfinite(r.crossing_ci_low)
-            else " (no bootstrap interval: too few resamples could be fitted)"
-        )
+        interval = kl_interval(r.crossing_ci_low, r.crossing_ci_high, r.kl_observed_high)
         parts.append(f"{r.scope} {r.crossing_kl:.2g} nats{interval}, {where}")
     return Finding(
         f"The fitted P(collapse) of an update halfway through a run crosses {level:.0%} at "
-        "kl_mean ≈ " + "; ".join(parts) + " (95% interval from a bootstrap over runs).",
+        "kl_mean ≈ " + "; ".join(parts) + " (95% intervals from a bootstrap over runs).",
         "collapse_vs_kl",
     )
 
@@ -137,24 +141,32 @@ def warning_finding(warning_table: pd.DataFrame, horizon: int) -> Finding:
     """Does an update's KL warn of a run-level collapse? AUC, threshold, false alarms."""
     rows = warning_table[(warning_table["algo"] == ALL) & (warning_table["score"] == "kl_max")]
     if rows.empty or rows.iloc[0]["verdict"].startswith("too few"):
-        verdict = rows.iloc[0]["verdict"] if len(rows) else "no runs"
-        collapsed = int(rows.iloc[0]["collapsed_runs"]) if len(rows) else 0
-        runs = int(rows.iloc[0]["runs"]) if len(rows) else 0
+        r = rows.iloc[0] if len(rows) else None
+        collapsed, runs = (int(r.collapsed_runs), int(r.runs)) if r is not None else (0, 0)
+        positives = int(r.positives) if r is not None else 0
         return Finding(
-            f"Whether KL warns before a collapse, the data cannot tell ({verdict}); at the "
-            f"observed rate of {collapsed} collapsed in {runs} runs, about "
-            f"{runs_needed(collapsed, runs)} runs would pin the collapse rate to ±{HALF_WIDTH:g}.",
+            f"Whether KL warns before a collapse, the data cannot tell: {collapsed} collapsed runs "
+            f"with {positives} updates in the {horizon} before a collapse began; at the observed "
+            f"rate of {collapsed} collapsed in {runs} runs, about {runs_needed(collapsed, runs)} "
+            f"runs would pin the collapse rate to ±{HALF_WIDTH:g}.",
             "kl_warning_roc",
         )
     r = rows.iloc[0]
     per_algo = warning_table[(warning_table["algo"] != ALL) & (warning_table["score"] == "kl_max")]
-    others = [f"{a.algo} {a.verdict}" for a in per_algo.itertuples()]
+    told = [
+        f"{a.algo} {a.auc:.2f}"
+        for a in per_algo.itertuples()
+        if not a.verdict.startswith("too few")
+    ]
+    untold = [a.algo for a in per_algo.itertuples() if a.verdict.startswith("too few")]
+    detail = "; per algo: " + ", ".join(told) if told else ""
+    detail += f"; too few collapses to tell for {', '.join(untold)}" if untold else ""
     return Finding(
         f"An update's kl_max warns of a run-level collapse beginning within {horizon} updates "
-        f"with AUC {r.auc:.2f} [{r.auc_ci_low:.2f}, {r.auc_ci_high:.2f}] (all algos; "
-        + "; ".join(others)
-        + f"); flagging updates with kl_max ≥ {r.threshold:.2g} catches {r.flag_share:.0%} of "
-        f"them at a false-alarm rate of {r.false_alarm_rate:.2f}.",
+        f"with ROC AUC {r.auc:.2f} [{r.auc_ci_low:.2f}, {r.auc_ci_high:.2f}] (all algos, "
+        f"{r.collapsed_runs} collapsed runs{detail}); flagging updates with kl_max ≥ "
+        f"{r.threshold:.2g} catches {r.flag_share:.0%} of the pre-collapse updates at a "
+        f"false-alarm rate of {r.false_alarm_rate:.2f}.",
         "kl_warning_roc",
     )
 
@@ -164,25 +176,24 @@ def bound_finding(updates: pd.DataFrame) -> Finding | None:
     parts = []
     trpo = updates[(updates["variant"] == "trpo") & np.isfinite(updates["kl_mean"])]
     if len(trpo):
-        excess = trpo["kl_mean"] / trpo["step_size"]
-        worst = trpo.loc[excess.idxmax()]
+        excess = (trpo["kl_mean"] / trpo["step_size"]).max()
+        largest = trpo.loc[trpo["kl_mean"].idxmax()]
+        verb = "held every update within δ" if excess <= 1 else "let updates exceed δ"
         parts.append(
-            f"TRPO's largest kl_mean was {excess.max():.3g}× its δ over {len(trpo)} updates "
-            f"(at most {trpo['kl_mean'].max():.3g} nats, at δ {trpo.loc[trpo['kl_mean'].idxmax(), 'step_size']:g}; "
-            f"worst ratio at δ {worst['step_size']:g})"
+            f"TRPO {verb}: over {len(trpo)} updates the largest kl_mean / δ was {excess:.3g} "
+            f"(largest kl_mean {largest['kl_mean']:.3g} nats, at δ {largest['step_size']:g})"
         )
     ppo = updates[(updates["variant"] == "ppo") & np.isfinite(updates["ratio_max"])]
     if len(ppo):
         per_eps = ppo.groupby("step_size").agg(
-            ratio_max=("ratio_max", "max"), kl_max=("kl_mean", "max")
+            ratio_max=("ratio_max", "max"), kl=("kl_mean", "max")
         )
-        eps = per_eps.index.max()
-        parts.append(
-            f"PPO's clip did not bound the update: at ε {eps:g} (ratios clipped to {1 + eps:g}) "
-            f"the largest ratio was {per_eps.loc[eps, 'ratio_max']:.3g} and the largest kl_mean "
-            f"{per_eps.loc[eps, 'kl_max']:.3g}; at ε {per_eps.index.min():g} "
-            f"{per_eps.iloc[0]['ratio_max']:.3g} and {per_eps.iloc[0]['kl_max']:.3g}"
-        )
+        described = [
+            f"at ε {eps:g} (ratios clipped at {1 + eps:g}; KL of order ε²/2 = {eps**2 / 2:.2g}) the "
+            f"largest ratio was {row.ratio_max:.3g} and the largest kl_mean {row.kl:.3g}"
+            for eps, row in per_eps.iterrows()
+        ]
+        parts.append("PPO's clip bounds the incentive, not the step: " + "; ".join(described))
     none = updates[(updates["variant"] == "ppo_none") & np.isfinite(updates["kl_mean"])]
     if len(none):
         parts.append(

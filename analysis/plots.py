@@ -288,6 +288,7 @@ def collapse_vs_kl(
     than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
     shown = bins[bins["shown"]]
     scopes = [s for s in ["all", *ALGO_ORDER] if s in set(shown["scope"])]
+    labels = {"pg": "PG (Adam and plain step)", "trpo": "TRPO", "ppo": "PPO (clipped and not)"}
     fig, ax = plt.subplots(figsize=(8.5, 5))
     for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
         rows = shown[shown["scope"] == scope].sort_values("kl_center")
@@ -297,7 +298,8 @@ def collapse_vs_kl(
         ax.errorbar(x, rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
                     rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3,
                     color=PALETTE.get(scope), lw=2.4 if scope == "all" else 1.4,
-                    ls="-" if scope == "all" else "--", label=ALGO_LABEL.get(scope, scope))  # fmt: skip
+                    ls="-" if scope == "all" else "--",
+                    label=labels.get(scope, ALGO_LABEL.get(scope, scope)))  # fmt: skip
     for algo, values in marks.items():
         for value in values:
             ax.axvline(value, color=PALETTE.get(algo), ls=":", lw=1)

@@ -9,7 +9,7 @@ saying what to look at.
 import base64
 import html
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import hydra
@@ -51,11 +51,15 @@ def definition_text(cfg: DictConfig) -> str:
     return (
         f"**Collapse (run level).** The return_mean, smoothed by a trailing mean over {c.smooth_window} "
         f"updates, first gains at least min_gain = {c.min_gain:g} ({per_env}) over the run's initial "
-        f"return, then falls below its running best by more than drop_frac = {c.drop_frac:g} of the "
+        f"return (the untrained policy's: for a warm-started run, its starting policy's before "
+        f"training), then falls below its running best by more than drop_frac = {c.drop_frac:g} of the "
         f"gain. Recovered: it later regains {c.recover_frac:g} of the peak gain. A run that diverged "
         f"(non-finite loss, KL or parameters) counts as collapsed; runs that crashed otherwise or did "
-        f"not finish are `excluded`. Beside it, *update-level collapses*: updates after which the raw "
-        f"return_mean drops by more than {u.drop_frac:g} of the gain within {u.horizon} updates."
+        f"not finish are `excluded`. **Collapse (update level).** An update is at risk when the mean "
+        f"return over the last {u.horizon} updates up to it has gained at least min_gain and its own "
+        f"batch has not already fallen by more than {u.drop_frac:g} of that gain; it collapses when "
+        f"the mean return over the next {u.horizon} updates falls by more than {u.drop_frac:g} of the "
+        f"gain. A warm-started run's starting returns count as the updates before its first."
     )
 
 
@@ -73,8 +77,8 @@ def build_report(cfg: DictConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     runs, updates = records.runs, records.updates
     rules = collapse_rules(cfg, sorted(runs["env"].unique()))
-    baselines = runs.set_index("run_id")["baseline_return"].dropna().to_dict()
-    collapses = run_collapses(updates, rules, cfg.update_collapse.horizon, baselines)
+    starts = runs.set_index("run_id")[["baseline_return", "history_returns"]]
+    collapses = run_collapses(updates, rules, starts)
     returns = per_run_returns(updates, cfg.final_window, cfg.collapse.smooth_window)
     kl_stats = updates.groupby("run_id").agg(
         run_kl_mean=("kl_mean", "mean"), run_kl_median=("kl_mean", "median"),
@@ -88,7 +92,10 @@ def build_report(cfg: DictConfig) -> Path:
 
     done = runs[runs["status"] == "done"]
     d = cfg.dose_response
-    trials = update_trials(updates, done, rules, cfg.update_collapse.horizon)
+    update_rules = {
+        env: replace(rule, drop_frac=cfg.update_collapse.drop_frac) for env, rule in rules.items()
+    }
+    trials = update_trials(updates, done, update_rules, cfg.update_collapse.horizon)
     at_risk = trials[trials["at_risk"]]
     bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
     dose = logistic_dose_response(at_risk, d.level, d.progress, d.bootstrap, cfg.seed)

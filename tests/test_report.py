@@ -10,7 +10,7 @@ from analysis.report import main as report_main
 from tests.conftest import ROOT
 
 FIGURES = [
-    "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
+    "collapse_vs_kl", "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
     "learning_curves", "kl_curves", "kl_warning_roc",
 ]  # fmt: skip
 
@@ -46,6 +46,20 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     table = (report / "collapse_frequency.csv").read_text().splitlines()
     assert len(table) == 1 + 6  # one row per algo × step size
     assert "smoothed by a trailing mean" in (report / "collapse_frequency.md").read_text()
+    for name in (
+        "collapse_vs_kl",
+        "collapse_vs_kl_bins",
+        "collapse_by_run_kl",
+        "kl_warning",
+        "returns",
+    ):
+        assert (report / f"{name}.csv").exists() and (report / f"{name}.md").exists()
+    readme = (report / "README.md").read_text()
+    assert readme.index("## Findings") < readme.index("## Runs")
+    assert index.index("<h2>Findings</h2>") < index.index("<h2>Runs</h2>")
+    assert "collapse_ci_low" not in index  # the page shows readable columns, not raw CSV names
+    assert "collapsed / runs = frequency [95% Wilson CI]" in index
+    assert all(re.search(r"alt='[^']+'", tag) for tag in re.findall(r"<img[^>]*>", index))
     assert list((report / "wandb").glob("offline-run-*/run-*.wandb"))  # mirrored to W&B too
 
 
