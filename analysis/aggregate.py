@@ -80,8 +80,9 @@ def probability_of_improvement(
         points, intervals = bootstrap(
             {key: (matrices[x], matrices[y])}, metrics.probability_of_improvement, reps, seed
         )
-        rows.append({"comparison": key, "probability": float(points[key]),
-                     "ci_low": float(intervals[key][0]), "ci_high": float(intervals[key][1])})  # fmt: skip
+        rows.append({"comparison": key, "probability": float(np.squeeze(points[key])),
+                     "ci_low": float(np.squeeze(intervals[key][0])),
+                     "ci_high": float(np.squeeze(intervals[key][1]))})  # fmt: skip
     return pd.DataFrame(rows)
 
 

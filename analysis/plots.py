@@ -312,3 +312,18 @@ def collapse_vs_kl(
     )
     ax.legend(loc="upper left", fontsize=8)
     return save(fig, stem)
+
+
+def performance_profile(profiles: dict, cis: dict, taus: np.ndarray, stem: Path) -> list[Path]:
+    """rliable's performance profiles: the share of runs whose normalised score exceeds τ,
+    per group, with stratified-bootstrap bands."""
+    from rliable import plot_utils
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = dict(zip(profiles, sns.color_palette("colorblind", len(profiles)), strict=True))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                         colors=colors, xlabel="normalised score τ (1 = published median)",
+                                         ylabel="share of runs with score > τ")  # fmt: skip
+    ax.legend(handles=[plt.Line2D([], [], color=c, label=g) for g, c in colors.items()], fontsize=8)
+    ax.set_title("Performance profiles (rliable), 95% stratified-bootstrap bands")
+    return save(fig, stem)

@@ -6,10 +6,17 @@ results/reproduction/, with the metric each source used, so like is compared wit
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from analysis.aggregate import mean_interval
+from analysis.aggregate import (
+    interval_estimates,
+    mean_interval,
+    performance_profiles,
+    probability_of_improvement,
+    score_matrix,
+)
 from analysis.load import load
 from analysis.normalized_score import (
     compare_with_paper,
@@ -19,7 +26,7 @@ from analysis.normalized_score import (
     scores_by_env,
     table1_label,
 )
-from analysis.plots import learning_curves, table1_comparison
+from analysis.plots import learning_curves, performance_profile, table1_comparison
 from analysis.tables import per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
@@ -109,6 +116,44 @@ def beside_published(ours: pd.DataFrame, published: pd.DataFrame, episodes: int)
     ]
 
 
+def normalized_returns(
+    runs: pd.DataFrame, updates: pd.DataFrame, published: pd.DataFrame, episodes: int
+) -> pd.DataFrame:
+    """Per finished run: its final return (last `episodes` episodes) on a per-env scale
+    where 0 is the untrained policy (mean first return_mean of that env's runs) and 1 the
+    median of the published final returns for that env (every algo and source whose
+    figure is not a max over training). Envs without a published figure are left out."""
+    done = runs[runs["status"] == "done"].set_index("run_id")
+    final = final_episode_return(updates, episodes)
+    first = updates.sort_values("update").groupby("run_id")["return_mean"].first()
+    finals = published[~published["metric"].str.contains("max")]
+    reference = finals.groupby("env")["return"].median()
+    frame = done.assign(final=final, first=first, task=done["env"].str.split("-").str[0])
+    frame = frame[frame["task"].isin(reference.index)]
+    untrained = frame.groupby("env")["first"].transform("mean")
+    score = (frame["final"] - untrained) / (frame["task"].map(reference) - untrained)
+    group = (
+        frame["algo"] + " " + frame["step_size_key"] + " " + frame["step_size"].map("{:g}".format)
+    )
+    return frame.assign(score=score, group=group).reset_index()[
+        ["run_id", "group", "env", "seed", "score"]
+    ]
+
+
+def aggregate_scores(scores: pd.DataFrame, seed: int):
+    """rliable over the normalised scores: IQM and mean per group, probability of
+    improvement for every pair of groups, performance profiles."""
+    matrices = {g: score_matrix(rows) for g, rows in scores.groupby("group", sort=True)}
+    groups = list(matrices)
+    pairs = [(a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]]
+    taus = np.linspace(0.0, 2.0, 81)
+    return (
+        interval_estimates(matrices, seed=seed),
+        probability_of_improvement(matrices, pairs, seed=seed),
+        (*performance_profiles(matrices, taus), taus),
+    )
+
+
 def provenance(runs: pd.DataFrame, sweep: str) -> str:
     """How a sweep's records were made: the command, run counts by status, and the code
     (git sha) and library versions that made them, with how many runs each."""
@@ -171,6 +216,17 @@ def main(cfg: DictConfig) -> None:
               out / "returns_1m_update_size", UPDATE_SIZE_HEADING.format(group="algo, step size and env"),
               floatfmt=".4g")  # fmt: skip
         made.append(provenance(returns.runs, cfg.returns_sweep))
+        scores = normalized_returns(returns.runs, returns.updates, published, cfg.episodes)
+        aggregate, improvement, (profiles, profile_cis, taus) = aggregate_scores(scores, cfg.seed)
+        write(aggregate, out / "returns_1m_aggregate",
+              "Final return at 1M steps normalised per env (0 = untrained policy, 1 = median published "
+              "final return for the env), aggregated over envs and seeds: interquartile mean and mean "
+              "with 95% stratified-bootstrap intervals (rliable).", floatfmt=".2f")  # fmt: skip
+        write(improvement, out / "returns_1m_improvement",
+              "Probability of improvement (rliable): P(a run of the first scores above a run of the "
+              "second on the same env), averaged over envs, with its 95% stratified-bootstrap interval.",
+              floatfmt=".2f")  # fmt: skip
+        performance_profile(profiles, profile_cis, taus, out / "returns_1m_profile")
         finished_updates = returns.updates[returns.updates["run_id"].isin(finished["run_id"])]
         learning_curves(finished_updates, out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
                         smooth_window=cfg.curve_smooth_window)  # fmt: skip

@@ -3,6 +3,7 @@ that says what is wrong and what is allowed."""
 
 import dataclasses
 import difflib
+import functools
 import re
 from pathlib import Path
 
@@ -113,21 +114,31 @@ def check_range(key: str, value) -> None:
 
 
 def validate_env(env_id: str) -> None:
+    problem = env_problem(env_id)
+    if problem:
+        raise ConfigError(problem)
+
+
+@functools.cache
+def env_problem(env_id: str) -> str | None:
+    """Why `env_id` cannot be trained on here, or None. Cached: a sweep checks every job,
+    and making the env once per id (not once per job) saves a second a job."""
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.6)
         hint = f"close matches: {', '.join(close)}" if close else "e.g. Hopper-v5, Walker2d-v5"
-        raise ConfigError(f"unknown env '{env_id}'; {hint}")
+        return f"unknown env '{env_id}'; {hint}"
     try:
         env = gym.make(env_id)
     except Exception as error:  # a registered env whose dependencies are missing
-        raise ConfigError(f"env '{env_id}' cannot be created: {error}".splitlines()[0]) from None
+        return f"env '{env_id}' cannot be created: {error}".splitlines()[0]
     action_space = env.action_space
     env.close()
     if not isinstance(action_space, gym.spaces.Box):
-        raise ConfigError(
+        return (
             f"env '{env_id}' has a {type(action_space).__name__} action space; "
             "the Gaussian policies here need a continuous (Box) one, e.g. Hopper-v5"
         )
+    return None
 
 
 def train_config(cfg: DictConfig) -> TrainConfig:

@@ -96,6 +96,16 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert returns.loc[returns["algo"] == "ppo", "source"].iloc[0] == "S"  # published above ours
     provenance = (out / "provenance.md").read_text()
     assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
-    for figure in ("ppo_table1.png", "returns_1m_curves.png", "returns_1m_kl.png"):
+    aggregate = pd.read_csv(out / "returns_1m_aggregate.csv")
+    assert len(aggregate) == 6 and (aggregate["runs"] == 2).all()
+    assert (aggregate["iqm_ci_low"] <= aggregate["iqm"]).all()
+    improvement = pd.read_csv(out / "returns_1m_improvement.csv")
+    assert len(improvement) == 15 and improvement["probability"].between(0, 1).all()
+    for figure in (
+        "ppo_table1.png",
+        "returns_1m_curves.png",
+        "returns_1m_kl.png",
+        "returns_1m_profile.png",
+    ):
         with Image.open(out / figure) as image:
             assert image.size[0] > 300
