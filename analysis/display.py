@@ -19,6 +19,11 @@ def frequency(k: int, n: int, low: float, high: float) -> str:
     return f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]" if n else "no finished run"
 
 
+def step_size_label(variant: str, key: str, value: float) -> str:
+    """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused)."""
+    return "none (no clipping)" if variant == "ppo_none" else f"{key} {value:g}"
+
+
 def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
     """Per env × update rule × step size: run-level collapses with Wilson CI, update size,
     final return."""
@@ -26,7 +31,9 @@ def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
         {
             "env": table["env"],
             "update rule": table["variant"],
-            "step size": table["step_size_key"] + " " + table["step_size"].map("{:g}".format),
+            "step size": [
+                step_size_label(r.variant, r.step_size_key, r.step_size) for r in table.itertuples()
+            ],
             "collapsed / runs = frequency [95% Wilson CI]": [
                 frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high)
                 for r in table.itertuples()
@@ -47,7 +54,7 @@ def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def dose_response(dose: pd.DataFrame) -> pd.DataFrame:
-    """The logistic fit per scope: odds ratio per decade of KL and the 10 % crossing."""
+    """The logistic fit per scope: odds ratio per decade of KL and the crossing KL."""
     return pd.DataFrame(
         {
             "algo": dose["scope"],
@@ -70,7 +77,7 @@ def dose_response(dose: pd.DataFrame) -> pd.DataFrame:
 
 
 def kl_bins(bins: pd.DataFrame) -> pd.DataFrame:
-    shown = bins[bins["shown"]]
+    shown = bins[bins["shown"].astype(bool)]
     return pd.DataFrame(
         {
             "algo": shown["scope"],

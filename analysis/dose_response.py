@@ -100,7 +100,11 @@ def kl_bins(
                     "shown": n >= min_updates,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=BIN_COLUMNS)
+
+
+BIN_COLUMNS = ["scope", "kl_low", "kl_high", "kl_center", "updates", "collapses", "p_collapse",
+               "ci_low", "ci_high", "runs", "shown"]  # fmt: skip
 
 
 def design(data: pd.DataFrame, algos: list[str]) -> pd.DataFrame:
@@ -253,4 +257,8 @@ def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFram
                     ),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=RUN_BIN_COLUMNS)
+
+
+RUN_BIN_COLUMNS = ["measure", "kl_low", "kl_high", "runs", "collapsed", "collapse_freq", "ci_low",
+                   "ci_high", "algos"]  # fmt: skip

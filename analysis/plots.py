@@ -286,7 +286,7 @@ def collapse_vs_kl(
 ) -> list[Path]:
     """P(collapse | kl_mean bin) per algo and pooled, 95% Wilson intervals; bins with fewer
     than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
-    shown = bins[bins["shown"]]
+    shown = bins[bins["shown"].astype(bool)]
     scopes = [s for s in ["all", *ALGO_ORDER] if s in set(shown["scope"])]
     labels = {"pg": "PG (Adam and plain step)", "trpo": "TRPO", "ppo": "PPO (clipped and not)"}
     fig, ax = plt.subplots(figsize=(8.5, 5))
@@ -310,7 +310,11 @@ def collapse_vs_kl(
     ax.set_title(
         f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: TRPO's δ)"
     )
-    ax.legend(loc="upper left", fontsize=8)
+    if scopes:
+        ax.legend(loc="upper left", fontsize=8)
+    else:  # nothing to draw: say why instead of leaving an empty panel
+        ax.text(0.5, 0.5, f"no KL bin has {min_updates} updates at risk yet", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
     return save(fig, stem)
 
 

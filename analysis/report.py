@@ -99,8 +99,11 @@ def build_report(cfg: DictConfig) -> Path:
     at_risk = trials[trials["at_risk"]]
     bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
     dose = logistic_dose_response(at_risk, d.level, d.progress, d.bootstrap, cfg.seed)
+    dose_kl_max = logistic_dose_response(at_risk, d.level, d.progress, 0, cfg.seed, "kl_max")
     bins.to_csv(out / "collapse_vs_kl_bins.csv", index=False)
-    dose.to_csv(out / "collapse_vs_kl.csv", index=False)
+    pd.concat([dose.assign(dose="kl_mean"), dose_kl_max.assign(dose="kl_max")]).to_csv(
+        out / "collapse_vs_kl.csv", index=False
+    )
     finished = runs.merge(per_run, on="run_id")
     finished = finished[finished["status"].eq("done") | finished["diverged"]]
     by_run = collapse_by_run_kl(
@@ -128,6 +131,13 @@ def build_report(cfg: DictConfig) -> Path:
             f"{d.progress:.0%} of the way through its run; its interval is a percentile bootstrap over "
             f"runs ({d.bootstrap} resamples).",
             display.dose_response(dose).rename(columns=lambda c: c.replace("level", level)),
+        ),
+        "collapse_vs_kl_max": (
+            "The same regression on log10 kl_max (the largest per-state KL of the update) instead of "
+            "kl_mean (no bootstrap for its crossing).",
+            display.dose_response(dose_kl_max).rename(
+                columns=lambda c: c.replace("kl_mean", "kl_max").replace("level", level)
+            ),
         ),
         "collapse_vs_kl_bins": (
             f"Per update: P(collapse) in half-decade bins of kl_mean (bins with ≥ {d.min_updates} "
@@ -203,8 +213,10 @@ def aggregate_returns(per_run: pd.DataFrame, seed: int) -> pd.DataFrame:
     """rliable's IQM and mean of the final return per env × update rule × step size."""
     frames = []
     for env, part in per_run.groupby("env", sort=True):
-        part = part.assign(group=part["variant"] + " " + part["step_size_key"] + " "
-                           + part["step_size"].map("{:g}".format), score=part["final_return"])  # fmt: skip
+        labels = [display.step_size_label(r.variant, r.step_size_key, r.step_size)
+                  for r in part.itertuples()]  # fmt: skip
+        part = part.assign(group=part["variant"] + ", " + pd.Series(labels, index=part.index),
+                           score=part["final_return"])  # fmt: skip
         matrices = {g: score_matrix(rows) for g, rows in part.groupby("group", sort=False)}
         frames.append(interval_estimates(matrices, seed=seed).assign(env=env))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -228,7 +240,11 @@ def summary_lines(runs, skipped, table: pd.DataFrame) -> list[str]:
             )
             continue
         worst = rows.loc[rows["collapse_freq"].idxmax()]
-        if worst["collapsed"] == 0:
+        if len(rows) == 1:
+            lines.append(f"{env} {algo}: {worst.collapsed}/{worst.runs} collapsed = "
+                         f"{worst.collapse_freq:.2f} (95% CI {worst.collapse_ci_low:.2f}–"
+                         f"{worst.collapse_ci_high:.2f}).")  # fmt: skip
+        elif worst["collapsed"] == 0:
             lines.append(f"{env} {algo}: no collapse at any {rows['step_size_key'].iloc[0]} tried "
                          f"({int(rows['runs'].sum())} runs).")  # fmt: skip
         else:
@@ -265,7 +281,10 @@ STYLE = (
 )
 
 SECTIONS = [
-    ("Update size and collapse, per update", ["collapse_vs_kl", "collapse_vs_kl_bins"]),
+    (
+        "Update size and collapse, per update",
+        ["collapse_vs_kl", "collapse_vs_kl_bins", "collapse_vs_kl_max"],
+    ),
     ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
     ("Does KL warn before a collapse?", ["kl_warning"]),
     ("Returns", ["returns"]),
@@ -291,8 +310,9 @@ def write_index(out, sweep, found, summary, tables, figures) -> None:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         for name in names:
             caption, frame = tables[name]
+            csv = "collapse_vs_kl" if name == "collapse_vs_kl_max" else name  # one CSV, both doses
             parts.append(f"<p>{html.escape(caption.replace('*', ''))} "
-                         f"(<a href='{name}.md'>{name}.md</a>, <a href='{name}.csv'>CSV</a>)</p>")  # fmt: skip
+                         f"(<a href='{name}.md'>{name}.md</a>, <a href='{csv}.csv'>CSV</a>)</p>")  # fmt: skip
             parts.append(display.html(frame))
     parts.append("<h2>Figures</h2>")
     for name, paths, caption in figures:

@@ -40,7 +40,7 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
         with Image.open(report / f"{name}.png") as image:
             image.verify()
         assert f"href='{name}.png'" in index
-        assert f"![{name}]({name}.png)" in (report / "README.md").read_text()
+        assert re.search(rf"!\[{name}: [^\]]+\]\({name}\.png\)", (report / "README.md").read_text())
     assert "data:image/png;base64," in index  # self-contained: opens offline
     assert not re.search(r"src='(?!data:)", index)
     table = (report / "collapse_frequency.csv").read_text().splitlines()
