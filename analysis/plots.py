@@ -20,6 +20,12 @@ ALGO_LABEL = {
     "ppo_none": "PPO, no clipping (ε unused)",
     "all": "all algos pooled",
 }
+SCOPE_LABEL = {  # an algo as a whole, its variants pooled (the per-update and warning analyses)
+    "all": "all algos pooled",
+    "pg": "PG (Adam and plain step)",
+    "trpo": "TRPO",
+    "ppo": "PPO (clipped and not)",
+}
 PALETTE = dict(zip(["pg", "trpo", "ppo"], sns.color_palette("colorblind", 3), strict=True))
 PALETTE.update(pg_sgd=PALETTE["pg"], ppo_none=PALETTE["ppo"], all=(0.2, 0.2, 0.2))
 MAX_POINTS_PER_PANEL = 40_000
@@ -194,7 +200,8 @@ def learning_curves(
             colors = sns.color_palette("viridis", len(sizes))
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
-                ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=f"{size:g}")
+                label = "no clipping" if algo == "ppo_none" else f"{size:g}"  # ε is unused there
+                ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=label)
                 ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
                 if is_kl and algo == "trpo":  # a variant named as its algo: TRPO itself
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
@@ -251,8 +258,9 @@ def table1_comparison(merged: pd.DataFrame, rho: float, ours_label: str, stem: P
 
 
 def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
+    order = ["all", *ALGO_ORDER]
     algos = sorted(
-        {algo for algo, _ in verdicts}, key=lambda a: ALGO_ORDER.index(a) if a in ALGO_ORDER else 9
+        {algo for algo, _ in verdicts}, key=lambda a: order.index(a) if a in order else 9
     )
     fig, axes = plt.subplots(
         1, max(len(algos), 1), figsize=(4.6 * max(len(algos), 1), 4.4), squeeze=False
@@ -269,7 +277,7 @@ def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
                     label=f"{score}: {verdicts[(algo, score)]}",
                 )
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-        ax.set_title(ALGO_LABEL.get(algo, algo))
+        ax.set_title(SCOPE_LABEL.get(algo, algo))
         ax.set_xlabel("false-alarm rate")
         ax.set_ylabel("share of pre-collapse updates flagged")
         if ax.get_legend_handles_labels()[0]:
@@ -288,7 +296,6 @@ def collapse_vs_kl(
     than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
     shown = bins[bins["shown"].astype(bool)]
     scopes = [s for s in ["all", *ALGO_ORDER] if s in set(shown["scope"])]
-    labels = {"pg": "PG (Adam and plain step)", "trpo": "TRPO", "ppo": "PPO (clipped and not)"}
     fig, ax = plt.subplots(figsize=(8.5, 5))
     for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
         rows = shown[shown["scope"] == scope].sort_values("kl_center")
@@ -299,12 +306,13 @@ def collapse_vs_kl(
                     rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3,
                     color=PALETTE.get(scope), lw=2.4 if scope == "all" else 1.4,
                     ls="-" if scope == "all" else "--",
-                    label=labels.get(scope, ALGO_LABEL.get(scope, scope)))  # fmt: skip
+                    label=SCOPE_LABEL.get(scope, scope))  # fmt: skip
     for algo, values in marks.items():
         for value in values:
             ax.axvline(value, color=PALETTE.get(algo), ls=":", lw=1)
     ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
+    top = float(shown["ci_high"].max()) if len(shown) else 1.0
+    ax.set_ylim(-0.02, min(1.03, 1.15 * top + 0.02))  # the probabilities, not the empty top
     ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
     ax.set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
     ax.set_title(

@@ -275,7 +275,7 @@ def embed(path: Path) -> str:
 STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4}"
     "table{border-collapse:collapse;font-size:13px;width:100%;table-layout:auto;margin:.5em 0 1.5em}"
-    "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}"
+    "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:break-word}"
     "th{background:#f4f4f4;text-align:left}img{max-width:100%;border:1px solid #eee}"
     "figcaption{margin:.3em 0 1.5em}.findings li{margin:.4em 0}"
 )
