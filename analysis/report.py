@@ -96,7 +96,7 @@ def build_report(cfg: DictConfig) -> Path:
         env: replace(rule, drop_frac=cfg.update_collapse.drop_frac) for env, rule in rules.items()
     }
     trials = update_trials(updates, done, update_rules, cfg.update_collapse.horizon)
-    at_risk = trials[trials["at_risk"]]
+    at_risk = trials[trials["at_risk"].astype(bool)]
     bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
     dose = logistic_dose_response(at_risk, d.level, d.progress, d.bootstrap, cfg.seed)
     dose_kl_max = logistic_dose_response(at_risk, d.level, d.progress, 0, cfg.seed, "kl_max")
