@@ -228,18 +228,39 @@ def evaluate(
     actor: GaussianActor, obs_normalizer: ObsNormalizer, env_id: str, episodes: int, seed: int
 ) -> float:
     """Mean return of `episodes` episodes acting with the deterministic (mean) action."""
+    returns, _ = episode_returns(actor, obs_normalizer, env_id, episodes, seed, stochastic=False)
+    return float(np.mean(returns))
+
+
+def episode_returns(
+    actor: GaussianActor,
+    obs_normalizer: ObsNormalizer,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    stochastic: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of `episodes` episodes, episode k reset with seed + k and, when
+    `stochastic`, its action noise drawn from its own generator seeded seed + k: two
+    policies evaluated with the same seed see the same starts and the same noise (common
+    random numbers), so their difference is not blurred by the environment's luck."""
     policy = NumpyActor(actor)
     env = gym.make(env_id)
     low, high = env.action_space.low, env.action_space.high
-    returns = []
+    returns, lengths = [], []
     for k in range(episodes):
         obs, _ = env.reset(seed=seed + k)
-        total, done = 0.0, False
+        noise = np.random.default_rng(seed + k)
+        total, steps, done = 0.0, 0, False
         while not done:
             action = policy.mean(obs_normalizer(obs[None]))[0]
+            if stochastic:
+                action = action + policy.std * noise.standard_normal(action.shape)
             obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
             total += float(reward)
+            steps += 1
             done = term or trunc
         returns.append(total)
+        lengths.append(steps)
     env.close()
-    return float(np.mean(returns))
+    return np.asarray(returns), np.asarray(lengths)
