@@ -56,7 +56,7 @@ def probe_checkpoint(config, state: dict, cfg: DictConfig, name: str, bar) -> li
     learner.collector.close()
     theta = flat_params(actor)
     generator = torch.Generator().manual_seed(config.seed)
-    ppo = PPOConfig(**{**PPOConfig().__dict__, "epsilon": cfg.ppo_epsilon})
+    ppo = PPOConfig(epsilon=cfg.ppo_epsilon)  # the other settings: PPO's defaults
     directions = {
         "vanilla": lambda: vanilla_direction(actor, batch),
         "natural": lambda: natural_direction(actor, batch),
