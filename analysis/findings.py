@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.display import frequency, interval
 from analysis.dose_response import ALL
 
 HALF_WIDTH = 0.1  # the CI half-width `runs_needed` plans for
@@ -28,8 +29,14 @@ def runs_needed(collapsed: int, runs: int, half_width: float = HALF_WIDTH) -> in
     return math.ceil(Z**2 * p * (1 - p) / half_width**2)
 
 
-def freq_text(k: int, n: int, low: float, high: float) -> str:
-    return f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]"
+def collapse_cell(row) -> str:
+    """A collapse-table row's `k/n = p [low, high]`, as the report's tables write it."""
+    return frequency(row.collapsed, row.runs, row.collapse_ci_low, row.collapse_ci_high)
+
+
+def or_text(row) -> str:
+    """An odds ratio with its CI (from a dose-response row, Series or tuple)."""
+    return interval(row.odds_ratio, row.odds_ratio_ci_low, row.odds_ratio_ci_high)
 
 
 def step_size_finding(table: pd.DataFrame) -> Finding:
@@ -40,14 +47,11 @@ def step_size_finding(table: pd.DataFrame) -> Finding:
         small, large = rows.iloc[0], rows.iloc[-1]
         key = small["step_size_key"]
         if len(rows) == 1:
-            parts.append(
-                f"{variant} {freq_text(large.collapsed, large.runs, large.collapse_ci_low, large.collapse_ci_high)}"
-            )
+            parts.append(f"{variant} {collapse_cell(large)}")
         else:
             parts.append(
-                f"{variant} {freq_text(small.collapsed, small.runs, small.collapse_ci_low, small.collapse_ci_high)} "
-                f"at {key} {small.step_size:g} → {freq_text(large.collapsed, large.runs, large.collapse_ci_low, large.collapse_ci_high)} "
-                f"at {key} {large.step_size:g}"
+                f"{variant} {collapse_cell(small)} at {key} {small.step_size:g} → "
+                f"{collapse_cell(large)} at {key} {large.step_size:g}"
             )
         for r in (small, large):
             if r.collapse_ci_high - r.collapse_ci_low > 2 * HALF_WIDTH:
@@ -94,16 +98,6 @@ def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
     if no_fit:
         text += f"; {', '.join(no_fit)}: too few collapses to fit"
     return Finding(text + ".", "collapse_vs_kl")
-
-
-def or_text(row) -> str:
-    return (
-        f"{row.odds_ratio:.2f} [{row.odds_ratio_ci_low:.2f}, {row.odds_ratio_ci_high:.2f}]"
-        if isinstance(row, tuple)
-        else (
-            f"{row['odds_ratio']:.2f} [{row['odds_ratio_ci_low']:.2f}, {row['odds_ratio_ci_high']:.2f}]"
-        )
-    )
 
 
 def kl_interval(low: float, high: float, observed_high: float) -> str:
