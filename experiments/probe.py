@@ -30,7 +30,7 @@ from algos.probe import (
 from algos.rollout import episode_returns
 from algos.surrogate import update_diagnostics
 from algos.train import make_learner
-from experiments.record import atomic_write_bytes, load_checkpoint
+from experiments.record import RunRecord, atomic_write_bytes, load_checkpoint
 from experiments.validate import train_config
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -98,7 +98,7 @@ def probe(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.run)
     stored = yaml.safe_load((run_dir / "config.yaml").read_text())
     config = train_config(OmegaConf.create(stored))
-    saved = sorted((run_dir / "checkpoints").glob("update_*.pt"), key=lambda p: int(p.stem[7:]))
+    saved = RunRecord(run_dir).checkpoints()
     if not saved:
         raise SystemExit(f"error: {run_dir} has no checkpoints/update_<k>.pt")
     chosen = saved if cfg.checkpoints == "all" else saved[-1:]

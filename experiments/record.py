@@ -187,9 +187,14 @@ class RunRecord:
         torch.save(state, buffer)
         atomic_write_bytes(self.checkpoint_dir / f"update_{update}.pt", buffer.getvalue())
 
-    def last_checkpoint(self) -> Path | None:
+    def checkpoints(self) -> list[Path]:
+        """The run's checkpoints, in update order."""
         saved = self.checkpoint_dir.glob("update_*.pt")
-        return max(saved, key=lambda p: int(p.stem.split("_")[1]), default=None)
+        return sorted(saved, key=lambda p: int(p.stem.split("_")[1]))
+
+    def last_checkpoint(self) -> Path | None:
+        saved = self.checkpoints()
+        return saved[-1] if saved else None
 
     def start(self, config: dict) -> None:
         """Begin (or begin again, from scratch) the run: an earlier attempt's metrics,
