@@ -4,8 +4,8 @@ that took it there. Pure functions of one run's return curve (and its KL series)
 Run-level (DESIGN.md): smooth return_mean with a trailing mean; once the smoothed
 return has gained at least `min_gain` over the run's initial return (the untrained,
 near-random policy: the run's first return, or for a warm-started run the return its
-starting policy had before it was trained, its `baseline_return`), a collapse is the first update where it is more than
-`drop_frac` × (best − initial) below its running best. The peak is where that best was
+starting policy had before it was trained, its `baseline_return`), a collapse is the
+first update where it is more than `drop_frac` × (best − initial) below its running best. The peak is where that best was
 set; the updates after the peak up to the detection are the fall.
 
 Update-level: update t is at risk when the run has gained (the mean return over the last
@@ -123,8 +123,9 @@ def run_collapses(
 
     `rules` maps env id to its rule; `starts` (indexed by run_id: baseline_return,
     history_returns) gives a warm-started run's untrained return and starting history
-    (`run_start`); other runs start untrained, their first return the baseline. KL of the fall: kl_mean and kl_max of the updates
-    after the peak up to and including the detection (the ones that did the damage).
+    (`run_start`); other runs start untrained, their first return the baseline. KL of the
+    fall: kl_mean and kl_max of the updates after the peak up to and including the
+    detection (the ones that did the damage).
     """
     rows = []
     for run_id, run in updates.groupby("run_id", sort=False):
@@ -157,12 +158,12 @@ def run_collapses(
 
 def run_start(
     returns: np.ndarray, starts: pd.DataFrame | None, run_id: str
-) -> tuple[float, np.ndarray | None]:
+) -> tuple[float, list | None]:
     """A run's initial (untrained) return and the history before its first update: from
     `starts` for a warm-started run, else its own first return and no history."""
     if starts is not None and run_id in starts.index:
         baseline = starts.at[run_id, "baseline_return"]
         history = starts.at[run_id, "history_returns"]
         if np.isfinite(baseline):
-            return float(baseline), np.asarray(history if history is not None else [], dtype=float)
+            return float(baseline), history  # the rules take None as no history
     return float(returns[0]), None

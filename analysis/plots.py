@@ -18,7 +18,6 @@ ALGO_LABEL = {
     "trpo": "TRPO (δ)",
     "ppo": "PPO (ε)",
     "ppo_none": "PPO, no clipping (ε unused)",
-    "all": "all algos pooled",
 }
 SCOPE_LABEL = {  # an algo as a whole, its variants pooled (the per-update and warning analyses)
     "all": "all algos pooled",
