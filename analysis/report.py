@@ -104,8 +104,8 @@ def build_report(cfg: DictConfig) -> Path:
     pd.concat([dose.assign(dose="kl_mean"), dose_kl_max.assign(dose="kl_max")]).to_csv(
         out / "collapse_vs_kl.csv", index=False
     )
-    finished = runs.merge(per_run, on="run_id")
-    finished = finished[finished["status"].eq("done") | finished["diverged"]]
+    per_run_full = runs.merge(per_run, on="run_id", how="inner")
+    finished = per_run_full[per_run_full["status"].eq("done") | per_run_full["diverged"]]
     by_run = collapse_by_run_kl(
         finished.assign(collapsed=finished["collapsed"] | finished["diverged"],
                         run_kl_max=finished["run_kl_mean_max"]), d.run_quantiles,
@@ -113,7 +113,8 @@ def build_report(cfg: DictConfig) -> Path:
     by_run.to_csv(out / "collapse_by_run_kl.csv", index=False)
 
     w = cfg.warning
-    labelled = label_updates(updates[updates["run_id"].isin(done["run_id"])], collapses, w.horizon)
+    done_updates = updates[updates["run_id"].isin(done["run_id"])]
+    labelled = label_updates(done_updates, collapses, w.horizon)
     results, curves = kl_warning(
         labelled, w.flag_share, w.min_positives, w.min_runs, w.bootstrap, cfg.seed
     )
@@ -168,7 +169,6 @@ def build_report(cfg: DictConfig) -> Path:
     for name, (caption, frame) in tables.items():
         (out / f"{name}.md").write_text(f"{caption}\n\n{display.markdown(frame)}\n")
 
-    per_run_full = runs.merge(per_run, on="run_id", how="inner")
     deltas = sorted(runs.loc[runs["variant"] == "trpo", "step_size"].unique())
     figures = [
         ("collapse_vs_kl", plots.collapse_vs_kl(bins, {"trpo": deltas}, d.min_updates, out / "collapse_vs_kl"),
@@ -197,7 +197,7 @@ def build_report(cfg: DictConfig) -> Path:
          f"Does KL warn? ROC of an update's kl_max / kl_mean for 'a collapse begins within {w.horizon} "
          "updates', pooled and per algo. The diagonal is no warning at all."),
     ]  # fmt: skip
-    found = findings(table, dose, warning_table, updates[updates["run_id"].isin(done["run_id"])],
+    found = findings(table, dose, warning_table, done_updates,
                      d.level, cfg.update_collapse.horizon, w.horizon)  # fmt: skip
     summary = summary_lines(runs, records.skipped, table)
     write_index(out, cfg.sweep, found, summary, tables, figures)
