@@ -68,13 +68,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.num_envs < 1:
         raise ConfigError(f"num_envs={cfg.num_envs} must be at least 1")
     validate_env(cfg.env)
-    train = cfg.train
-    batch = train.horizon * cfg.num_envs
-    if cfg.total_steps < batch:
-        raise ConfigError(
-            f"total_steps={cfg.total_steps} is less than one batch "
-            f"(train.horizon × num_envs = {batch}); use total_steps >= {batch}"
-        )
+    check_one_batch("total_steps", cfg.total_steps, cfg)
     validate_warm_start(cfg)
     if cfg.wandb.mode not in WANDB_MODES:
         raise ConfigError(
@@ -99,11 +93,16 @@ def validate_warm_start(cfg: DictConfig) -> None:
             )
         if key in STEP_SIZE_KEYS:
             check_range(f"warm_start.params.{key}", value)
+    check_one_batch("warm_start.total_steps", ws.total_steps, cfg)
+
+
+def check_one_batch(key: str, steps, cfg: DictConfig) -> None:
+    """A step budget must hold at least one batch (train.horizon × num_envs)."""
     batch = cfg.train.horizon * cfg.num_envs
-    if not isinstance(ws.total_steps, int) or ws.total_steps < batch:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < batch:
         raise ConfigError(
-            f"warm_start.total_steps={ws.total_steps} is less than one batch ({batch}); "
-            f"use warm_start.total_steps >= {batch}"
+            f"{key}={steps} is less than one batch "
+            f"(train.horizon × num_envs = {batch}); use {key} >= {batch}"
         )
 
 
