@@ -7,8 +7,9 @@ SWEEP ?= default
 LAUNCHER ?= joblib
 OUT_DIR ?= runs
 ARGS ?=
+PROBE_ARGS ?=
 
-.PHONY: setup setup-ray test test-slow lint sweep report bench clean
+.PHONY: setup setup-ray test test-slow lint sweep probe report bench clean
 
 setup: $(STAMP)
 
@@ -27,7 +28,13 @@ setup-ray: setup
 # core), slurm or submitit_slurm, submitit_local, ray; ARGS: extra Hydra overrides.
 sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray)
 	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) out_dir=$(OUT_DIR) $(ARGS)
+	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR)
 	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
+
+# The one-update probe of a sweep's starting policies (conf/probe/probe.yaml; a sweep
+# without warm starts: PROBE_ARGS=select=done). A re-run with the same settings is a no-op.
+probe: setup
+	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR) $(PROBE_ARGS)
 
 report: setup
 	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)

@@ -86,7 +86,12 @@ class RewardScaler:
             returns[t] = self.discounted
             self.discounted[dones[t]] = 0.0
         self.stats.update(returns.reshape(-1))
-        return (rewards / np.sqrt(self.stats.var + 1e-8)).astype(np.float32)
+        return (rewards / self.std).astype(np.float32)
+
+    @property
+    def std(self) -> float:
+        """What a reward is divided by: one scaled reward unit is this many raw ones."""
+        return float(np.sqrt(self.stats.var + 1e-8)) if self.enabled else 1.0
 
     def state_dict(self) -> dict:
         return {"stats": self.stats.state_dict(), "discounted": self.discounted.copy()}

@@ -6,21 +6,33 @@ From θ_old and one batch:
   natural  d = H⁻¹ g, by conjugate gradient      (TRPO's direction; H the Fisher matrix)
   ppo      d = θ_PPO − θ_old after PPO's epochs  (PPO's own update)
 and the scale α with mean_s KL(π_old(·|s) ‖ π_{θ_old + α d}(·|s)) within a relative
-tolerance of a target KL, by bisection on log α. Reuses the update rules in algos/; it
-does not copy them.
+tolerance of a target KL, by bisection on log α. The native knobs (PG's lr, TRPO's δ,
+PPO's ε) are one whole update of the rule at that setting, unscaled. Reuses the update
+rules in algos/ through the registry; it does not copy them.
 """
 
 import copy
+import dataclasses
 import math
 
 import torch
 
 from algos.cg import conjugate_gradient
 from algos.policy import GaussianActor, flat_params, set_flat_params
-from algos.ppo import PPOConfig, PPOUpdate
+from algos.registry import ALGOS
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
 from algos.trpo import fisher_vector_product
+
+NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bounding its step
+
+# A native knob: the update rule it belongs to and the rule's settings at one of its values.
+KNOBS = {
+    "pg_lr": ("pg", lambda v: {"lr": v}),
+    "pg_sgd_lr": ("pg", lambda v: {"lr": v, "optimizer": "sgd"}),
+    "trpo_delta": ("trpo", lambda v: {"delta": v}),
+    "ppo_epsilon": ("ppo", lambda v: NO_CLIP if v == "none" else {"epsilon": v}),
+}
 
 
 def vanilla_direction(actor: GaussianActor, batch: Batch) -> torch.Tensor:
@@ -38,12 +50,14 @@ def natural_direction(
     return direction.detach()
 
 
-def ppo_direction(
-    actor: GaussianActor, batch: Batch, config: PPOConfig, generator: torch.Generator
+def update_step(
+    actor: GaussianActor, batch: Batch, algo: str, params: dict, generator: torch.Generator
 ) -> torch.Tensor:
-    """θ_PPO − θ_old: PPO's whole update (its epochs of minibatch Adam) on a copy of the actor."""
+    """θ_new − θ_old of one whole update of `algo` with `params` (its config's other fields at
+    their defaults), made on a copy of the actor: PPO's direction is update_step("ppo", …)."""
     moved = copy.deepcopy(actor)
-    PPOUpdate(moved, config).step(batch, generator)
+    rule = ALGOS[algo]
+    rule.update_cls(moved, rule.config_cls(**params)).step(batch, generator)
     return (flat_params(moved) - flat_params(actor)).detach()
 
 
@@ -94,8 +108,8 @@ def scale_for_kl(
 
 
 def surrogate_change(actor: GaussianActor, batch: Batch, theta: torch.Tensor) -> float:
-    """L(θ) − L(θ_old) on the batch: the improvement the local approximation predicts, in
-    the batch's (normalised) advantage units per step. The actor is restored."""
+    """L(θ) − L(θ_old) on the batch, in the units of its advantages per step. The actor is
+    restored."""
     theta_old = flat_params(actor)
     with torch.no_grad():
         before = surrogate(actor, batch).item()
@@ -103,3 +117,20 @@ def surrogate_change(actor: GaussianActor, batch: Batch, theta: torch.Tensor) ->
         after = surrogate(actor, batch).item()
         set_flat_params(actor, theta_old)
     return after - before
+
+
+def predicted_return_change(
+    actor: GaussianActor,
+    batch: Batch,
+    theta: torch.Tensor,
+    reward_scale: float,
+    episode_length: float,
+) -> float:
+    """The local approximation's prediction of the change in episode return at θ:
+    T̄ · mean_t[(r_t(θ) − 1) · A_t] with A_t the batch's GAE advantages before their
+    normalisation, in reward units (× `reward_scale`, the reward scaler's std) and T̄ =
+    `episode_length` steps per episode. Trust-region theory's L_θold(θ) − η(θ_old), per
+    episode; it ignores that the states would be visited differently under θ, which is
+    exactly what fails far from θ_old."""
+    raw = dataclasses.replace(batch, advantages=batch.returns - batch.values)
+    return surrogate_change(actor, raw, theta) * reward_scale * episode_length

@@ -142,6 +142,49 @@ def returns(aggregate: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def probe_effects(table: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """The probe per arm setting (`setting`: target_kl for the ladder, knob_value for the
+    study's settings) across checkpoints."""
+    rows = list(table.itertuples())
+    label = [f"{r.target_kl:g}" if setting == "target_kl" else r.knob_value for r in rows]
+    return pd.DataFrame(
+        {
+            "env": table["env_id"],
+            "arm": table["arm"],
+            "target KL (nats)" if setting == "target_kl" else "setting": label,
+            "kl_mean (median)": table["kl_mean"].map(lambda v: f"{v:.2g}"),
+            "return change / gain [95% t CI]": [
+                interval(r.change_frac, r.change_frac_ci_low, r.change_frac_ci_high, "+.2f")
+                for r in rows
+            ],
+            "predicted / gain": table["predicted_frac"].map(lambda v: f"{v:+.2f}"),
+            "destroyed [95% Wilson CI]": [
+                frequency(r.destroyed, r.checkpoints, r.destroyed_ci_low, r.destroyed_ci_high)
+                for r in rows
+            ],
+            "damage significant": [f"{r.damaged}/{r.checkpoints}" for r in rows],
+            "prediction outside": [f"{r.parted}/{r.checkpoints}" for r in rows],
+        }
+    )
+
+
+def probe_directions(differences: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "env": differences["env_id"],
+            "target KL (nats)": differences["target_kl"].map(lambda v: f"{v:g}"),
+            "direction − reference": differences["arm"] + " − " + differences["reference"],
+            "checkpoints": differences["checkpoints"],
+            "difference in change / gain [95% t CI, paired]": [
+                interval(
+                    r.difference_frac, r.difference_frac_ci_low, r.difference_frac_ci_high, "+.2f"
+                )
+                for r in differences.itertuples()
+            ],  # fmt: skip
+        }
+    )
+
+
 def markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False)
 

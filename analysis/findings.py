@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.display import frequency, interval
 from analysis.dose_response import ALL
+from analysis.probe_effects import first_majority
 
 HALF_WIDTH = 0.1  # the CI half-width `runs_needed` plans for
 Z = 1.96
@@ -215,3 +216,137 @@ def findings(
         bound_finding(updates),
     ]
     return [f for f in found if f is not None]
+
+
+DIRECTION_NAME = {
+    "vanilla": "vanilla gradient",
+    "natural": "natural gradient",
+    "ppo": "PPO's update",
+}
+KNOB_NAME = {"pg_lr": "PG Adam lr", "pg_sgd_lr": "PG plain-step lr", "trpo_delta": "TRPO δ",
+             "ppo_epsilon": "PPO ε"}  # fmt: skip
+
+
+def env_prefix(env: str, envs: int) -> str:
+    return f"{env} " if envs > 1 else ""
+
+
+def destroyed_cell(row) -> str:
+    return frequency(int(row.destroyed), int(row.checkpoints), row.destroyed_ci_low,
+                     row.destroyed_ci_high)  # fmt: skip
+
+
+def probe_damage_finding(ladder: pd.DataFrame, drop_frac: float) -> Finding:
+    """Per direction: the smallest KL at which one update destroyed the policy in most
+    checkpoints (with the decade below for contrast), and where its damage became significant."""
+    envs = ladder["env_id"].nunique()
+    destroyed = first_majority(ladder, "destroyed")
+    damaged = first_majority(ladder, "damaged")
+    parts, significant = [], []
+    for (env, arm), rows in ladder.groupby(["env_id", "arm"], sort=False):
+        name = env_prefix(env, envs) + DIRECTION_NAME.get(arm, arm)
+        hit = destroyed[(destroyed["env_id"] == env) & (destroyed["arm"] == arm)]
+        if hit.empty:
+            top = rows.sort_values("target_kl").iloc[-1]
+            parts.append(f"{name}: not in most at any KL up to {top.target_kl:g} nats "
+                         f"({destroyed_cell(top)} there)")  # fmt: skip
+        else:
+            r = hit.iloc[0]
+            below = rows[rows["target_kl"] <= r.target_kl / 9].sort_values("target_kl")
+            contrast = (
+                f"; {destroyed_cell(below.iloc[-1])} at {below.iloc[-1].target_kl:g}"
+                if len(below)
+                else ""
+            )
+            parts.append(f"{name} from {r.target_kl:g} nats ({destroyed_cell(r)}{contrast})")
+        first = damaged[(damaged["env_id"] == env) & (damaged["arm"] == arm)]
+        significant.append(f"{name} {first.iloc[0].target_kl:g}" if len(first) else f"{name} never")
+    n, runs = int(ladder["checkpoints"].max()), int(ladder["runs"].max())
+    return Finding(
+        f"One update of a controlled size (the probe: {n} checkpoints of {runs} runs, each policy "
+        f"with a gain to lose) destroyed more than {drop_frac:g} of the gain in most checkpoints from "
+        "a KL of: " + "; ".join(parts) + " [95% Wilson CI]. Its damage was significant (paired 95% "
+        "CI of the return change below 0) in most checkpoints from: "
+        + ", ".join(significant)
+        + " nats.",
+        "probe_return_vs_kl",
+    )
+
+
+def probe_surrogate_finding(ladder: pd.DataFrame) -> Finding:
+    """Per direction: the smallest KL at which the surrogate's prediction falls outside the
+    true change's interval in most checkpoints, with both values there."""
+    envs = ladder["env_id"].nunique()
+    parted = first_majority(ladder, "parted")
+    parts = []
+    for (env, arm), _ in ladder.groupby(["env_id", "arm"], sort=False):
+        name = env_prefix(env, envs) + DIRECTION_NAME.get(arm, arm)
+        hit = parted[(parted["env_id"] == env) & (parted["arm"] == arm)]
+        if hit.empty:
+            parts.append(f"{name}: they agree at every KL probed")
+            continue
+        r = hit.iloc[0]
+        parts.append(f"{name} {r.target_kl:g} nats (predicted {r.predicted_frac:+.2f} of the gain, "
+                     f"true {interval(r.change_frac, r.change_frac_ci_low, r.change_frac_ci_high, '+.2f')})")  # fmt: skip
+    return Finding(
+        "The surrogate's predicted change and the true return change part (the prediction outside "
+        "the true change's paired 95% CI in most checkpoints) from: "
+        + "; ".join(parts)
+        + ". Below that KL the local approximation holds within the evaluation's noise.",
+        "probe_surrogate_vs_actual",
+    )
+
+
+def probe_direction_finding(differences: pd.DataFrame) -> Finding:
+    """At equal KL, at how many KLs each direction's change differs from the reference's
+    (paired t interval excluding 0), and the largest such difference."""
+    envs = differences["env_id"].nunique()
+    parts = []
+    for (env, arm), rows in differences.groupby(["env_id", "arm"], sort=False):
+        apart = rows[(rows["difference_frac_ci_low"] > 0) | (rows["difference_frac_ci_high"] < 0)]
+        name = (
+            f"{env_prefix(env, envs)}{DIRECTION_NAME.get(arm, arm)} − {DIRECTION_NAME['vanilla']}"
+        )
+        if apart.empty:
+            parts.append(f"{name}: at none of {len(rows)} KLs")
+            continue
+        r = apart.loc[apart["difference_frac"].abs().idxmax()]
+        parts.append(f"{name}: at {len(apart)} of {len(rows)} KLs (largest "
+                     f"{interval(r.difference_frac, r.difference_frac_ci_low, r.difference_frac_ci_high, '+.2f')}"
+                     f" of the gain at {r.target_kl:g} nats)")  # fmt: skip
+    return Finding(
+        "At equal KL, does the direction matter? The change differed significantly (paired by "
+        "checkpoint, 95% t interval) for " + "; ".join(parts) + ".",
+        "probe_direction_at_equal_kl",
+    )
+
+
+def probe_knob_finding(knobs: pd.DataFrame) -> Finding:
+    """Per update rule, one whole update at the study's settings: the first setting that
+    destroyed most checkpoints, with its KL, or none up to the largest."""
+    envs = knobs["env_id"].nunique()
+    parts = []
+    for (env, knob), rows in knobs.groupby(["env_id", "arm"], sort=False):
+        name = env_prefix(env, envs) + KNOB_NAME.get(knob, knob)
+        hit = rows[rows["destroyed"] > rows["checkpoints"] / 2]
+        r = hit.iloc[0] if len(hit) else rows.loc[rows["kl_mean"].idxmax()]
+        what = f"kl_mean {r.kl_mean:.2g} nats, destroyed {destroyed_cell(r)}"
+        parts.append(f"{name} from {r.knob_value} ({what})" if len(hit) else
+                     f"{name} at no setting (its largest update, at {r.knob_value}: {what})")  # fmt: skip
+    return Finding(
+        "One whole update at the study's own settings destroyed most checkpoints: "
+        + "; ".join(parts)
+        + ".",
+        "probe_return_vs_kl",
+    )
+
+
+def probe_findings(ladder, knobs, differences, drop_frac: float) -> list[Finding]:
+    if ladder.empty:
+        return []
+    found = [probe_damage_finding(ladder, drop_frac), probe_surrogate_finding(ladder)]
+    if not differences.empty:
+        found.append(probe_direction_finding(differences))
+    if not knobs.empty:
+        found.append(probe_knob_finding(knobs))
+    return found

@@ -22,7 +22,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same r
 RUN_COLUMNS = [
     "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
     "status", "reason", "diverged", "updates", "steps", "baseline_return", "history_returns",
-    "wall_s", "git_sha", "versions",
+    "warm_start_run", "wall_s", "git_sha", "versions",
 ]  # fmt: skip
 
 STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
@@ -68,6 +68,7 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "steps": int(metrics["step"].iloc[-1]) if len(metrics) else 0,
         "baseline_return": float(config.get("baseline_return") or "nan"),  # warm starts only
         "history_returns": config.get("history_returns"),
+        "warm_start_run": config.get("warm_start_run"),
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),
         "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),

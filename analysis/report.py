@@ -26,8 +26,22 @@ from analysis.dose_response import (
     logistic_dose_response,
     update_trials,
 )
-from analysis.findings import findings
+from analysis.findings import findings, probe_findings
 from analysis.load import load, wandb_path
+from analysis.probe_effects import (
+    control_band,
+    direction_differences,
+    first_majority,
+    knob_table,
+    ladder_table,
+    load_probe,
+    with_gain,
+)
+from analysis.probe_plots import (
+    probe_direction_at_equal_kl,
+    probe_return_vs_kl,
+    probe_surrogate_vs_actual,
+)
 from analysis.tables import collapse_table, per_run_returns
 from analysis.warning import kl_warning, label_updates
 
@@ -166,6 +180,8 @@ def build_report(cfg: DictConfig) -> Path:
             display.returns(returns_table),
         ),
     }
+    probe_tables, probe_figures, probe_found = probe_section(cfg, runs, out)
+    tables |= probe_tables
     for name, (caption, frame) in tables.items():
         (out / f"{name}.md").write_text(f"{caption}\n\n{display.markdown(frame)}\n")
 
@@ -199,6 +215,8 @@ def build_report(cfg: DictConfig) -> Path:
     ]  # fmt: skip
     found = findings(table, dose, warning_table, done_updates,
                      d.level, cfg.update_collapse.horizon, w.horizon)  # fmt: skip
+    figures[1:1] = probe_figures
+    found[3:3] = probe_found  # after the per-update answer (step size, odds ratio, crossing)
     summary = summary_lines(runs, records.skipped, table)
     write_index(out, cfg.sweep, found, summary, tables, figures)
     write_readme(out, cfg.sweep, found, summary, tables, figures)
@@ -207,6 +225,74 @@ def build_report(cfg: DictConfig) -> Path:
                            "kl_warning": warning_table}, figures)  # fmt: skip
     print(f"report: {out / 'index.html'} ({time.perf_counter() - started:.1f} s, {len(runs)} runs)")
     return out
+
+
+def probe_section(cfg: DictConfig, runs: pd.DataFrame, out: Path) -> tuple[dict, list, list]:
+    """The one-update probe's tables, figures and findings, from the probe CSVs of the
+    sweep's runs and of the policies they were warm-started from (experiments/probe.py);
+    nothing when none was probed."""
+    probed = set(runs["run_id"]) | set(runs["warm_start_run"].dropna())
+    files = [f for f in sorted(Path(cfg.out_dir).glob("*/*/probe/probe.csv"))
+             if f.parent.parent.name in probed]  # fmt: skip
+    probe = load_probe(files)
+    if probe.empty:
+        return {}, [], []
+    rules = collapse_rules(cfg, sorted(probe["env_id"].unique()))
+    drop_frac = cfg.collapse.drop_frac
+    frame = with_gain(probe, {env: rule.min_gain for env, rule in rules.items()}, drop_frac)
+    ladder, knobs, differences = (
+        ladder_table(frame),
+        knob_table(frame),
+        direction_differences(frame),
+    )
+    if ladder.empty:
+        return {}, [], []
+    ladder.to_csv(out / "probe_return_vs_kl.csv", index=False)
+    knobs.to_csv(out / "probe_knobs.csv", index=False)
+    differences.to_csv(out / "probe_direction_at_equal_kl.csv", index=False)
+    control = {env: control_band(rows) for env, rows in frame.groupby("env_id")}
+    gain = "a checkpoint counts when its policy had gained at least the collapse rule's min_gain"
+    tables = {
+        "probe_return_vs_kl": (
+            f"One update along each direction, scaled to each target KL, from each probed checkpoint "
+            f"({gain}): the return change as a fraction of the gain, mean over checkpoints [95% t CI]; "
+            f"destroyed = lost more than {drop_frac:g} of the gain; damage significant = the "
+            "checkpoint's paired 95% CI below 0; prediction outside = the surrogate's predicted change "
+            "outside that CI (the prediction is made on the batch the direction was computed from, as "
+            "the update rules do, so it is optimistic even where the approximation holds).",
+            display.probe_effects(ladder, "target_kl"),
+        ),
+        "probe_knobs": (
+            "One whole update at each of the study's own settings (PG's lr, TRPO's δ, PPO's ε), "
+            "unscaled: the KL it took and what it did, as above.",
+            display.probe_effects(knobs, "knob_value"),
+        ),
+        "probe_direction_at_equal_kl": (
+            "At equal KL, each direction's change minus the vanilla gradient's, paired by checkpoint.",
+            display.probe_directions(differences),
+        ),
+    }
+    figures = [
+        ("probe_return_vs_kl",
+         probe_return_vs_kl(ladder, knobs, control, first_majority(ladder, "damaged"), drop_frac,
+                            out / "probe_return_vs_kl"),
+         "Does one update destroy the policy? Left: from each probed checkpoint, one update along "
+         "each direction scaled to a target KL, and the true return change (fraction of the gain, "
+         "mean over checkpoints, 95% t CI); grey band: the control (the unchanged policy on other "
+         "episodes); dashed: the first KL at which the damage is significant in most checkpoints. "
+         "Right: one whole update at each study setting (labels: its lr, δ or ε)."),
+        ("probe_surrogate_vs_actual",
+         probe_surrogate_vs_actual(ladder, first_majority(ladder, "parted"),
+                                   out / "probe_surrogate_vs_actual"),
+         "The trust region's premise, tested: the surrogate's predicted change (dashed) against "
+         "the true change (solid, 95% t CI), as fractions of the gain, per direction. Look for the "
+         "KL where they part (black dashed): beyond it the local approximation no longer holds."),
+        ("probe_direction_at_equal_kl",
+         probe_direction_at_equal_kl(ladder, differences, out / "probe_direction_at_equal_kl"),
+         "At equal KL, does the direction matter? Left: the three directions side by side; right: "
+         "natural and PPO's minus the vanilla gradient, paired by checkpoint (0 = no difference)."),
+    ]  # fmt: skip
+    return tables, figures, probe_findings(ladder, knobs, differences, drop_frac)
 
 
 def aggregate_returns(per_run: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -285,10 +371,20 @@ SECTIONS = [
         "Update size and collapse, per update",
         ["collapse_vs_kl", "collapse_vs_kl_bins", "collapse_vs_kl_max"],
     ),
+    (
+        "One update of a controlled size (the probe)",
+        ["probe_return_vs_kl", "probe_knobs", "probe_direction_at_equal_kl"],
+    ),
     ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
     ("Does KL warn before a collapse?", ["kl_warning"]),
     ("Returns", ["returns"]),
 ]
+
+
+def present(sections, tables) -> list[tuple[str, list[str]]]:
+    """The sections with the tables this report has (the probe's only when it was run)."""
+    kept = [(title, [n for n in names if n in tables]) for title, names in sections]
+    return [(title, names) for title, names in kept if names]
 
 
 def write_index(out, sweep, found, summary, tables, figures) -> None:
@@ -306,7 +402,7 @@ def write_index(out, sweep, found, summary, tables, figures) -> None:
         + "</ol>",
         "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>",
     ]
-    for title, names in SECTIONS:
+    for title, names in present(SECTIONS, tables):
         parts.append(f"<h2>{html.escape(title)}</h2>")
         for name in names:
             caption, frame = tables[name]
@@ -334,7 +430,7 @@ def write_readme(out, sweep, found, summary, tables, figures) -> None:
     lines = [f"# Report: sweep `{sweep}`", "", "## Findings", ""]
     lines += [f"{i}. {f.text} ([{f.figure}]({f.figure}.png))" for i, f in enumerate(found, 1)]
     lines += ["", "## Runs", ""] + [f"- {x}" for x in summary]
-    for title, names in SECTIONS:
+    for title, names in present(SECTIONS, tables):
         lines += ["", f"## {title}", ""]
         for name in names:
             caption, frame = tables[name]

@@ -1,12 +1,16 @@
-"""`python experiments/probe.py run=runs/default/<run_id>`: does one update of a given size
-destroy the policy? From each chosen checkpoint of the run: collect one fresh batch with
+"""Does one update of a given size destroy the policy? `python experiments/probe.py
+run=<run dir>` or `sweep=default`: from each chosen checkpoint, collect one fresh batch with
 its policy, take one update along each direction (algos/probe.py) scaled to each target
-KL, and evaluate every updated policy and the unchanged one (the control) over the same M
-episodes (common random numbers). Writes <run>/probe/probe.csv, one row per checkpoint ×
-arm.
+KL, and one whole update of each update rule at each value of its own knob; evaluate
+every updated policy and the unchanged one (the control) over the same M episodes (common
+random numbers). Writes <run>/probe/probe.csv, one row per checkpoint × arm, and
+<run>/probe/probe.yaml, the settings it was made with: a re-run with the same settings
+skips that run.
 """
 
 import sys
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
@@ -14,27 +18,32 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 from tqdm import tqdm
 
-from algos.policy import flat_params, set_flat_params
-from algos.ppo import PPOConfig
+from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.probe import (
+    KNOBS,
     natural_direction,
-    ppo_direction,
+    predicted_return_change,
     scale_for_kl,
-    surrogate_change,
+    update_step,
     vanilla_direction,
 )
-from algos.rollout import episode_returns
+from algos.rollout import Batch, episode_returns
 from algos.surrogate import update_diagnostics
-from algos.train import make_learner
+from algos.train import TrainConfig, make_learner
 from experiments.record import RunRecord, atomic_write_bytes, load_checkpoint
 from experiments.validate import train_config
+from experiments.warm_start import PRETRAIN_SWEEP
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "probe")
 DIRECTIONS = ("vanilla", "natural", "ppo")
+SELECTIONS = ("starting", "done")
+SETTINGS = ("episodes", "directions", "targets", "tolerance", "ppo_epsilon", "knobs", "seed",
+            "bootstrap")  # fmt: skip
 
 
 def paired_change(arm: np.ndarray, control: np.ndarray, resamples: int, seed: int) -> tuple:
@@ -47,83 +56,206 @@ def paired_change(arm: np.ndarray, control: np.ndarray, resamples: int, seed: in
     return float(diff.mean()), float(ci.low), float(ci.high)
 
 
-def probe_checkpoint(config, state: dict, cfg: DictConfig, name: str, bar) -> list[dict]:
-    """The rows of one checkpoint: the control, then every direction × target KL."""
-    learner = make_learner(config)
-    learner.warm_start(state)
-    actor, normalizer = learner.actor, learner.collector.obs_normalizer
-    batch = learner.collector.collect(actor, learner.critic)
-    learner.collector.close()
+def run_config(run_dir: Path) -> tuple[TrainConfig, dict]:
+    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+    return train_config(OmegaConf.create(stored)), stored
+
+
+def baseline_return(run_dir: Path, stored: dict) -> float:
+    """The untrained policy's return, what a gain is measured against (as the collapse rules):
+    a warm-started run carries it; otherwise the run's own first return."""
+    if stored.get("baseline_return") is not None:
+        return float(stored["baseline_return"])
+    return float(RunRecord(run_dir).finite_returns()[0])
+
+
+def candidate_updates(
+    actor: GaussianActor, batch: Batch, cfg: DictConfig, seed: int
+) -> Iterator[tuple[dict, torch.Tensor | None]]:
+    """Every arm's label and its parameters after the one update: each direction scaled to
+    each target KL (None where no scale reaches it), then each knob's whole update."""
     theta = flat_params(actor)
-    generator = torch.Generator().manual_seed(config.seed)
-    ppo = PPOConfig(epsilon=cfg.ppo_epsilon)  # the other settings: PPO's defaults
+
+    def generator() -> torch.Generator:  # every update its own, so arms do not depend on order
+        return torch.Generator().manual_seed(seed)
+
     directions = {
         "vanilla": lambda: vanilla_direction(actor, batch),
         "natural": lambda: natural_direction(actor, batch),
-        "ppo": lambda: ppo_direction(actor, batch, ppo, generator),
+        "ppo": lambda: update_step(actor, batch, "ppo", {"epsilon": cfg.ppo_epsilon}, generator()),
     }
-
-    def evaluate() -> tuple[np.ndarray, np.ndarray]:
-        return episode_returns(actor, normalizer, config.env_id, cfg.episodes, cfg.seed, True)
-
-    control, control_lengths = evaluate()
-    bar.update()
-    rows = [{"checkpoint": name, "arm": "control", "target_kl": np.nan, "scale": 0.0,
-             "kl_mean": 0.0, "kl_reverse_mean": 0.0, "predicted_change": 0.0,
-             "return_mean": control.mean(), "episode_length": control_lengths.mean(),
-             "return_change": 0.0, "return_change_ci_low": 0.0, "return_change_ci_high": 0.0}]  # fmt: skip
     for arm in cfg.directions:
         direction = directions[arm]()
         for target in cfg.targets:
             scale = scale_for_kl(actor, batch, direction, target, cfg.tolerance)
-            row = {"checkpoint": name, "arm": arm, "target_kl": target, "scale": scale}
-            if np.isfinite(scale):
-                moved = theta + scale * direction
-                predicted = surrogate_change(actor, batch, moved)
-                set_flat_params(actor, moved)
-                sizes = update_diagnostics(actor, batch, theta)
-                returns, lengths = evaluate()
-                set_flat_params(actor, theta)
-                change, low, high = paired_change(returns, control, cfg.bootstrap, cfg.seed)
-                row.update(kl_mean=sizes["kl_mean"], kl_reverse_mean=sizes["kl_reverse_mean"],
-                           predicted_change=predicted, return_mean=returns.mean(),
-                           episode_length=lengths.mean(), return_change=change,
-                           return_change_ci_low=low, return_change_ci_high=high)  # fmt: skip
-            rows.append(row)
-            bar.update()
-    return rows
+            moved = theta + scale * direction if np.isfinite(scale) else None
+            yield {"arm": arm, "target_kl": target, "scale": scale}, moved
+    for knob, values in cfg.knobs.items():
+        algo, params = KNOBS[knob]
+        for value in values:
+            step = update_step(actor, batch, algo, params(value), generator())
+            yield {"arm": knob, "knob_value": str(value), "scale": 1.0}, theta + step
 
 
-def probe(cfg: DictConfig) -> Path:
-    run_dir = Path(cfg.run)
-    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
-    config = train_config(OmegaConf.create(stored))
+def probe_checkpoint(config: TrainConfig, state: dict, cfg: DictConfig) -> list[dict]:
+    """The rows of one checkpoint: the control, every direction × target KL, every knob value.
+
+    The control is the unchanged policy on a second, independent set of M episodes against
+    the first: the change that evaluation noise alone produces. Every other arm is paired
+    with the first set (the same starts and action noise), so its interval is the paired one.
+    """
+    learner = make_learner(config)
+    learner.warm_start(state)
+    actor, normalizer = learner.actor, learner.collector.obs_normalizer
+    batch = learner.collector.collect(actor, learner.critic)
+    reward_scale = learner.collector.reward_scaler.std
+    learner.collector.close()
+    theta = flat_params(actor)
+
+    def evaluate(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return episode_returns(actor, normalizer, config.env_id, cfg.episodes, seed, True)
+
+    control, lengths = evaluate(cfg.seed)
+    again, again_lengths = evaluate(cfg.seed + cfg.episodes)
+    episode_length = float(lengths.mean())
+
+    def row(theta_new: torch.Tensor | None, **label) -> dict:
+        out = {"target_kl": np.nan, "knob_value": None, "scale": np.nan} | label
+        if theta_new is None:
+            return out
+        predicted = predicted_return_change(actor, batch, theta_new, reward_scale, episode_length)
+        set_flat_params(actor, theta_new)
+        sizes = update_diagnostics(actor, batch, theta)
+        returns, arm_lengths = evaluate(cfg.seed)
+        set_flat_params(actor, theta)
+        change, low, high = paired_change(returns, control, cfg.bootstrap, cfg.seed)
+        return out | {
+            "kl_mean": sizes["kl_mean"], "kl_max": sizes["kl_max"],
+            "kl_reverse_mean": sizes["kl_reverse_mean"], "ratio_max": sizes["ratio_max"],
+            "predicted_change": predicted, "return_mean": float(returns.mean()),
+            "episode_length": float(arm_lengths.mean()), "return_change": change,
+            "return_change_ci_low": low, "return_change_ci_high": high,
+        }  # fmt: skip
+
+    change, low, high = paired_change(again, control, cfg.bootstrap, cfg.seed)
+    rows = [{"arm": "control", "target_kl": np.nan, "knob_value": None, "scale": 0.0,
+             "kl_mean": 0.0, "kl_max": 0.0, "kl_reverse_mean": 0.0, "ratio_max": 1.0,
+             "predicted_change": 0.0, "return_mean": float(again.mean()),
+             "episode_length": float(again_lengths.mean()), "return_change": change,
+             "return_change_ci_low": low, "return_change_ci_high": high}]  # fmt: skip
+    for label, theta_new in candidate_updates(actor, batch, cfg, config.seed):
+        rows.append(row(theta_new, **label))
+    return [{"update": state["update"], "control_return": float(control.mean()), **r} for r in rows]
+
+
+def probe_task(run_dir: Path, checkpoint: Path, cfg: dict) -> list[dict]:
+    """One checkpoint in a worker process: its rows, labelled with the run it came from."""
+    torch.set_num_threads(1)
+    cfg = OmegaConf.create(cfg)
+    config, stored = run_config(run_dir)
+    rows = probe_checkpoint(config, load_checkpoint(checkpoint), cfg)
+    labels = {"run_id": run_dir.name, "env_id": config.env_id, "algo": config.algo,
+              "checkpoint": checkpoint.stem, "baseline_return": baseline_return(run_dir, stored)}  # fmt: skip
+    return [labels | r for r in rows]
+
+
+def probed_runs(cfg: DictConfig) -> list[Path]:
+    """The run given, or a sweep's runs: its starting policies (the pretrain runs its runs
+    were warm-started from) or every done run."""
+    if cfg.run is not None:
+        return [Path(cfg.run)]
+    sweep_dir = Path(cfg.out_dir) / cfg.sweep
+    done = [d for d in sorted(sweep_dir.iterdir()) if d.is_dir() and RunRecord(d).is_done()]
+    if cfg.select == "done":
+        return done
+    starting = {run_config(d)[1].get("warm_start_run") for d in done} - {None}
+    if not starting:
+        print(f"probe: the runs of sweep {cfg.sweep} were not warm-started (no starting policies "
+              "to probe); select=done probes the runs themselves")  # fmt: skip
+    return [Path(cfg.out_dir) / PRETRAIN_SWEEP / rid for rid in sorted(starting)]
+
+
+def chosen_checkpoints(run_dir: Path, which) -> list[Path]:
     saved = RunRecord(run_dir).checkpoints()
-    if not saved:
-        raise SystemExit(f"error: {run_dir} has no checkpoints/update_<k>.pt")
-    chosen = saved if cfg.checkpoints == "all" else saved[-1:]
-    arms = 1 + len(cfg.directions) * len(cfg.targets)
-    rows = []
-    with tqdm(total=len(chosen) * arms, unit="arm", desc=run_dir.name) as bar:
-        for path in chosen:
-            rows += probe_checkpoint(config, load_checkpoint(path), cfg, path.stem, bar)
+    if which == "all":
+        return saved
+    return saved[-1:] if which == "last" else saved[-int(which) :]
+
+
+def settings(cfg: DictConfig) -> dict:
+    return {k: OmegaConf.to_container(cfg)[k] for k in SETTINGS} | {"checkpoints": cfg.checkpoints}
+
+
+def already_probed(run_dir: Path, cfg: DictConfig) -> bool:
+    made_with = run_dir / "probe" / "probe.yaml"
+    return made_with.exists() and yaml.safe_load(made_with.read_text()) == settings(cfg)
+
+
+def write(run_dir: Path, rows: list[dict], cfg: DictConfig) -> Path:
+    """The run's CSV, then its settings: the settings file marks the run as probed."""
     out = run_dir / "probe"
     out.mkdir(exist_ok=True)
-    atomic_write_bytes(out / "probe.csv", pd.DataFrame(rows).to_csv(index=False).encode())
-    print(f"probe: {out / 'probe.csv'} ({len(chosen)} checkpoints × {arms} arms, "
-          f"{cfg.episodes} episodes each)")  # fmt: skip
+    table = pd.DataFrame(rows).sort_values("update", kind="stable")
+    atomic_write_bytes(out / "probe.csv", table.to_csv(index=False).encode())
+    atomic_write_bytes(out / "probe.yaml", yaml.safe_dump(settings(cfg)).encode())
     return out / "probe.csv"
+
+
+def probe(cfg: DictConfig) -> list[Path]:
+    runs = probed_runs(cfg)
+    todo = [d for d in runs if not already_probed(d, cfg)]
+    tasks = [(d, c) for d in todo for c in chosen_checkpoints(d, cfg.checkpoints)]
+    if len(todo) < len(runs):
+        print(f"probe: {len(runs) - len(todo)} of {len(runs)} runs already probed with these "
+              "settings (skipped)")  # fmt: skip
+    arms = 1 + len(cfg.directions) * len(cfg.targets) + sum(len(v) for v in cfg.knobs.values())
+    print(f"probe: {len(tasks)} checkpoints of {len(todo)} runs × {arms} arms × "
+          f"{cfg.episodes} episodes, {cfg.jobs} jobs")  # fmt: skip
+    remaining = defaultdict(int)
+    for run_dir, _ in tasks:
+        remaining[run_dir] += 1
+    rows, written = defaultdict(list), []
+    plain = OmegaConf.to_container(cfg)
+    results = Parallel(n_jobs=cfg.jobs, return_as="generator_unordered")(
+        delayed(probe_task)(d, c, plain) for d, c in tasks
+    )
+    by_id = {d.name: d for d in todo}
+    for part in tqdm(results, total=len(tasks), unit="checkpoint", desc="probe"):
+        run_dir = by_id[part[0]["run_id"]]
+        rows[run_dir] += part
+        remaining[run_dir] -= 1
+        if remaining[run_dir] == 0:
+            written.append(write(run_dir, rows.pop(run_dir), cfg))
+    print("probe: " + (", ".join(str(p) for p in written) or "nothing new"))
+    return written
 
 
 def check(cfg: DictConfig) -> None:
     """One line for what cannot be probed, before anything runs."""
-    if cfg.run is None or not (Path(cfg.run) / "config.yaml").exists():
+    if (cfg.run is None) == (cfg.sweep is None):
+        raise SystemExit("error: give run=<run dir> or sweep=<name> (one of them)")
+    if cfg.run is not None and not (Path(cfg.run) / "config.yaml").exists():
         raise SystemExit(f"error: run={cfg.run} is not a run record (a folder with config.yaml)")
+    if cfg.sweep is not None and not (Path(cfg.out_dir) / cfg.sweep).is_dir():
+        raise SystemExit(f"error: no sweep {cfg.sweep} in out_dir={cfg.out_dir}")
+    if cfg.select not in SELECTIONS:
+        raise SystemExit(f"error: select={cfg.select}; allowed: {', '.join(SELECTIONS)}")
     unknown = sorted(set(cfg.directions) - set(DIRECTIONS))
     if unknown:
         raise SystemExit(f"error: unknown direction {unknown[0]}; allowed: {', '.join(DIRECTIONS)}")
-    if cfg.checkpoints not in ("last", "all"):
-        raise SystemExit(f"error: checkpoints={cfg.checkpoints}; allowed: last, all")
+    unknown = sorted(set(cfg.knobs) - set(KNOBS))
+    if unknown:
+        raise SystemExit(f"error: unknown knob {unknown[0]}; allowed: {', '.join(KNOBS)}")
+    for knob, values in cfg.knobs.items():
+        bad = [v for v in values if v != "none" and not (isinstance(v, int | float) and v > 0)]
+        if bad or ("none" in values and knob != "ppo_epsilon"):
+            raise SystemExit(f"error: knobs.{knob}={list(values)}; allowed: positive numbers "
+                             "(and none for ppo_epsilon: no clipping)")  # fmt: skip
+    which = str(cfg.checkpoints)
+    if which not in ("last", "all") and not (which.isdigit() and int(which) > 0):
+        raise SystemExit(
+            f"error: checkpoints={which}; allowed: last, all, or a count n (the last n)"
+        )
     if not all(t > 0 for t in cfg.targets) or cfg.episodes < 2:
         raise SystemExit("error: targets must be positive KLs and episodes at least 2")
 

@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -195,6 +196,12 @@ class RunRecord:
     def last_checkpoint(self) -> Path | None:
         saved = self.checkpoints()
         return saved[-1] if saved else None
+
+    def finite_returns(self) -> np.ndarray:
+        """The finished run's return_mean per update, updates with no finished episode left out."""
+        returns = pd.read_parquet(self.dir / "metrics.parquet", columns=["return_mean"])
+        values = returns["return_mean"].to_numpy()
+        return values[np.isfinite(values)]
 
     def start(self, config: dict) -> None:
         """Begin (or begin again, from scratch) the run: an earlier attempt's metrics,

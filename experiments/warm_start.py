@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.record import RunRecord, load_checkpoint, run_id
@@ -80,9 +78,7 @@ def starting_state(
     checkpoint = record.last_checkpoint()
     if checkpoint is None:
         raise RuntimeError(f"warm start: pretrain run {rid} has no checkpoint (checkpoints=0?)")
-    returns = pd.read_parquet(record.dir / "metrics.parquet", columns=["return_mean"])
-    finite = returns["return_mean"].to_numpy()
-    finite = finite[np.isfinite(finite)]
+    finite = record.finite_returns()
     return WarmStart(
         load_checkpoint(checkpoint), rid, float(finite[0]), [float(r) for r in finite[-HISTORY:]]
     )

@@ -27,22 +27,36 @@ def tiny_run(tmp_path_factory):
     return record
 
 
-def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run, monkeypatch):
+SMALL = ["episodes=2", "targets=[0.01,1.0]", "bootstrap=100", "jobs=1",
+         "knobs.pg_lr=[]", "knobs.pg_sgd_lr=[]", "knobs.trpo_delta=[0.01]",
+         "knobs.ppo_epsilon=[none]"]  # fmt: skip
+
+
+def probe_with(monkeypatch, *overrides: str) -> None:
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("sys.argv", ["probe", f"run={tiny_run}", "checkpoints=all", "episodes=2",
-                                     "targets=[0.01,1.0]", "bootstrap=100"])  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["probe", *overrides])
     probe_main()
-    table = pd.read_csv(tiny_run / "probe" / "probe.csv")
-    assert len(table) == 2 * (1 + 3 * 2)  # 2 checkpoints × (control + 3 directions × 2 KLs)
+
+
+def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run, monkeypatch):
+    probe_with(monkeypatch, f"run={tiny_run}", "checkpoints=all", *SMALL)
+    table = pd.read_csv(tiny_run / "probe" / "probe.csv", dtype={"knob_value": str})
+    assert len(table) == 2 * (1 + 3 * 2 + 2)  # 2 checkpoints × (control + 3 × 2 KLs + 2 knobs)
     assert {"checkpoint", "arm", "target_kl", "kl_mean", "return_change", "return_change_ci_low",
             "return_change_ci_high", "predicted_change"} <= set(table.columns)  # fmt: skip
     control = table[table["arm"] == "control"]
-    assert control["target_kl"].isna().all() and (control["return_change"] == 0).all()
-    moved = table[table["arm"] != "control"]
+    assert control["target_kl"].isna().all() and (control["kl_mean"] == 0).all()
+    knobs = table[table["knob_value"].notna()]
+    assert list(knobs["arm"] + " " + knobs["knob_value"]) == 2 * [
+        "trpo_delta 0.01",
+        "ppo_epsilon none",
+    ]
+    assert (knobs.loc[knobs["arm"] == "trpo_delta", "kl_mean"] <= 0.01).all()  # TRPO's own bound
+    moved = table[table["target_kl"].notna()]
     assert set(moved["arm"]) == {"vanilla", "natural", "ppo"}
     assert (abs(moved["kl_mean"] / moved["target_kl"] - 1) <= 0.1).all()
-    assert (moved["return_change_ci_low"] <= moved["return_change"]).all()
-    assert (moved["return_change"] <= moved["return_change_ci_high"]).all()
+    assert (table["return_change_ci_low"] <= table["return_change"]).all()
+    assert (table["return_change"] <= table["return_change_ci_high"]).all()
 
 
 def test_a_checkpoint_read_back_from_disk_evaluates_like_the_state_in_memory(tmp_path):
@@ -57,3 +71,37 @@ def test_a_checkpoint_read_back_from_disk_evaluates_like_the_state_in_memory(tmp
     expected, _ = episode_returns(in_memory.actor, in_memory.collector.obs_normalizer, *args)
     actual, _ = episode_returns(from_disk.actor, from_disk.collector.obs_normalizer, *args)
     np.testing.assert_array_equal(actual, expected)
+
+
+def test_a_sweep_probe_takes_its_done_runs_and_a_rerun_with_the_same_settings_skips_them(
+    tiny_run, monkeypatch, capsys
+):
+    out_dir, sweep = tiny_run.parent.parent, tiny_run.parent.name
+    args = [f"sweep={sweep}", f"out_dir={out_dir}", "select=done", "checkpoints=1", *SMALL]
+    probe_with(monkeypatch, *args)
+    written = tiny_run / "probe" / "probe.csv"
+    first = written.read_bytes()
+    assert set(pd.read_csv(written)["checkpoint"]) == {"update_4"}  # the last 1
+    capsys.readouterr()
+    probe_with(monkeypatch, *args)
+    assert "1 of 1 runs already probed" in capsys.readouterr().out
+    assert written.read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["run=/nonexistent"], "is not a run record"),
+        (["sweep=nosuch", "out_dir=/tmp"], "no sweep nosuch"),
+        ([], "give run=<run dir> or sweep=<name>"),
+        (["run=RUN", "directions=[sideways]"], "unknown direction sideways; allowed: vanilla"),
+        (["run=RUN", "+knobs.pg_momentum=[0.9]"], "unknown knob pg_momentum; allowed: pg_lr"),
+        (["run=RUN", "knobs.trpo_delta=[none]"], "knobs.trpo_delta"),
+        (["run=RUN", "checkpoints=first"], "checkpoints=first; allowed: last, all, or a count"),
+    ],
+)
+def test_bad_probe_settings_are_one_line_errors(tiny_run, monkeypatch, bad, message):
+    bad = [b.replace("RUN", str(tiny_run)) for b in bad]
+    with pytest.raises(SystemExit) as error:
+        probe_with(monkeypatch, *bad)
+    assert message in str(error.value) and "\n" not in str(error.value)

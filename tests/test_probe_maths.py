@@ -12,9 +12,9 @@ from algos.ppo import PPOConfig, PPOUpdate
 from algos.probe import (
     kl_along,
     natural_direction,
-    ppo_direction,
     scale_for_kl,
     surrogate_change,
+    update_step,
     vanilla_direction,
 )
 from algos.surrogate import surrogate
@@ -86,8 +86,8 @@ def test_ppo_direction_is_ppos_own_update_and_leaves_the_actor_unchanged():
     actor = random_policy(5)
     batch = make_batch(actor, 256, 5)
     theta = flat_params(actor)
-    config = PPOConfig(epsilon=0.2, epochs=2, minibatch_size=64)
-    direction = ppo_direction(actor, batch, config, torch.Generator().manual_seed(7))
+    params = {"epsilon": 0.2, "epochs": 2, "minibatch_size": 64}
+    direction = update_step(actor, batch, "ppo", params, torch.Generator().manual_seed(7))
     assert torch.equal(flat_params(actor), theta)
-    PPOUpdate(actor, config).step(batch, torch.Generator().manual_seed(7))
+    PPOUpdate(actor, PPOConfig(**params)).step(batch, torch.Generator().manual_seed(7))
     assert torch.allclose(theta + direction, flat_params(actor), atol=1e-6)
