@@ -127,8 +127,8 @@ def collapse_frequency(table: pd.DataFrame, stem: Path) -> list[Path]:
     fig, panels = per_algo_axes(table, "collapse frequency (95% Wilson CI)")
     for ax, rows in panels:
         color = PALETTE.get(rows["algo"].iloc[0]) if len(rows) else None
-        low = rows["collapse_freq"] - rows["collapse_ci_low"]
-        high = rows["collapse_ci_high"] - rows["collapse_freq"]
+        low = (rows["collapse_freq"] - rows["collapse_ci_low"]).to_numpy()
+        high = (rows["collapse_ci_high"] - rows["collapse_freq"]).to_numpy()
         ax.errorbar(rows["step_size"], rows["collapse_freq"], yerr=[low, high], marker="o",
                     capsize=4, color=color)  # fmt: skip
         for r in rows.itertuples():
@@ -141,8 +141,8 @@ def collapse_frequency(table: pd.DataFrame, stem: Path) -> list[Path]:
 def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
     fig, panels = per_algo_axes(table, "return")
     for ax, rows in panels:
-        low = rows["final_return"] - rows["final_return_ci_low"]
-        high = rows["final_return_ci_high"] - rows["final_return"]
+        low = (rows["final_return"] - rows["final_return_ci_low"]).to_numpy()
+        high = (rows["final_return_ci_high"] - rows["final_return"]).to_numpy()
         ax.errorbar(rows["step_size"], rows["final_return"], yerr=[low, high], marker="o",
                     capsize=4, label="final (95% bootstrap CI)")  # fmt: skip
         ax.plot(

@@ -30,6 +30,13 @@ def directions_in(ladder: pd.DataFrame) -> list[str]:
     return [d for d in DIRECTION_ORDER if d in set(ladder["arm"])]
 
 
+def error(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """errorbar's yerr: the distances from the value down to its CI low and up to its CI high."""
+    value = rows[column].to_numpy()
+    return np.vstack([value - rows[f"{column}_ci_low"].to_numpy(),
+                      rows[f"{column}_ci_high"].to_numpy() - value])  # fmt: skip
+
+
 def band(ax, x, rows: pd.DataFrame, column: str, color, **line) -> None:
     ax.plot(x, rows[column], color=color, **line)
     ax.fill_between(x, rows[f"{column}_ci_low"], rows[f"{column}_ci_high"], color=color, alpha=0.15)
@@ -78,9 +85,7 @@ def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, stem: Pa
             ax.set_ylabel(CHANGE_LABEL)
         for knob, rows in knobs[knobs["env_id"] == env].groupby("arm", sort=False):
             color, marker, label = KNOB_STYLE.get(knob, ("0.3", "x", knob))
-            right.errorbar(rows["kl_mean"], rows["change_frac"],
-                           yerr=[rows["change_frac"] - rows["change_frac_ci_low"],
-                                 rows["change_frac_ci_high"] - rows["change_frac"]],
+            right.errorbar(rows["kl_mean"], rows["change_frac"], yerr=error(rows, "change_frac"),
                            color=color, marker=marker, ls="none", capsize=3, label=label)  # fmt: skip
             for r in rows.itertuples():
                 right.annotate(r.knob_value, (r.kl_mean, r.change_frac), fontsize=7,
@@ -136,10 +141,8 @@ def probe_direction_at_equal_kl(ladder, differences, stem: Path) -> list[Path]:
                 "target_kl"
             )
             left.errorbar(rows["target_kl"] * 10.0**offset, rows["change_frac"],
-                          yerr=[rows["change_frac"] - rows["change_frac_ci_low"],
-                                rows["change_frac_ci_high"] - rows["change_frac"]],
-                          color=DIRECTION_COLOR[arm], marker="o", ls="none", capsize=3,
-                          label=DIRECTION_LABEL[arm])  # fmt: skip
+                          yerr=error(rows, "change_frac"), color=DIRECTION_COLOR[arm], marker="o",
+                          ls="none", capsize=3, label=DIRECTION_LABEL[arm])  # fmt: skip
         for arm, rows in differences[differences["env_id"] == env].groupby("arm", sort=False):
             rows = rows.sort_values("target_kl")
             band(right, rows["target_kl"], rows, "difference_frac", DIRECTION_COLOR[arm], marker="o",

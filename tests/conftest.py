@@ -57,3 +57,10 @@ def smoke_sweep(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out_dir
+
+
+def run_cli(main, monkeypatch, *argv: str):
+    """A Hydra entry point called in-process, as `python <script> argv...` from the repo root."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.argv", ["cli", *argv])
+    return main()

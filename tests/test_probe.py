@@ -12,7 +12,7 @@ from experiments.probe import main as probe_main
 from experiments.record import load_checkpoint
 from experiments.run import CONF_DIR, run
 from experiments.validate import compose_run_config, train_config
-from tests.conftest import ROOT
+from tests.conftest import run_cli
 
 TINY = ["algo=ppo", "env=InvertedPendulum-v5", "train.horizon=128", "train.hidden=[8]",
         "train.value_epochs=1", "total_steps=512", "wandb.mode=disabled", "progress=false",
@@ -33,9 +33,7 @@ SMALL = ["episodes=2", "targets=[0.01,1.0]", "bootstrap=100", "jobs=1",
 
 
 def probe_with(monkeypatch, *overrides: str) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("sys.argv", ["probe", *overrides])
-    probe_main()
+    run_cli(probe_main, monkeypatch, *overrides)
 
 
 def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run, monkeypatch):
