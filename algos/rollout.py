@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from algos.env_state import env_state, set_env_state
 from algos.normalization import ObsNormalizer, RewardScaler
 from algos.policy import GaussianActor, ValueNet, gaussian_log_prob
 
@@ -222,6 +223,28 @@ class RolloutCollector:
 
     def close(self) -> None:
         self.envs.close()
+
+    def state_dict(self) -> dict:
+        """The episodes in progress: each env's state, the observation the next batch starts
+        from, the returns and lengths so far (normalisers and RNG: the Learner's checkpoint)."""
+        return {
+            "envs": [env_state(env) for env in self.envs.envs],
+            "raw_obs": self.raw_obs.copy(),
+            "running_return": self.running_return.copy(),
+            "running_length": self.running_length.copy(),
+        }
+
+    def load_state_dict(self, state: dict) -> bool:
+        """Continue the saved episodes; False (fresh episodes kept) when an env cannot be
+        restored (see algos.env_state)."""
+        if any(s is None for s in state["envs"]):
+            return False
+        for env, saved in zip(self.envs.envs, state["envs"], strict=True):
+            set_env_state(env, saved)
+        self.raw_obs = state["raw_obs"].copy()
+        self.running_return = state["running_return"].copy()
+        self.running_length = state["running_length"].copy()
+        return True
 
 
 def evaluate(

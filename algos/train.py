@@ -24,6 +24,10 @@ class DivergenceError(RuntimeError):
     """Training produced a non-finite loss or parameter; the run cannot go on."""
 
 
+class Preempted(RuntimeError):
+    """Training stopped at a safe point on request (SIGTERM/SIGUSR2), its checkpoint written."""
+
+
 @dataclass
 class TrainConfig:
     env_id: str = "Hopper-v5"
@@ -77,7 +81,9 @@ class Learner:
             "obs_normalizer": self.collector.obs_normalizer.state_dict(),
             "reward_scaler": self.collector.reward_scaler.state_dict(),
             "policy_optimizer": policy_optimizer.state_dict() if policy_optimizer else None,
+            "kl_coef": getattr(self.policy_update, "kl_coef", None),  # PPO's adaptive β
             "value_optimizer": self.value_fitter.optimizer.state_dict(),
+            "collector": self.collector.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "generator": self.generator.get_state(),
@@ -93,6 +99,20 @@ class Learner:
         self.collector.obs_normalizer.load_state_dict(state["obs_normalizer"])
         self.collector.reward_scaler.load_state_dict(state["reward_scaler"])
         self.value_fitter.optimizer.load_state_dict(state["value_optimizer"])
+
+    def resume(self, state: dict) -> bool:
+        """Continue this run from its own checkpoint: everything `state_dict` saved. Returns
+        whether the episodes in progress were restored exactly (MuJoCo envs) too."""
+        self.warm_start(state)
+        policy_optimizer = getattr(self.policy_update, "optimizer", None)
+        if policy_optimizer is not None:
+            policy_optimizer.load_state_dict(state["policy_optimizer"])
+        if state["kl_coef"] is not None:
+            self.policy_update.kl_coef = state["kl_coef"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+        self.collector.rng.bit_generator.state = state["rng"]["collector"]
+        return self.collector.load_state_dict(state["collector"])
 
 
 def make_learner(config: TrainConfig) -> Learner:
@@ -125,19 +145,26 @@ def train(
     start_state: dict | None = None,
     checkpoints: int = 0,
     on_checkpoint: Callable[[int, dict], None] | None = None,
+    resume_state: dict | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Train for config.num_updates updates, from scratch or from `start_state` (a
-    checkpoint of another run: see Learner.warm_start); hand `checkpoints` evenly spaced
-    checkpoints to `on_checkpoint(update, state)`."""
+    """Train for config.num_updates updates, from scratch, from `start_state` (a checkpoint
+    of another run: see Learner.warm_start) or continuing this run from `resume_state` (its
+    own checkpoint: see Learner.resume); hand `checkpoints` evenly spaced checkpoints to
+    `on_checkpoint(update, state)`. When `stop_requested()` turns true (a preemption signal),
+    checkpoint after the update in progress and raise Preempted."""
     learner = make_learner(config)
     if start_state is not None:
         learner.warm_start(start_state)
+    steps, done = 0, 0
+    if resume_state is not None:
+        learner.resume(resume_state)
+        steps, done = resume_state["step"], resume_state["update"]
     collector, actor, critic = learner.collector, learner.actor, learner.critic
     generator = learner.generator
     save_at = checkpoint_updates(config.num_updates, checkpoints) if on_checkpoint else set()
     try:
-        steps = 0
-        for update in range(1, config.num_updates + 1):
+        for update in range(done + 1, config.num_updates + 1):
             t0 = time.perf_counter()
             batch = collector.collect(actor, critic)
             t1 = time.perf_counter()
@@ -169,8 +196,11 @@ def train(
                     seed=config.seed + 10_000,
                 )  # fmt: skip
             on_update(row)
-            if update in save_at:
+            stopping = stop_requested() and on_checkpoint is not None
+            if update in save_at or stopping:
                 on_checkpoint(update, learner.state_dict(update, steps))
+            if stopping and update < config.num_updates:
+                raise Preempted(f"stopped by a signal after update {update}; resumes from there")
     finally:
         collector.close()
 

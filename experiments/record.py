@@ -115,6 +115,9 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+STOPPED = ("running", "interrupted", "preempted")  # statuses of an attempt that can continue
+
+
 class RunRecord:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
@@ -183,6 +186,9 @@ class RunRecord:
         return self.dir / "checkpoints"
 
     def save_checkpoint(self, update: int, state: dict) -> None:
+        """Write the metrics first: a record holds every update up to its last checkpoint."""
+        if self.rows:
+            self.flush()
         self.checkpoint_dir.mkdir(exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -202,6 +208,37 @@ class RunRecord:
         returns = pd.read_parquet(self.dir / "metrics.parquet", columns=["return_mean"])
         values = returns["return_mean"].to_numpy()
         return values[np.isfinite(values)]
+
+    def resume_point(self) -> Path | None:
+        """The checkpoint an attempt that was stopped (killed while running, interrupted,
+        preempted) left behind, to continue from; None for a record that finished, failed
+        (a failure would recur) or has no checkpoint yet."""
+        status = self.status()
+        if not status or status["status"] not in STOPPED:
+            return None
+        return self.last_checkpoint()
+
+    def resume(self, update: int) -> None:
+        """Continue the stopped attempt after its checkpoint at `update`: its metrics up to
+        that update are kept, later ones (computed again, identically) dropped, and its
+        config and W&B files kept; the status counts the resumes."""
+        previous = self.status() or {}
+        metrics_file = self.dir / "metrics.parquet"
+        if metrics_file.exists():
+            metrics = pd.read_parquet(metrics_file)
+            self.rows = metrics[metrics["update"] <= update].to_dict("records")
+        for path in self.checkpoints():
+            if int(path.stem.split("_")[1]) > update:
+                path.unlink()
+        self.started = time.time() - float(previous.get("wall_s") or 0.0)
+        kept = {
+            k: previous[k]
+            for k in ("started_at", "git_sha", "versions", "wandb_id")
+            if k in previous
+        }
+        self.meta = kept | {"host": socket.gethostname(), "pid": os.getpid(), "argv": sys.argv,
+                            "resumes": int(previous.get("resumes", 0)) + 1, "resumed_from": update}  # fmt: skip
+        self.write_status("running")
 
     def start(self, config: dict) -> None:
         """Begin (or begin again, from scratch) the run: an earlier attempt's metrics,

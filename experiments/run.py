@@ -1,7 +1,9 @@
 """One training run: `python experiments/run.py algo=trpo delta=0.01 env=Hopper-v5 seed=1`.
 
 Validates the config (one-line error, nothing written), skips the run if its record is
-already `done`, trains with a progress bar, writes the run record and mirrors it to W&B.
+already `done`, continues an attempt that was stopped (killed, interrupted, preempted) from
+its last checkpoint, trains with a progress bar, writes the run record and mirrors it to
+W&B. SIGTERM/SIGUSR2 stop it at the next update with a checkpoint (experiments/stop_signals).
 """
 
 import sys
@@ -9,14 +11,16 @@ from pathlib import Path
 
 import hydra
 import torch
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from algos.registry import ALGOS
-from algos.train import train
-from experiments.record import RunLocked, RunRecord, run_id
+from algos.train import Preempted, train
+from experiments.record import RunLocked, RunRecord, load_checkpoint, run_id
+from experiments.stop_signals import StopSignals
 from experiments.validate import (
     ConfigError,
     compose_run_config,
@@ -46,31 +50,21 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
         return "locked"
     if note:
         print(f"{rid}: {note}")
-    step_size_key = ALGOS[config.algo].step_size_key
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.update(
-        run_id=rid, step_size_key=step_size_key, step_size=config.algo_params[step_size_key]
-    )
-    start_state = None
-    if config.warm_start:
-        try:
-            warm = starting_state(cfg, CONF_DIR, run)
-        except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
-            record.start(resolved)
-            record.finish("failed", f"{type(error).__name__}: {error}")
-            record.release()
-            print(f"failed: {rid} ({error})\nrecord: {record.dir}")
-            return "failed"
-        start_state = warm.state
-        resolved.update(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
-                        history_returns=warm.history_returns)  # fmt: skip
-    record.start(resolved)
+    begun = begin_attempt(cfg, config, rid, record)
+    if begun is None:
+        return "failed"
+    resolved, start_state, resume_state = begun
+    step_size_key = resolved["step_size_key"]
     tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
     mirror = WandbMirror(
         cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep.name,
-        rid, record.dir, resolved, tags,
+        rid, record.dir, resolved, tags, record.meta.get("wandb_id"),
     )  # fmt: skip
-    bar = tqdm(total=config.num_updates, unit="update", desc=rid, disable=not show_progress)
+    record.meta["wandb_id"] = mirror.run.id
+    record.write_status("running")
+    done = resume_state["update"] if resume_state else 0
+    bar = tqdm(total=config.num_updates, initial=done, unit="update", desc=rid,
+               disable=not show_progress)  # fmt: skip
 
     def on_update(row: dict) -> None:
         record.append(row, flush=row["update"] % cfg.flush_every == 0)
@@ -79,20 +73,61 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
         bar.set_postfix(return_mean=f"{row['return_mean']:.1f}", kl_mean=f"{row['kl_mean']:.2e}")
 
     status, reason = "failed", None
-    try:
-        train(config, on_update, start_state, cfg.checkpoints, record.save_checkpoint)
-        status = "done"
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        raise
-    except Exception as error:  # recorded as the run's failure; a sweep goes on
-        reason = f"{type(error).__name__}: {error}"
-    finally:
-        bar.close()
-        mirror.finish(record.finish(status, reason))
-        record.release()
-        print(f"{status}: {rid}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}")
+    with StopSignals() as signals:
+        try:
+            train(config, on_update, start_state, cfg.checkpoints, record.save_checkpoint,
+                  resume_state, signals.requested)  # fmt: skip
+            status = "done"
+        except Preempted as stop:
+            status, reason = "preempted", str(stop)
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "interrupted (Ctrl-C); resumes from its last checkpoint"
+            raise
+        except Exception as error:  # recorded as the run's failure; a sweep goes on
+            reason = f"{type(error).__name__}: {error}"
+        finally:
+            bar.close()
+            mirror.finish(record.finish(status, reason))
+            record.release()
+            print(
+                f"{status}: {rid}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}"
+            )
+    if status == "preempted":
+        signals.hand_over()
     return status
+
+
+def begin_attempt(cfg: DictConfig, config, rid: str, record: RunRecord) -> tuple | None:
+    """(the config the record holds, the warm start's state, the run's own checkpoint to
+    resume from): a stopped attempt with a checkpoint continues from it; otherwise the run
+    starts afresh, warm-started if it asks. None when its starting policy could not be had
+    (recorded as failed)."""
+    resume_from = record.resume_point()
+    if resume_from is not None:
+        resume_state = load_checkpoint(resume_from)
+        record.resume(resume_state["update"])
+        print(f"{rid}: resuming after update {resume_state['update']} ({resume_from.name})")
+        return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state
+    step_size_key = ALGOS[config.algo].step_size_key
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.update(
+        run_id=rid, step_size_key=step_size_key, step_size=config.algo_params[step_size_key]
+    )
+    if not config.warm_start:
+        record.start(resolved)
+        return resolved, None, None
+    try:
+        warm = starting_state(cfg, CONF_DIR, run)
+    except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
+        record.start(resolved)
+        record.finish("failed", f"{type(error).__name__}: {error}")
+        record.release()
+        print(f"failed: {rid} ({error})\nrecord: {record.dir}")
+        return None
+    resolved.update(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
+                    history_returns=warm.history_returns)  # fmt: skip
+    record.start(resolved)
+    return resolved, warm.state, None
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")

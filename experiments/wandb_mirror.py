@@ -15,9 +15,13 @@ from analysis.load import STATUS_FIELDS
 class WandbMirror:
     def __init__(
         self, mode: str, project: str, entity: str | None, group: str, name: str,
-        directory: Path, config: dict, tags: list[str],
+        directory: Path, config: dict, tags: list[str], run_id: str | None = None,
     ):  # fmt: skip
+        """A new W&B run, or with `run_id` the same run continued (a resumed attempt: W&B
+        keeps the steps it already has and takes the later ones)."""
         self.run = wandb.init(
+            id=run_id,
+            resume="allow" if run_id else None,
             mode=mode,
             project=project,
             entity=entity,
