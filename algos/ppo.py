@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from algos.allowed import Int, OneOf, Real, setting
 from algos.kl import gaussian_kl
 from algos.manual_grad import (
     clip_flat_grad_,
@@ -30,14 +31,14 @@ OBJECTIVES = ("clip", "none", "kl_fixed", "kl_adaptive")
 
 @dataclass
 class PPOConfig:
-    epsilon: float = 0.2  # clip range ε: the ratio r is clipped to [1−ε, 1+ε]
-    lr: float = 3e-4  # Adam step size of the policy
-    epochs: int = 10  # passes over the batch per update
-    minibatch_size: int = 64
-    max_grad_norm: float | None = 0.5  # global gradient-norm clip; None disables it
-    objective: str = "clip"  # one of OBJECTIVES
-    kl_coef: float = 1.0  # β, initial value for kl_adaptive
-    kl_target: float = 0.01  # d_targ of the adaptive rule
+    epsilon: float = setting(0.2, Real(0.0, 10.0))  # clip range ε: r is clipped to [1−ε, 1+ε]
+    lr: float = setting(3e-4, Real(0.0, 100.0))  # Adam step size of the policy
+    epochs: int = setting(10, Int(low=1))  # passes over the batch per update
+    minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
+    max_grad_norm: float | None = setting(0.5, Real(0.0, optional=True))  # None: no clip
+    objective: str = setting("clip", OneOf(*OBJECTIVES))
+    kl_coef: float = setting(1.0, Real(0.0))  # β; the initial β for kl_adaptive
+    kl_target: float = setting(0.01, Real(0.0))  # d_targ of the adaptive rule
 
 
 def ppo_objective(

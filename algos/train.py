@@ -7,11 +7,12 @@ and, every few updates, the full training state (a checkpoint) to `on_checkpoint
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from algos.allowed import FLAG, LAYERS, Int, OneOf, Real, setting
 from algos.metrics import METRICS
 from algos.policy import GaussianActor, ValueNet, flat_params
 from algos.registry import ALGOS
@@ -30,25 +31,29 @@ class Preempted(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    env_id: str = "Hopper-v5"
-    seed: int = 0
-    total_steps: int = 1_000_000
-    num_envs: int = 1
-    horizon: int = 2048  # env steps per env per batch; batch size = horizon × num_envs
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    hidden: tuple[int, ...] = (64, 64)
-    init_log_std: float = 0.0
-    normalize_obs: bool = True
-    normalize_reward: bool = True
-    value_lr: float = 3e-4
-    value_epochs: int = 10
-    value_minibatch_size: int = 64
-    eval_every: int = 0  # updates between deterministic evaluations; 0 disables them
-    eval_episodes: int = 3
-    algo: str = "ppo"
-    algo_params: dict = field(default_factory=dict)  # fields of the algo's config dataclass
-    warm_start: dict | None = None  # how the starting policy was trained (None: from scratch)
+    env_id: str = setting("Hopper-v5", None)  # checked by validate.env_problem (made once)
+    seed: int = setting(0, Int())
+    total_steps: int = setting(1_000_000, Int(low=1))  # at least one batch (validate.py)
+    num_envs: int = setting(1, Int(low=1))
+    horizon: int = setting(
+        2048, Int(low=1)
+    )  # env steps per env per batch; batch = horizon × num_envs
+    gamma: float = setting(0.99, Real(0.0, 1.0))
+    gae_lambda: float = setting(0.95, Real(0.0, 1.0, low_open=False))
+    hidden: tuple[int, ...] = setting((64, 64), LAYERS)
+    init_log_std: float = setting(0.0, Real(-10.0, 2.0, low_open=False))
+    normalize_obs: bool = setting(True, FLAG)
+    normalize_reward: bool = setting(True, FLAG)
+    value_lr: float = setting(3e-4, Real(0.0, 1.0))
+    value_epochs: int = setting(10, Int(low=1))
+    value_minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
+    eval_every: int = setting(
+        0, Int()
+    )  # updates between deterministic evaluations; 0 disables them
+    eval_episodes: int = setting(3, Int(low=1))
+    algo: str = setting("ppo", OneOf(*ALGOS))
+    algo_params: dict = setting({}, None)  # fields of the algo's config: checked by its own spec
+    warm_start: dict | None = setting(None, None)  # validate.validate_warm_start
 
     @property
     def batch_size(self) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from algos.allowed import Int, Real, setting
 from algos.cg import conjugate_gradient
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.rollout import Batch
@@ -21,12 +22,14 @@ from algos.surrogate import mean_kl, surrogate
 
 @dataclass
 class TRPOConfig:
-    delta: float = 0.01  # bound δ on the mean KL(π_old‖π_new) of one update
-    cg_iters: int = 10
-    cg_residual_tol: float = 1e-10  # stop CG once ‖r‖² falls below this
-    damping: float = 0.1  # Fisher-vector products use (H + damping·I) v
-    backtrack_coef: float = 0.8
-    backtrack_iters: int = 10  # at most this many shrinkings of the full step
+    delta: float = setting(
+        0.01, Real(0.0, 10.0)
+    )  # bound δ on the mean KL(π_old‖π_new) of one update
+    cg_iters: int = setting(10, Int(low=1))
+    cg_residual_tol: float = setting(1e-10, Real(0.0))  # stop CG once ‖r‖² falls below this
+    damping: float = setting(0.1, Real(0.0, low_open=False))  # FVPs use (H + damping·I) v
+    backtrack_coef: float = setting(0.8, Real(0.0, 1.0))
+    backtrack_iters: int = setting(10, Int())  # at most this many shrinkings of the full step
 
 
 def fisher_vector_product(

@@ -42,6 +42,7 @@ from analysis.probe_plots import (
     probe_return_vs_kl,
     probe_surrogate_vs_actual,
 )
+from analysis.settings import REPORT_KEYS, check_or_exit
 from analysis.tables import collapse_table, per_run_returns
 from analysis.warning import kl_warning, label_updates
 
@@ -446,6 +447,7 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 
 @hydra.main(config_path=CONF_DIR, config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    check_or_exit(cfg, REPORT_KEYS)
     np.seterr(all="ignore")
     build_report(cfg)
 

@@ -27,6 +27,7 @@ from analysis.normalized_score import (
     table1_label,
 )
 from analysis.plots import learning_curves, performance_profile, table1_comparison
+from analysis.settings import REPRODUCTION_KEYS, check_or_exit
 from analysis.tables import per_run_returns
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
@@ -176,6 +177,7 @@ def write(frame: pd.DataFrame, path: Path, heading: str, floatfmt: str = ".3g") 
 
 @hydra.main(config_path=CONF_DIR, config_name="reproduction", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    check_or_exit(cfg, REPRODUCTION_KEYS)
     out = Path(cfg.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     reference = Path(cfg.reference_dir)

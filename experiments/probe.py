@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 from tqdm import tqdm
 
+from algos.allowed import TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.probe import (
     KNOBS,
@@ -230,16 +231,36 @@ def probe(cfg: DictConfig) -> list[Path]:
     return written
 
 
+PROBE_KEYS: dict[str, Allowed | None] = {  # conf/probe/probe.yaml's keys; None: check() below
+    "run": Allowed(str, optional=True),
+    "sweep": Allowed(str, optional=True),
+    "out_dir": TEXT,
+    "select": OneOf(*SELECTIONS),
+    "checkpoints": None,  # last | all | a count
+    "episodes": Int(low=2),
+    "directions": None,  # a list of DIRECTIONS
+    "targets": None,  # a list of positive KLs
+    "tolerance": Real(0.0, 1.0),
+    "ppo_epsilon": Real(0.0, 10.0),
+    "knobs": None,  # KNOBS -> their values
+    "seed": Int(),
+    "bootstrap": Int(low=1),
+    "jobs": Int(low=-1),  # and not 0: joblib's n_jobs
+}
+
+
 def check(cfg: DictConfig) -> None:
     """One line for what cannot be probed, before anything runs."""
+    try:
+        check_settings(OmegaConf.to_container(cfg, resolve=True), PROBE_KEYS)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
     if (cfg.run is None) == (cfg.sweep is None):
         raise SystemExit("error: give run=<run dir> or sweep=<name> (one of them)")
     if cfg.run is not None and not (Path(cfg.run) / "config.yaml").exists():
         raise SystemExit(f"error: run={cfg.run} is not a run record (a folder with config.yaml)")
     if cfg.sweep is not None and not (Path(cfg.out_dir) / cfg.sweep).is_dir():
         raise SystemExit(f"error: no sweep {cfg.sweep} in out_dir={cfg.out_dir}")
-    if cfg.select not in SELECTIONS:
-        raise SystemExit(f"error: select={cfg.select}; allowed: {', '.join(SELECTIONS)}")
     unknown = sorted(set(cfg.directions) - set(DIRECTIONS))
     if unknown:
         raise SystemExit(f"error: unknown direction {unknown[0]}; allowed: {', '.join(DIRECTIONS)}")
@@ -256,8 +277,10 @@ def check(cfg: DictConfig) -> None:
         raise SystemExit(
             f"error: checkpoints={which}; allowed: last, all, or a count n (the last n)"
         )
-    if not all(t > 0 for t in cfg.targets) or cfg.episodes < 2:
-        raise SystemExit("error: targets must be positive KLs and episodes at least 2")
+    if not all(isinstance(t, int | float) and t > 0 for t in cfg.targets):
+        raise SystemExit(f"error: targets={list(cfg.targets)}; allowed: positive KLs (nats)")
+    if cfg.jobs == 0:
+        raise SystemExit("error: jobs=0; allowed: a number of processes >= 1, or -1 (every core)")
 
 
 @hydra.main(config_path=CONF_DIR, config_name="probe", version_base="1.3")

@@ -60,6 +60,9 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
         cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep.name,
         rid, record.dir, resolved, tags, record.meta.get("wandb_id"),
     )  # fmt: skip
+    if resume_state is not None and not mirror.resumed:  # a new W&B run: give it the updates so far
+        for row in record.rows:
+            mirror.log(row)
     record.meta["wandb_id"] = mirror.run.id
     record.write_status("running")
     done = resume_state["update"] if resume_state else 0

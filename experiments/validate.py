@@ -1,26 +1,33 @@
 """Checks a composed run config before anything runs, raising ConfigError with one line
 that says what is wrong and what is allowed."""
 
-import dataclasses
 import difflib
 import functools
 import re
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from algos.allowed import (
+    FLAG,
+    TEXT,
+    Allowed,
+    ConfigError,
+    Int,
+    OneOf,
+    allowed_values,
+    check_settings,
+)
+from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
 
-STEP_SIZE_RANGES = {
-    "delta": (0.0, 10.0),
-    "epsilon": (0.0, 10.0),
-    "lr": (0.0, 100.0),
-}  # lr up to 100: plain SGD steps need large ones
 STEP_SIZE_MEANING = {
     "delta": "its KL bound δ",
     "epsilon": "its clip range ε",
@@ -28,9 +35,41 @@ STEP_SIZE_MEANING = {
 }
 WANDB_MODES = ("offline", "online", "disabled")
 
-
-class ConfigError(ValueError):
-    """A bad config value: the message is the single line shown to the user."""
+# conf/config.yaml's own keys (their defaults are there). `None`: checked elsewhere, as noted.
+# train.* are TrainConfig's fields and algo.* the algo config's: their specs sit beside
+# their defaults in algos/.
+RUN_KEYS: dict[str, Allowed | None] = {
+    "env": None,  # env_problem: registered, makeable, continuous actions
+    "seed": Int(),
+    "total_steps": Int(low=1),  # and at least one batch: check_one_batch
+    "num_envs": Int(low=1),
+    "delta": None,  # the step-size keys: the algo's own spec, once applied to its params
+    "epsilon": None,
+    "lr": None,
+    "out_dir": TEXT,  # and writable: check_writable
+    "torch_threads": Int(low=1),
+    "progress": FLAG,
+    "flush_every": Int(low=1),
+    "checkpoints": Int(),
+    "warm_start.algo": OneOf(*ALGOS, optional=True),
+    "warm_start.total_steps": Int(),  # at least one batch when algo is set
+    "warm_start.params": None,  # the warm-start algo's own spec: validate_warm_start
+    "wandb.mode": OneOf(*WANDB_MODES),
+    "wandb.project": TEXT,
+    "wandb.entity": Allowed(str, optional=True),
+    "wandb.group": Allowed(str, optional=True),
+    "sweep.name": TEXT,
+    "sweep.grids": None,  # the sweeper expands them into jobs and validates each job
+    "sweep.envs": None,
+    "sweep.seeds": None,
+}
+# Per PPO objective, the coefficients it does not use: setting one is a mistake, not a no-op.
+UNUSED_BY_OBJECTIVE = {
+    "clip": ("kl_coef", "kl_target"),
+    "none": ("epsilon", "kl_coef", "kl_target"),
+    "kl_fixed": ("epsilon", "kl_target"),
+    "kl_adaptive": ("epsilon",),
+}
 
 
 def effective_algo_params(cfg: DictConfig) -> dict:
@@ -43,6 +82,13 @@ def effective_algo_params(cfg: DictConfig) -> dict:
     return params
 
 
+def schema(algo: str) -> dict[str, Allowed | None]:
+    """Every key of a run's config with what it allows: the run's own, train.*, algo.*."""
+    train = {f"train.{k}": v for k, v in allowed_values(TrainConfig).items()}
+    algo_keys = {f"algo.{k}": v for k, v in allowed_values(ALGOS[algo].config_cls).items()}
+    return RUN_KEYS | train | algo_keys | {"algo.name": OneOf(*ALGOS)}
+
+
 def validate(cfg: DictConfig) -> None:
     name = cfg.algo.name
     if name not in ALGOS:
@@ -53,46 +99,81 @@ def validate(cfg: DictConfig) -> None:
             accepted = ", ".join(f"{k} ({STEP_SIZE_MEANING[k]})" for k in algo.top_level_keys)
             raise ConfigError(f"{key} is not used by algo={name}; {name} accepts {accepted}")
     params = effective_algo_params(cfg)
-    fields = {f.name for f in dataclasses.fields(algo.config_cls)}
-    unknown = sorted(set(params) - fields)
+    fields = allowed_values(algo.config_cls)
+    unknown = sorted(set(params) - set(fields))
     if unknown:
         raise ConfigError(
             f"unknown key algo.{unknown[0]} for algo={name}; allowed: {', '.join(sorted(fields))}"
         )
-    for key in STEP_SIZE_KEYS:
-        if key in params:
-            check_range(key, params[key])
-    for key in ("seed", "total_steps", "num_envs", "checkpoints"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ConfigError(f"{key}={cfg[key]} must be a non-negative integer")
-    if cfg.num_envs < 1:
-        raise ConfigError(f"num_envs={cfg.num_envs} must be at least 1")
+    tree = {  # the run's keys, resolved; not Hydra's own node (a sweep job's is half-filled)
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
+    check_settings(tree, {k: v for k, v in schema(name).items() if not k.startswith("algo.")})
+    for key, value in params.items():  # as the user named it: delta, or algo.cg_iters
+        check(fields[key], key if cfg.get(key) is not None else f"algo.{key}", value)
     validate_env(cfg.env)
     check_one_batch("total_steps", cfg.total_steps, cfg)
+    check_combinations(cfg, name, params)
     validate_warm_start(cfg)
-    if cfg.wandb.mode not in WANDB_MODES:
+    check_writable(cfg.out_dir)
+
+
+def check(allowed: Allowed, key: str, value) -> None:
+    problem = allowed.problem(key, value)
+    if problem:
+        raise ConfigError(problem)
+
+
+def check_combinations(cfg: DictConfig, algo: str, params: dict) -> None:
+    """Values each fine alone that cannot go together."""
+    batch = cfg.train.horizon * cfg.num_envs
+    sizes = [("train.value_minibatch_size", cfg.train.value_minibatch_size)]
+    if "minibatch_size" in params:
+        sizes.append(("algo.minibatch_size", params["minibatch_size"]))
+    for key, size in sizes:
+        if size > batch:
+            raise ConfigError(f"{key}={size} is larger than one batch (train.horizon × num_envs "
+                              f"= {batch}); use {key} <= {batch}")  # fmt: skip
+    if algo != "ppo":
+        return
+    defaults = PPOConfig()
+    objective = params["objective"]
+    for key in UNUSED_BY_OBJECTIVE[objective]:
+        given = cfg.get(key) is not None or params[key] != getattr(defaults, key)
+        if given:
+            users = [o for o, unused in UNUSED_BY_OBJECTIVE.items() if key not in unused]
+            raise ConfigError(f"{key} is not used by algo.objective={objective}; it is used by "
+                              f"objective {' and '.join(users)}")  # fmt: skip
+
+
+def check_writable(out_dir: str) -> None:
+    """The run records go under out_dir: it, or the folder it would be made in, must be writable."""
+    path = Path(out_dir).absolute()
+    while not path.exists():
+        path = path.parent
+    try:
+        with tempfile.TemporaryFile(dir=path):  # what the OS says, not what the mode bits say
+            pass
+    except OSError as error:
         raise ConfigError(
-            f"unknown wandb.mode '{cfg.wandb.mode}'; allowed: {', '.join(WANDB_MODES)}"
-        )
+            f"out_dir={out_dir} cannot be written: {error.strerror} ({path})"
+        ) from None
 
 
 def validate_warm_start(cfg: DictConfig) -> None:
     ws = cfg.warm_start
     if ws.algo is None:
         return
-    if ws.algo not in ALGOS:
-        raise ConfigError(
-            f"unknown warm_start.algo '{ws.algo}'; allowed: {', '.join(ALGOS)} or null (from scratch)"
-        )
-    fields = {f.name for f in dataclasses.fields(ALGOS[ws.algo].config_cls)}
+    fields = allowed_values(ALGOS[ws.algo].config_cls)
     for key, value in ws.params.items():
         if key not in fields:
             raise ConfigError(
                 f"unknown key warm_start.params.{key} for warm_start.algo={ws.algo}; "
                 f"allowed: {', '.join(sorted(fields))}"
             )
-        if key in STEP_SIZE_KEYS:
-            check_range(f"warm_start.params.{key}", value)
+        check(fields[key], f"warm_start.params.{key}", value)
     check_one_batch("warm_start.total_steps", ws.total_steps, cfg)
 
 
@@ -104,12 +185,6 @@ def check_one_batch(key: str, steps, cfg: DictConfig) -> None:
             f"{key}={steps} is less than one batch "
             f"(train.horizon × num_envs = {batch}); use {key} >= {batch}"
         )
-
-
-def check_range(key: str, value) -> None:
-    low, high = STEP_SIZE_RANGES[key.rpartition(".")[2]]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
-        raise ConfigError(f"{key}={value} is out of range; allowed: {low} < {key} <= {high}")
 
 
 def validate_env(env_id: str) -> None:
@@ -175,9 +250,10 @@ def compose_run_config(conf_dir: str, argv: list[str]) -> DictConfig:
 
 def describe_hydra_error(message: str, conf_dir: str) -> str:
     """One line for Hydra's multi-line composition errors."""
-    group = re.search(r"Could not find '(\w+)/([^']*)'", message)
-    if group:
-        options = sorted(p.stem for p in Path(conf_dir, group[1]).glob("*.yaml"))
+    group = re.search(r"Could not find '([\w/]+)/([^'/]*)'", message)
+    if group:  # the options Hydra knows: our conf/ and the installed plugins' (launchers)
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            options = GlobalHydra.instance().config_loader().get_group_options(group[1])
         return f"unknown {group[1]} '{group[2]}'; allowed: {', '.join(options)}"
     missing = re.search(r"Could not override '([^']+)'", message) or re.search(
         r"Key '([^']+)' is not in struct", message
@@ -188,6 +264,8 @@ def describe_hydra_error(message: str, conf_dir: str) -> str:
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
             base = compose(config_name="config")
         node = OmegaConf.select(base, parent) if parent else base
+        if OmegaConf.is_dict(node) and not node:  # warm_start.params: empty until given keys
+            return f"{parent} is empty by default; add a key with a leading +: +{key}=..."
         allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node) if node else "?"
         return f"unknown key '{key}'; allowed: {allowed}"
     return " ".join(line.strip() for line in message.splitlines() if line.strip())

@@ -18,22 +18,21 @@ class WandbMirror:
         directory: Path, config: dict, tags: list[str], run_id: str | None = None,
     ):  # fmt: skip
         """A new W&B run, or with `run_id` the same run continued (a resumed attempt: W&B
-        keeps the steps it already has and takes the later ones)."""
-        self.run = wandb.init(
-            id=run_id,
-            resume="allow" if run_id else None,
-            mode=mode,
-            project=project,
-            entity=entity,
-            group=group,
-            name=name,
-            job_type="train",
-            dir=str(directory),
-            config=config,
-            tags=tags,
-            reinit="create_new",
-            settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
-        )
+        keeps the steps it has and takes the later ones). If W&B will not continue it (the
+        stopped attempt's W&B process may still hold the id), a new run is started and
+        `resumed` is False: the caller logs the record's earlier updates into it."""
+        settings = wandb.Settings(console="off", x_disable_stats=True, silent=True)
+        common = dict(mode=mode, project=project, entity=entity, group=group, name=name,
+                      job_type="train", dir=str(directory), config=config, tags=tags,
+                      reinit="create_new", settings=settings)  # fmt: skip
+        self.resumed = run_id is not None
+        try:
+            self.run = wandb.init(id=run_id, resume="allow" if run_id else None, **common)
+        except Exception:  # W&B refuses in several error types
+            if run_id is None:
+                raise
+            self.resumed = False
+            self.run = wandb.init(**common)
 
     def log(self, row: dict) -> None:
         self.run.log({k: v for k, v in row.items() if not _is_nan(v)}, step=int(row["step"]))

@@ -44,6 +44,13 @@ def tiny_actor() -> GaussianActor:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def own_wandb_service(monkeypatch):
+    """Each process its own W&B service, as from a shell: an in-process W&B run leaves
+    WANDB_SERVICE in os.environ, and a subprocess inheriting it would share that service."""
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+
+
 def sweep_command(out_dir: Path, *overrides: str) -> list[str]:
     return [sys.executable, "experiments/run.py", "-m", f"out_dir={out_dir}", *overrides]
 

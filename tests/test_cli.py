@@ -58,7 +58,7 @@ BAD_INPUTS = [
     (["algo=trpo", "epsilon=0.2"], "epsilon is not used by algo=trpo; trpo accepts delta"),
     (["algo=pg", "epsilon=0.2"], "epsilon is not used by algo=pg; pg accepts lr"),
     (["total_steps=100"], "total_steps=100 is less than one batch"),
-    (["seed=abc"], "seed=abc must be a non-negative integer"),
+    (["seed=abc"], "seed=abc must be an integer with seed >= 0"),
     (["wandb.mode=cloud"], "unknown wandb.mode 'cloud'; allowed: offline, online, disabled"),
 ]
 

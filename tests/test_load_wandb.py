@@ -26,8 +26,10 @@ CREATED = itertools.count()
 class RecordedRun:
     """What one `wandb.init` received, readable back like `wandb.apis.public.Run`."""
 
-    def __init__(self, config: dict, group: str, job_type: str, state: str = "running", **_):
+    def __init__(self, config: dict, group: str, job_type: str, state: str = "running",
+                 id: str | None = None, **_):  # fmt: skip
         self.config, self.group, self.job_type, self.state = config, group, job_type, state
+        self.id = id or f"recorded-{next(CREATED)}"  # W&B's generated run id
         self.summary: dict = {}
         self.history: list[dict] = []
         self.created_at = f"2026-01-01T00:00:{next(CREATED):02d}"

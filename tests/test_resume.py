@@ -16,6 +16,7 @@ import torch
 
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, train
+from experiments import wandb_mirror
 from experiments.record import RunRecord
 from experiments.stop_signals import StopSignals
 from tests.conftest import ROOT
@@ -144,3 +145,17 @@ def test_a_stop_signal_is_noted_and_then_handed_to_the_handler_before_it():
         assert seen == [signal.SIGUSR2]
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_when_wandb_will_not_continue_a_run_the_mirror_starts_a_new_one(tmp_path, monkeypatch):
+    real_init = wandb_mirror.wandb.init
+
+    def refusing(**kwargs):  # as W&B does while a killed attempt's service holds the id
+        if kwargs.get("id"):
+            raise RuntimeError(f"run ID {kwargs['id']} is in use")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb_mirror.wandb, "init", refusing)
+    mirror = wandb_mirror.WandbMirror("offline", "p", None, "g", "n", tmp_path, {}, [], "abc")
+    assert mirror.resumed is False and mirror.run.id != "abc"
+    mirror.run.finish()

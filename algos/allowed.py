@@ -1,0 +1,151 @@
+"""What a config field allows, declared next to its default, so that one validator
+(experiments/validate.py) checks every field the same way and a test can enumerate them:
+a field added without its allowed values fails the suite.
+
+    horizon: int = setting(2048, Int(low=1))
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+METADATA_KEY = "allowed"
+ABSENT = object()
+
+
+class ConfigError(ValueError):
+    """A bad config value: the message is the single line shown to the user."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    kind: type  # int, float, bool, str or list (a non-empty list of int)
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself excluded
+    choices: tuple = ()
+    optional: bool = False  # null allowed (meaning: off / the default)
+
+    def problem(self, key: str, value) -> str | None:
+        """One line saying what is wrong with `value` and what is allowed; None if it is fine."""
+        if value is None:
+            return None if self.optional else f"{key} must be set: {self.describe(key)}"
+        if self.choices:
+            if value in self.choices:
+                return None
+            return f"unknown {key} '{value}'; allowed: {', '.join(map(str, self.choices))}"
+        if not self.is_kind(value):
+            return f"{key}={value} must be {self.describe(key)}"
+        values = value if self.kind is list else [value]
+        if any(not self.in_range(v) for v in values):
+            return f"{key}={value} is out of range; allowed: {self.bounds(key)}"
+        return None
+
+    def is_kind(self, value) -> bool:
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        if self.kind is int:
+            return isinstance(value, int)
+        if self.kind is float:
+            return isinstance(value, int | float) and math.isfinite(value)
+        if self.kind is list:
+            return (isinstance(value, list | tuple) and len(value) > 0
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in value))  # fmt: skip
+        return isinstance(value, str) and value != ""
+
+    def in_range(self, value) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or value <= self.high
+
+    def bounds(self, key: str) -> str:
+        """`0.0 < delta <= 10.0`, `horizon >= 1`: the range, named as the key's last part."""
+        name = key.rpartition(".")[2]
+        low = f"{self.low!r} {'<' if self.low_open else '<='} " if self.low is not None else ""
+        if self.high is not None:
+            return f"{low}{name} <= {self.high!r}"
+        return f"{name} {'>' if self.low_open else '>='} {self.low!r}" if low else ""
+
+    def describe(self, key: str) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        kinds = {bool: "true or false", int: "an integer", float: "a number",
+                 list: "a non-empty list of integers", str: "a non-empty string"}  # fmt: skip
+        bounds = self.bounds(key)
+        described = kinds[self.kind] + (f" with {bounds}" if bounds else "")
+        return described + (" (or null)" if self.optional else "")
+
+    def invalid(self):
+        """A value this field rejects (for the test that enumerates every field)."""
+        if self.choices:
+            return "no_such_choice"
+        if self.kind is bool:
+            return "maybe"
+        if self.kind is str:
+            return ""
+        if self.kind is list:
+            return [0] if self.low is not None and self.low > 0 else "x"
+        if self.low is not None:
+            return self.low if self.low_open else self.low - 1
+        return self.high + 1 if self.high is not None else "x"
+
+
+def Int(low: int | None = 0, high: int | None = None, optional: bool = False) -> Allowed:
+    return Allowed(int, low, high, optional=optional)
+
+
+def Real(low: float | None = None, high: float | None = None, low_open: bool = True,
+         optional: bool = False) -> Allowed:  # fmt: skip
+    return Allowed(float, low, high, low_open, optional=optional)
+
+
+def OneOf(*choices, optional: bool = False) -> Allowed:
+    return Allowed(str, choices=tuple(choices), optional=optional)
+
+
+FLAG = Allowed(bool)
+TEXT = Allowed(str)
+LAYERS = Allowed(list, low=1)  # hidden layer widths
+
+
+def setting(default, allowed: Allowed | None, **kwargs) -> dataclasses.Field:
+    """A dataclass field with its allowed values. `None` for a field another check covers
+    (say which in a comment): it is still listed, so nothing is left unchecked by accident."""
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: default.copy(),
+                                 metadata={METADATA_KEY: allowed}, **kwargs)  # fmt: skip
+    return dataclasses.field(default=default, metadata={METADATA_KEY: allowed}, **kwargs)
+
+
+def allowed_values(config_cls) -> dict[str, Allowed | None]:
+    """Every field of a config dataclass with what it allows; raises for a field that does
+    not say (declared without `setting`)."""
+    out = {}
+    for f in dataclasses.fields(config_cls):
+        if METADATA_KEY not in f.metadata:
+            raise TypeError(f"{config_cls.__name__}.{f.name} declares no allowed values")
+        out[f.name] = f.metadata[METADATA_KEY]
+    return out
+
+
+def lookup(tree: dict, key: str, default=ABSENT):
+    """tree["a"]["b"] for key "a.b"; `default` where a part is missing."""
+    node = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def check_settings(tree: dict, keys: dict[str, Allowed | None]) -> None:
+    """Each key of a settings tree (a plain dict) that `keys` gives allowed values for:
+    ConfigError, one line, for the first that is wrong. Keys not in the tree are skipped."""
+    for key, allowed in keys.items():
+        value = lookup(tree, key)
+        if allowed is not None and value is not ABSENT:
+            problem = allowed.problem(key, value)
+            if problem:
+                raise ConfigError(problem)

@@ -1,0 +1,76 @@
+"""What each key of the analysis settings allows (conf/analysis/report.yaml and
+reproduction.yaml hold the defaults): checked before a report starts, one line per
+mistake. A key added to those files without an entry here fails the test suite."""
+
+import sys
+
+from omegaconf import DictConfig, OmegaConf
+
+from algos.allowed import TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
+
+SOURCES = ("records", "wandb")
+FRACTION = Real(0.0, 1.0)  # (0, 1]
+WANDB = {
+    "wandb.project": TEXT,
+    "wandb.entity": Allowed(str, optional=True),
+}
+
+REPORT_KEYS: dict[str, Allowed | None] = {
+    "source": OneOf(*SOURCES),
+    "out_dir": TEXT,
+    "sweep": TEXT,
+    "report_dir": TEXT,
+    "collapse.smooth_window": Int(low=1),
+    "collapse.min_gain": Real(0.0, low_open=False),
+    "collapse.min_gain_per_env": None,  # env id -> min_gain: each checked by min_gain's rule below
+    "collapse.drop_frac": FRACTION,
+    "collapse.recover_frac": FRACTION,
+    "update_collapse.drop_frac": FRACTION,
+    "update_collapse.horizon": Int(low=1),
+    "dose_response.bins_per_decade": Int(low=1),
+    "dose_response.min_updates": Int(low=1),
+    "dose_response.level": Real(0.0, 1.0),
+    "dose_response.progress": Real(0.0, 1.0, low_open=False),
+    "dose_response.bootstrap": Int(),
+    "dose_response.run_quantiles": Int(low=1),
+    "warning.horizon": Int(low=1),
+    "warning.flag_share": FRACTION,
+    "warning.min_positives": Int(low=1),
+    "warning.min_runs": Int(low=1),
+    "warning.bootstrap": Int(),
+    "kl_vs_return_horizon": Int(low=1),
+    "final_window": Int(low=1),
+    "seed": Int(),
+    "wandb.mode": OneOf("disabled", "offline", "online"),
+    **WANDB,
+}
+
+REPRODUCTION_KEYS: dict[str, Allowed | None] = {
+    "source": OneOf(*SOURCES),
+    "out_dir": TEXT,
+    "table1_sweep": TEXT,
+    "returns_sweep": TEXT,
+    "reference_dir": TEXT,
+    "results_dir": TEXT,
+    "episodes": Int(low=1),
+    "smooth_window": Int(low=1),
+    "curve_smooth_window": Int(low=1),
+    "seed": Int(),
+    **WANDB,
+}
+
+
+def per_env_min_gain(tree: dict) -> dict[str, Allowed]:
+    """collapse.min_gain_per_env.<env>: each a min_gain."""
+    envs = (tree.get("collapse") or {}).get("min_gain_per_env") or {}
+    return {f"collapse.min_gain_per_env.{env}": REPORT_KEYS["collapse.min_gain"] for env in envs}
+
+
+def check_or_exit(cfg: DictConfig, keys: dict[str, Allowed | None]) -> None:
+    """Before anything is read or written: a wrong key is one line on stderr and exit 2."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        check_settings(tree, keys | per_env_min_gain(tree))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
