@@ -39,9 +39,9 @@ class RunningMeanStd:
 
 
 class ObsNormalizer:
-    """(obs − mean) / std, clipped to ±clip; identity when disabled."""
+    """(obs − mean) / std, clipped to ±clip (None: not clipped); identity when disabled."""
 
-    def __init__(self, obs_dim: int, enabled: bool, clip: float = 10.0):
+    def __init__(self, obs_dim: int, enabled: bool, clip: float | None = 10.0):
         self.enabled = enabled
         self.clip = clip
         self.stats = RunningMeanStd((obs_dim,))
@@ -50,7 +50,9 @@ class ObsNormalizer:
         if not self.enabled:
             return obs.astype(np.float32)
         scaled = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+        if self.clip is not None:
+            scaled = np.clip(scaled, -self.clip, self.clip)
+        return scaled.astype(np.float32)
 
     def update(self, raw_obs: np.ndarray) -> None:
         if self.enabled:

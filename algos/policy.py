@@ -11,13 +11,22 @@ import torch
 from torch import nn
 
 
-def mlp(sizes: Sequence[int], output_gain: float) -> nn.Sequential:
-    """tanh MLP with orthogonal init (hidden gain √2, final layer `output_gain`, zero biases)."""
+def mlp(sizes: Sequence[int], output_gain: float, orthogonal: bool = True) -> nn.Sequential:
+    """tanh MLP, zero biases. Weights orthogonal (hidden gain √2, final layer `output_gain`:
+    SB3/CleanRL) or, with `orthogonal=False`, Baselines' normc as the PPO paper's code had
+    it: each unit's incoming weights a Gaussian vector scaled to norm 1 (final layer:
+    `output_gain`)."""
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
         linear = nn.Linear(fan_in, fan_out)
-        nn.init.orthogonal_(linear.weight, gain=output_gain if last else np.sqrt(2.0))
+        if orthogonal:
+            nn.init.orthogonal_(linear.weight, gain=output_gain if last else np.sqrt(2.0))
+        else:
+            with torch.no_grad():
+                weight = torch.randn(fan_out, fan_in)
+                gain = output_gain if last else 1.0
+                linear.weight.copy_(gain * weight / weight.norm(dim=1, keepdim=True))
         nn.init.zeros_(linear.bias)
         layers.append(linear)
         if not last:
@@ -28,9 +37,12 @@ def mlp(sizes: Sequence[int], output_gain: float) -> nn.Sequential:
 class GaussianActor(nn.Module):
     """π_θ(a|s) = N(μ_θ(s), diag(exp(2·log_std)))."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_log_std: float):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_log_std: float,
+        orthogonal_init: bool = True,
+    ):  # fmt: skip
         super().__init__()
-        self.mean_net = mlp([obs_dim, *hidden, act_dim], output_gain=0.01)
+        self.mean_net = mlp([obs_dim, *hidden, act_dim], 0.01, orthogonal_init)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,9 +78,9 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
 class ValueNet(nn.Module):
     """V_φ(s), fitted by regression on GAE returns."""
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int]):
+    def __init__(self, obs_dim: int, hidden: Sequence[int], orthogonal_init: bool = True):
         super().__init__()
-        self.net = mlp([obs_dim, *hidden, 1], output_gain=1.0)
+        self.net = mlp([obs_dim, *hidden, 1], 1.0, orthogonal_init)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).squeeze(-1)

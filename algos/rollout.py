@@ -28,7 +28,7 @@ class Batch:
     logp_old: torch.Tensor  # (N,) log π_old(a|s)
     mean_old: torch.Tensor  # (N, act_dim) μ_old(s)
     log_std_old: torch.Tensor  # (N, act_dim) log σ_old(s)
-    advantages: torch.Tensor  # (N,) GAE advantages, normalised to zero mean and unit std
+    advantages: torch.Tensor  # (N,) GAE advantages, normalised to zero mean and unit std (a switch)
     returns: torch.Tensor  # (N,) value targets: raw GAE advantages + V(s)
     values: torch.Tensor  # (N,) V(s) before the critic's update
     episode_returns: np.ndarray  # undiscounted, unscaled returns of episodes that ended here
@@ -135,6 +135,8 @@ class RolloutCollector:
         lam: float,
         normalize_obs: bool,
         normalize_reward: bool,
+        obs_clip: float | None = 10.0,
+        normalize_advantages: bool = True,
     ):
         self.envs = make_envs(env_id, num_envs)
         self.num_envs = num_envs
@@ -145,7 +147,8 @@ class RolloutCollector:
         self.act_dim = int(np.prod(self.envs.single_action_space.shape))
         self.act_low = self.envs.single_action_space.low
         self.act_high = self.envs.single_action_space.high
-        self.obs_normalizer = ObsNormalizer(self.obs_dim, normalize_obs)
+        self.obs_normalizer = ObsNormalizer(self.obs_dim, normalize_obs, obs_clip)
+        self.normalize_advantages = normalize_advantages
         self.reward_scaler = RewardScaler(num_envs, gamma, normalize_reward)
         self.rng = np.random.default_rng(seed)
         raw, _ = self.envs.reset(seed=seed)
@@ -206,7 +209,11 @@ class RolloutCollector:
             self.lam,
         ).reshape(-1)
         returns = advantages + values.numpy().astype(np.float64)
-        normalized = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        normalized = (
+            (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            if self.normalize_advantages
+            else advantages
+        )
         return Batch(
             obs=obs_t,
             actions=actions_t,

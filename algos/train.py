@@ -42,8 +42,14 @@ class TrainConfig:
     gae_lambda: float = setting(0.95, Real(0.0, 1.0, low_open=False))
     hidden: tuple[int, ...] = setting((64, 64), LAYERS)
     init_log_std: float = setting(0.0, Real(-10.0, 2.0, low_open=False))
-    normalize_obs: bool = setting(True, FLAG)
-    normalize_reward: bool = setting(True, FLAG)
+    # Code-level optimisations, each its own switch (conf/impl/: modern = these defaults)
+    normalize_obs: bool = setting(True, FLAG)  # running mean/std of observations
+    obs_clip: float | None = setting(10.0, Real(0.0, optional=True))  # ± after normalising
+    normalize_reward: bool = setting(True, FLAG)  # rewards ÷ std of the discounted return
+    normalize_advantages: bool = setting(True, FLAG)  # per batch, zero mean and unit std
+    orthogonal_init: bool = setting(True, FLAG)  # else Baselines' normc (the PPO paper's code)
+    adam_eps: float = setting(1e-5, Real(0.0, 1.0))  # ε of every Adam of the run
+    lr_anneal: bool = setting(False, FLAG)  # every step size linearly to 0 over the run
     value_lr: float = setting(3e-4, Real(0.0, 1.0))
     value_epochs: int = setting(10, Int(low=1))
     value_minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
@@ -105,6 +111,11 @@ class Learner:
         self.collector.reward_scaler.load_state_dict(state["reward_scaler"])
         self.value_fitter.optimizer.load_state_dict(state["value_optimizer"])
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimiser of the run: the policy's (PG, PPO; TRPO has none) and the critic's."""
+        policy_optimizer = getattr(self.policy_update, "optimizer", None)
+        return [o for o in (policy_optimizer, self.value_fitter.optimizer) if o is not None]
+
     def resume(self, state: dict) -> bool:
         """Continue this run from its own checkpoint: everything `state_dict` saved. Returns
         whether the episodes in progress were restored exactly (MuJoCo envs) too."""
@@ -125,16 +136,35 @@ def make_learner(config: TrainConfig) -> Learner:
     generator = torch.Generator().manual_seed(config.seed)
     collector = RolloutCollector(
         config.env_id, config.num_envs, config.horizon, config.seed, config.gamma,
-        config.gae_lambda, config.normalize_obs, config.normalize_reward,
+        config.gae_lambda, config.normalize_obs, config.normalize_reward, config.obs_clip,
+        config.normalize_advantages,
     )  # fmt: skip
-    actor = GaussianActor(collector.obs_dim, collector.act_dim, config.hidden, config.init_log_std)
-    critic = ValueNet(collector.obs_dim, config.hidden)
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, config.hidden,
+                          config.init_log_std, config.orthogonal_init)  # fmt: skip
+    critic = ValueNet(collector.obs_dim, config.hidden, config.orthogonal_init)
     algo = ALGOS[config.algo]
     policy_update = algo.update_cls(actor, algo.config_cls(**config.algo_params))
     value_fitter = ValueFitter(
         critic, config.value_lr, config.value_epochs, config.value_minibatch_size
     )
-    return Learner(collector, actor, critic, policy_update, value_fitter, generator)
+    learner = Learner(collector, actor, critic, policy_update, value_fitter, generator)
+    for optimizer in learner.optimizers():
+        if isinstance(optimizer, torch.optim.Adam):
+            for group in optimizer.param_groups:
+                group["eps"] = config.adam_eps
+    return learner
+
+
+def set_step_sizes(learner: Learner, base_lrs: list, update: int, num_updates: int) -> None:
+    for optimizer, lrs in zip(learner.optimizers(), base_lrs, strict=True):
+        for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+            group["lr"] = annealed(lr, update, num_updates)
+
+
+def annealed(base_lr: float, update: int, num_updates: int) -> float:
+    """The step size of update `update` (1-based) under linear annealing to 0 over the run
+    (Baselines ppo1's schedule='linear': 1 at the first update)."""
+    return base_lr * (1.0 - (update - 1) / num_updates)
 
 
 def checkpoint_updates(num_updates: int, checkpoints: int) -> set[int]:
@@ -159,6 +189,7 @@ def train(
     `on_checkpoint(update, state)`. When `stop_requested()` turns true (a preemption signal),
     checkpoint after the update in progress and raise Preempted."""
     learner = make_learner(config)
+    base_lrs = [[g["lr"] for g in o.param_groups] for o in learner.optimizers()]  # the config's
     if start_state is not None:
         learner.warm_start(start_state)
     steps, done = 0, 0
@@ -170,6 +201,8 @@ def train(
     save_at = checkpoint_updates(config.num_updates, checkpoints) if on_checkpoint else set()
     try:
         for update in range(done + 1, config.num_updates + 1):
+            if config.lr_anneal:
+                set_step_sizes(learner, base_lrs, update, config.num_updates)
             t0 = time.perf_counter()
             batch = collector.collect(actor, critic)
             t1 = time.perf_counter()

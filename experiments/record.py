@@ -36,12 +36,19 @@ STALE_LOCK_S = 900  # a lock whose heartbeat is older than this is taken over
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Added to TrainConfig after runs were recorded: left out of the id at these values, so
+# every earlier run keeps its id (and its record is found again).
+LATER_FIELDS = {"warm_start": None, "obs_clip": 10.0, "normalize_advantages": True,
+                "orthogonal_init": True, "adam_eps": 1e-5, "lr_anneal": False}  # fmt: skip
+
+
 def scientific_config(config: TrainConfig) -> dict:
-    """What determines the run's result: everything in TrainConfig (no paths, no logging).
-    A run from scratch leaves `warm_start` out, so its id is what it was before warm starts."""
+    """What determines the run's result: everything in TrainConfig (no paths, no logging),
+    the fields added later only where they differ from what runs had before them."""
     science = dataclasses.asdict(config)
-    if science["warm_start"] is None:
-        del science["warm_start"]
+    for key, value in LATER_FIELDS.items():
+        if science[key] == value:
+            del science[key]
     return json.loads(json.dumps(science, sort_keys=True))
 
 

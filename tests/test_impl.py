@@ -1,0 +1,117 @@
+"""Each code-level optimisation is a switch that changes what it claims and nothing else,
+`impl=paper` sets the PPO paper's code's values, and runs recorded before the switches
+existed keep their ids."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from algos.normalization import ObsNormalizer
+from algos.policy import GaussianActor, ValueNet
+from algos.rollout import RolloutCollector
+from algos.train import TrainConfig, annealed, make_learner, train
+from experiments.record import run_id
+from experiments.run import CONF_DIR
+from experiments.validate import compose_run_config, train_config
+
+TIMING = {"sps", "rollout_s", "update_s"}
+TINY = dict(env_id="InvertedPendulum-v5", total_steps=512, horizon=128, hidden=(16,),
+            value_epochs=1)  # fmt: skip
+
+
+def collect(**switches):
+    collector = RolloutCollector("Hopper-v5", 1, 256, 0, 0.99, 0.95, **switches)
+    torch.manual_seed(0)
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, (8,), 0.0)
+    batch = collector.collect(actor, ValueNet(collector.obs_dim, (8,)))
+    collector.close()
+    return collector, batch
+
+
+def test_observation_normalisation_off_keeps_no_statistics_and_passes_observations_through():
+    off, batch = collect(normalize_obs=False, normalize_reward=True)
+    on, _ = collect(normalize_obs=True, normalize_reward=True)
+    assert off.obs_normalizer.stats.count == pytest.approx(1e-4)  # never updated
+    assert on.obs_normalizer.stats.count > 256 - 1
+    assert torch.equal(batch.obs, torch.from_numpy(off.obs_normalizer(batch.obs.numpy())))
+
+
+def test_observation_clip_bounds_the_normalised_observation_only_when_set():
+    obs = np.array([[0.0], [1.0], [1000.0]])
+    for clip, bound in ((5.0, 5.0), (10.0, 10.0), (None, np.inf)):
+        normalizer = ObsNormalizer(1, True, clip)
+        normalizer.update(obs[:2])
+        top = normalizer(obs).max()
+        assert top == bound if np.isfinite(bound) else top > 100
+
+
+def test_reward_scaling_off_leaves_rewards_in_their_own_units():
+    off, batch = collect(normalize_obs=True, normalize_reward=False)
+    on, _ = collect(normalize_obs=True, normalize_reward=True)
+    assert off.reward_scaler.std == 1.0 and on.reward_scaler.std != 1.0
+    assert off.reward_scaler.stats.count == pytest.approx(1e-4)
+
+
+def test_advantage_normalisation_off_gives_the_raw_gae_advantages():
+    _, raw = collect(normalize_obs=True, normalize_reward=True, normalize_advantages=False)
+    _, normalised = collect(normalize_obs=True, normalize_reward=True, normalize_advantages=True)
+    assert torch.allclose(raw.advantages, raw.returns - raw.values, atol=1e-5)
+    assert abs(normalised.advantages.mean()) < 1e-5 and normalised.advantages.std(
+        unbiased=False
+    ) == pytest.approx(1, abs=1e-4)
+    assert raw.advantages.std() != pytest.approx(1, abs=1e-2)
+
+
+def test_initialisation_is_orthogonal_or_normc():
+    torch.manual_seed(0)
+    orthogonal = GaussianActor(11, 3, (64, 64), 0.0, orthogonal_init=True).mean_net
+    normc = GaussianActor(11, 3, (64, 64), 0.0, orthogonal_init=False).mean_net
+    hidden = orthogonal[2].weight  # 64 × 64: orthogonal with gain √2
+    assert torch.allclose(hidden @ hidden.T, 2.0 * torch.eye(64), atol=1e-4)
+    for layer, norm in ((normc[0], 1.0), (normc[2], 1.0), (normc[4], 0.01)):  # each unit's row
+        assert torch.allclose(layer.weight.norm(dim=1), torch.full((layer.out_features,), norm))
+    assert not torch.allclose(normc[2].weight @ normc[2].weight.T, torch.eye(64), atol=0.1)
+
+
+@pytest.mark.parametrize("algo", ["pg", "ppo", "trpo"])
+def test_adam_eps_reaches_every_adam_of_the_run(algo):
+    learner = make_learner(TrainConfig(**TINY, algo=algo, adam_eps=1e-8))
+    learner.collector.close()
+    groups = [g for o in learner.optimizers() for g in o.param_groups]
+    assert groups and all(g["eps"] == 1e-8 for g in groups)
+
+
+def test_lr_annealing_is_linear_to_zero_and_changes_training_from_the_second_update():
+    assert [annealed(3e-4, k, 4) for k in (1, 2, 3, 4)] == pytest.approx(
+        [3e-4, 2.25e-4, 1.5e-4, 7.5e-5]
+    )
+    runs = {}
+    for anneal in (False, True):
+        rows = []
+        train(TrainConfig(**TINY, algo="ppo", lr_anneal=anneal), rows.append)
+        runs[anneal] = pd.DataFrame(rows).drop(columns=list(TIMING))
+    # the first update runs at the full step size; the second at 3/4 of it
+    pd.testing.assert_series_equal(runs[False].iloc[0], runs[True].iloc[0])
+    assert runs[False].loc[1, "kl_mean"] != runs[True].loc[1, "kl_mean"]
+
+
+def test_impl_paper_sets_the_ppo_papers_code_and_modern_is_the_default():
+    modern = compose_run_config(CONF_DIR, [])
+    paper = compose_run_config(CONF_DIR, ["impl=paper"])
+    assert train_config(modern) == train_config(compose_run_config(CONF_DIR, ["impl=modern"]))
+    changed = {k for k in paper.train if paper.train[k] != modern.train[k]}
+    assert changed == {"obs_clip", "normalize_reward", "orthogonal_init", "lr_anneal"}
+    assert (paper.train.obs_clip, paper.train.normalize_reward) == (5.0, False)
+    assert not paper.train.orthogonal_init and paper.train.lr_anneal
+
+
+def test_runs_recorded_before_the_switches_keep_their_ids_and_a_switch_changes_the_id():
+    # the default study's starting policy for seed 1, as recorded before the switches existed
+    pretrain = ["sweep=default", "seed=1", "warm_start.algo=null", "warm_start.total_steps=0"]
+    assert run_id(train_config(compose_run_config(CONF_DIR, pretrain))) == (
+        "ppo-Hopper-v5-epsilon0.2-s1-03361398fa"
+    )
+    ids = {run_id(train_config(compose_run_config(CONF_DIR, [s]))) for s in
+           ("impl=modern", "impl=paper", "train.adam_eps=1e-8", "train.obs_clip=null")}  # fmt: skip
+    assert len(ids) == 4
