@@ -106,8 +106,8 @@ def begin_attempt(cfg: DictConfig, config, rid: str, record: RunRecord) -> tuple
     starts afresh, warm-started if it asks. None when its starting policy could not be had
     (recorded as failed)."""
     resume_from = record.resume_point()
-    if resume_from is not None:
-        resume_state = load_checkpoint(resume_from)
+    resume_state = load_checkpoint(resume_from) if resume_from is not None else None
+    if resume_state is not None and "collector" in resume_state:  # older checkpoints: afresh
         record.resume(resume_state["update"])
         print(f"{rid}: resuming after update {resume_state['update']} ({resume_from.name})")
         return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state

@@ -18,7 +18,9 @@ from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, train
 from experiments import wandb_mirror
 from experiments.record import RunRecord
+from experiments.run import CONF_DIR, run
 from experiments.stop_signals import StopSignals
+from experiments.validate import compose_run_config
 from tests.conftest import ROOT
 
 TIMING = ["rollout_s", "update_s", "sps"]  # wall-clock measurements: never equal twice
@@ -159,3 +161,19 @@ def test_when_wandb_will_not_continue_a_run_the_mirror_starts_a_new_one(tmp_path
     mirror = wandb_mirror.WandbMirror("offline", "p", None, "g", "n", tmp_path, {}, [], "abc")
     assert mirror.resumed is False and mirror.run.id != "abc"
     mirror.run.finish()
+
+
+def test_a_stopped_run_whose_checkpoint_predates_resume_starts_afresh(tmp_path):
+    cfg = compose_run_config(CONF_DIR, ["env=InvertedPendulum-v5", "total_steps=512",
+                                        "train.horizon=128", "train.hidden=[8]", "checkpoints=2",
+                                        "wandb.mode=disabled", f"out_dir={tmp_path}"])  # fmt: skip
+    assert run(cfg, show_progress=False) == "done"
+    record = RunRecord(next((tmp_path / "single").iterdir()))
+    old = torch.load(record.last_checkpoint(), weights_only=False)
+    del old["collector"], old["kl_coef"]  # what a checkpoint held before runs could resume
+    record.save_checkpoint(2, old)
+    record.last_checkpoint().unlink()  # update_4: the attempt "stopped" after update 2
+    record.write_status("running")
+    assert run(cfg, show_progress=False) == "done"
+    assert "resumes" not in json.loads((record.dir / "status.json").read_text())
+    assert len(pd.read_parquet(record.dir / "metrics.parquet")) == 4
