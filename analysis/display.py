@@ -21,7 +21,7 @@ def frequency(k: int, n: int, low: float, high: float) -> str:
 
 def step_size_label(variant: str, key: str, value: float) -> str:
     """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused)."""
-    return "none (no clipping)" if variant == "ppo_none" else f"{key} {value:g}"
+    return "none (no clipping)" if variant.startswith("ppo_none") else f"{key} {value:g}"
 
 
 def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
@@ -181,6 +181,30 @@ def probe_directions(differences: pd.DataFrame) -> pd.DataFrame:
                 )
                 for r in differences.itertuples()
             ],  # fmt: skip
+        }
+    )
+
+
+def implementation(table: pd.DataFrame) -> pd.DataFrame:
+    """Per env × update rule × implementation setting: collapses, update sizes, final return."""
+    rows = list(table.itertuples())
+    return pd.DataFrame(
+        {
+            "env": table["env"],
+            "update rule": table["variant"],
+            "step size": [step_size_label(r.variant, r.step_size_key, r.step_size) for r in rows],
+            "implementation": table["impl"],
+            "collapsed / runs [95% Wilson CI]": [
+                frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high) for r in rows
+            ],
+            "kl_mean median / 95th pct": [
+                f"{r.kl_mean_median:.2g} / {r.kl_mean_q95:.2g}" for r in rows
+            ],
+            "ratio_max 95th pct": table["ratio_max_q95"].map(lambda v: f"{v:.3g}"),
+            "final return [95% CI]": [
+                interval(r.final_return, r.final_return_ci_low, r.final_return_ci_high, ".0f")
+                for r in rows
+            ],
         }
     )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis.display import frequency, interval
 from analysis.dose_response import ALL
@@ -350,3 +351,39 @@ def probe_findings(ladder, knobs, differences, drop_frac: float) -> list[Finding
     if not knobs.empty:
         found.append(probe_knob_finding(knobs))
     return found
+
+
+def implementation_finding(table: pd.DataFrame) -> Finding | None:
+    """Per update rule tried under several implementation settings: each setting's collapse
+    frequency, and which settings differ from `modern` beyond chance (Newcombe interval of
+    the difference, statsmodels)."""
+    parts = []
+    for (env, variant, _), rows in table.groupby(["env", "variant", "step_size"], sort=False):
+        if rows["impl"].nunique() < 2 or rows["runs"].sum() == 0:
+            continue
+        cells = "; ".join(f"{r.impl} {collapse_cell(r)}" for r in rows.itertuples())
+        modern = rows[rows["impl"] == "modern"]
+        apart = []
+        for r in rows[rows["impl"] != "modern"].itertuples():
+            if modern.empty or not r.runs or not modern.iloc[0].runs:
+                continue
+            m = modern.iloc[0]
+            low, high = confint_proportions_2indep(r.collapsed, r.runs, m.collapsed, m.runs,
+                                                   method="newcomb")  # fmt: skip
+            if low > 0 or high < 0:
+                apart.append(
+                    f"{r.impl} {r.collapse_freq - m.collapse_freq:+.2f} [{low:+.2f}, {high:+.2f}]"
+                )
+        verdict = (
+            ("differs from modern beyond chance: " + ", ".join(apart))
+            if apart
+            else (
+                "no setting's collapse frequency differs from modern's beyond chance (95% Newcombe "
+                f"interval of the difference), with as few as {int(rows['runs'].min())} run(s) per setting"
+            )
+        )
+        parts.append(f"{env} {variant}: {cells}; {verdict}")
+    if not parts:
+        return None
+    return Finding("What prevents collapse? Runs that collapsed per implementation setting "
+                   "[95% Wilson CI]: " + " | ".join(parts) + ".", "collapse_frequency")  # fmt: skip

@@ -16,13 +16,14 @@ import pandas as pd
 import yaml
 
 from algos.metrics import METRICS
+from analysis.implementation import implementation
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same result, ~10x faster
 
 RUN_COLUMNS = [
     "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
     "status", "reason", "diverged", "updates", "steps", "baseline_return", "history_returns",
-    "warm_start_run", "wall_s", "git_sha", "versions",
+    "warm_start_run", "impl", "wall_s", "git_sha", "versions",
 ]  # fmt: skip
 
 STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
@@ -69,6 +70,7 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "baseline_return": float(config.get("baseline_return") or "nan"),  # warm starts only
         "history_returns": config.get("history_returns"),
         "warm_start_run": config.get("warm_start_run"),
+        "impl": implementation(config.get("train") or {}, config["algo"]),
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),
         "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),

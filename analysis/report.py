@@ -26,7 +26,7 @@ from analysis.dose_response import (
     logistic_dose_response,
     update_trials,
 )
-from analysis.findings import findings, probe_findings
+from analysis.findings import findings, implementation_finding, probe_findings
 from analysis.load import load, wandb_path
 from analysis.probe_effects import (
     control_band,
@@ -43,7 +43,7 @@ from analysis.probe_plots import (
     probe_surrogate_vs_actual,
 )
 from analysis.settings import REPORT_KEYS, check_or_exit
-from analysis.tables import collapse_table, per_run_returns
+from analysis.tables import GROUP, collapse_table, per_run_returns
 from analysis.warning import kl_warning, label_updates
 
 
@@ -183,6 +183,16 @@ def build_report(cfg: DictConfig) -> Path:
     }
     probe_tables, probe_figures, probe_found = probe_section(cfg, runs, out)
     tables |= probe_tables
+    impl_table = None
+    if runs.groupby(GROUP)["impl"].nunique().max() > 1:  # one rule under several settings
+        impl_table = collapse_table(runs, per_run, updates, cfg.seed, [*GROUP, "impl"])
+        impl_table.to_csv(out / "implementation.csv", index=False)
+        tables["implementation"] = (
+            "What prevents collapse: the clip, or the code-level optimisations around it? Per "
+            "update rule and implementation setting (conf/impl: modern, paper, or modern with "
+            "the switches named turned off): " + definition,
+            display.implementation(impl_table),
+        )
     for name, (caption, frame) in tables.items():
         (out / f"{name}.md").write_text(f"{caption}\n\n{display.markdown(frame)}\n")
 
@@ -218,6 +228,8 @@ def build_report(cfg: DictConfig) -> Path:
                      d.level, cfg.update_collapse.horizon, w.horizon)  # fmt: skip
     figures[1:1] = probe_figures
     found[3:3] = probe_found  # after the per-update answer (step size, odds ratio, crossing)
+    if impl_table is not None and (impl_found := implementation_finding(impl_table)):
+        found.insert(1, impl_found)
     summary = summary_lines(runs, records.skipped, table)
     write_index(out, cfg.sweep, found, summary, tables, figures)
     write_readme(out, cfg.sweep, found, summary, tables, figures)
@@ -377,6 +389,7 @@ SECTIONS = [
         ["probe_return_vs_kl", "probe_knobs", "probe_direction_at_equal_kl"],
     ),
     ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
+    ("What prevents collapse? Implementation settings", ["implementation"]),
     ("Does KL warn before a collapse?", ["kl_warning"]),
     ("Returns", ["returns"]),
 ]

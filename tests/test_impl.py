@@ -2,6 +2,8 @@
 `impl=paper` sets the PPO paper's code's values, and runs recorded before the switches
 existed keep their ids."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +13,12 @@ from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor, ValueNet
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, annealed, make_learner, train
+from analysis.implementation import implementation
+from analysis.report import main as report_main
 from experiments.record import run_id
-from experiments.run import CONF_DIR
+from experiments.run import CONF_DIR, run
 from experiments.validate import compose_run_config, train_config
+from tests.conftest import run_cli
 
 TIMING = {"sps", "rollout_s", "update_s"}
 TINY = dict(env_id="InvertedPendulum-v5", total_steps=512, horizon=128, hidden=(16,),
@@ -115,3 +120,40 @@ def test_runs_recorded_before_the_switches_keep_their_ids_and_a_switch_changes_t
     ids = {run_id(train_config(compose_run_config(CONF_DIR, [s]))) for s in
            ("impl=modern", "impl=paper", "train.adam_eps=1e-8", "train.obs_clip=null")}  # fmt: skip
     assert len(ids) == 4
+
+
+def test_a_runs_implementation_label_names_its_preset_or_what_differs_from_modern():
+    paper = {
+        "obs_clip": 5.0,
+        "normalize_reward": False,
+        "orthogonal_init": False,
+        "lr_anneal": True,
+    }
+    assert implementation({}, {"name": "ppo", "max_grad_norm": 0.5}) == "modern"  # older records
+    assert implementation(paper, {"name": "ppo", "max_grad_norm": None}) == "paper"
+    assert implementation(paper, {"name": "trpo"}) == "paper"  # no gradient clip to compare
+    assert implementation({}, {"name": "ppo", "max_grad_norm": None}) == "modern − max_grad_norm"
+    assert (implementation({"normalize_obs": False, "adam_eps": 1e-8}, {"name": "pg"})
+            == "modern − normalize_obs with adam_eps=1e-08")  # fmt: skip
+
+
+def test_a_sweep_with_several_implementation_settings_shows_them_side_by_side(
+    smoke_sweep, tmp_path, monkeypatch
+):
+    out = tmp_path / "runs"
+    shutil.copytree(smoke_sweep, out)
+    extra = ["sweep=smoke", "env=InvertedPendulum-v5", "algo=ppo", "epsilon=0.1", "seed=0", "impl=paper",
+             "algo.max_grad_norm=null", f"out_dir={out}", "wandb.mode=disabled"]  # fmt: skip
+    assert run(compose_run_config(CONF_DIR, extra), show_progress=False) == "done"
+    run_cli(
+        report_main, monkeypatch, f"out_dir={out}", "sweep=smoke", f"report_dir={tmp_path / 'r'}"
+    )
+    report = tmp_path / "r" / "smoke"
+    table = pd.read_csv(report / "implementation.csv")
+    assert set(table["impl"]) == {"modern", "paper"}
+    paper = table[table["impl"] == "paper"]
+    assert len(paper) == 1 and paper["runs"].iloc[0] == 1 and paper["step_size"].iloc[0] == 0.1
+    assert table["kl_mean_q95"].notna().all() and table["ratio_max_q95"].ge(1).all()
+    readme = (report / "README.md").read_text()
+    assert "What prevents collapse? Runs that collapsed per implementation setting" in readme
+    assert "## What prevents collapse? Implementation settings" in readme
