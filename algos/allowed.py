@@ -41,6 +41,12 @@ class Allowed:
             return f"{key}={value} is out of range; allowed: {self.bounds(key)}"
         return None
 
+    def check(self, key: str, value) -> None:
+        """ConfigError with `problem`'s line when `value` is not allowed."""
+        problem = self.problem(key, value)
+        if problem:
+            raise ConfigError(problem)
+
     def is_kind(self, value) -> bool:
         if self.kind is bool:
             return isinstance(value, bool)
@@ -108,6 +114,7 @@ def OneOf(*choices, optional: bool = False) -> Allowed:
 FLAG = Allowed(bool)
 TEXT = Allowed(str)
 LAYERS = Allowed(list, low=1)  # hidden layer widths
+LEARNING_RATE = Real(0.0, 100.0)  # an optimiser's step size; plain SGD steps need large ones
 
 
 def setting(default, allowed: Allowed | None, **kwargs) -> dataclasses.Field:
@@ -146,6 +153,4 @@ def check_settings(tree: dict, keys: dict[str, Allowed | None]) -> None:
     for key, allowed in keys.items():
         value = lookup(tree, key)
         if allowed is not None and value is not ABSENT:
-            problem = allowed.problem(key, value)
-            if problem:
-                raise ConfigError(problem)
+            allowed.check(key, value)

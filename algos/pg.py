@@ -9,18 +9,17 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.allowed import Int, OneOf, Real, setting
+from algos.allowed import LEARNING_RATE, Int, OneOf, setting
 from algos.policy import GaussianActor, adam, grad_norm
 from algos.rollout import Batch
 from algos.surrogate import surrogate
 
 OPTIMIZERS = ("adam", "sgd")
-STEP_SIZE = Real(0.0, 100.0)  # plain SGD steps need large ones
 
 
 @dataclass
 class PGConfig:
-    lr: float = setting(3e-3, STEP_SIZE)  # policy step size
+    lr: float = setting(3e-3, LEARNING_RATE)  # policy step size
     optimizer: str = setting("adam", OneOf(*OPTIMIZERS))
     steps_per_update: int = setting(1, Int(low=1))  # full-batch gradient steps per batch
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.allowed import Int, OneOf, Real, setting
+from algos.allowed import LEARNING_RATE, Int, OneOf, Real, setting
 from algos.kl import gaussian_kl
 from algos.manual_grad import (
     clip_flat_grad_,
@@ -32,7 +32,7 @@ OBJECTIVES = ("clip", "none", "kl_fixed", "kl_adaptive")
 @dataclass
 class PPOConfig:
     epsilon: float = setting(0.2, Real(0.0, 10.0))  # clip range ε: r is clipped to [1−ε, 1+ε]
-    lr: float = setting(3e-4, Real(0.0, 100.0))  # Adam step size of the policy
+    lr: float = setting(3e-4, LEARNING_RATE)  # Adam step size of the policy
     epochs: int = setting(10, Int(low=1))  # passes over the batch per update
     minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
     max_grad_norm: float | None = setting(0.5, Real(0.0, optional=True))  # None: no clip

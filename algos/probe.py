@@ -22,7 +22,7 @@ from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.registry import ALGOS
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
-from algos.trpo import fisher_vector_product
+from algos.trpo import TRPOConfig, fisher_vector_product
 
 NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bounding its step
 
@@ -42,11 +42,16 @@ def vanilla_direction(actor: GaussianActor, batch: Batch) -> torch.Tensor:
 
 
 def natural_direction(
-    actor: GaussianActor, batch: Batch, damping: float = 0.1, cg_iters: int = 10
+    actor: GaussianActor,
+    batch: Batch,
+    damping: float = TRPOConfig.damping,
+    cg_iters: int = TRPOConfig.cg_iters,
 ) -> torch.Tensor:
-    """s ≈ (H + damping·I)⁻¹ g by conjugate gradient on Fisher-vector products (TRPO's)."""
+    """s ≈ (H + damping·I)⁻¹ g by conjugate gradient on Fisher-vector products, at TRPO's
+    own settings unless given."""
     fvp = fisher_vector_product(actor, batch, damping)
-    direction, _ = conjugate_gradient(fvp, vanilla_direction(actor, batch), cg_iters, 1e-10)
+    g = vanilla_direction(actor, batch)
+    direction, _ = conjugate_gradient(fvp, g, cg_iters, TRPOConfig.cg_residual_tol)
     return direction.detach()
 
 

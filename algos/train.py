@@ -35,9 +35,8 @@ class TrainConfig:
     seed: int = setting(0, Int())
     total_steps: int = setting(1_000_000, Int(low=1))  # at least one batch (validate.py)
     num_envs: int = setting(1, Int(low=1))
-    horizon: int = setting(
-        2048, Int(low=1)
-    )  # env steps per env per batch; batch = horizon × num_envs
+    # env steps per env per batch; batch = horizon × num_envs
+    horizon: int = setting(2048, Int(low=1))
     gamma: float = setting(0.99, Real(0.0, 1.0))
     gae_lambda: float = setting(0.95, Real(0.0, 1.0, low_open=False))
     hidden: tuple[int, ...] = setting((64, 64), LAYERS)
@@ -53,9 +52,8 @@ class TrainConfig:
     value_lr: float = setting(3e-4, Real(0.0, 1.0))
     value_epochs: int = setting(10, Int(low=1))
     value_minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
-    eval_every: int = setting(
-        0, Int()
-    )  # updates between deterministic evaluations; 0 disables them
+    # updates between deterministic evaluations; 0 disables them
+    eval_every: int = setting(0, Int())
     eval_episodes: int = setting(3, Int(low=1))
     algo: str = setting("ppo", OneOf(*ALGOS))
     algo_params: dict = setting({}, None)  # fields of the algo's config: checked by its own spec
@@ -81,9 +79,14 @@ class Learner:
     value_fitter: ValueFitter
     generator: torch.Generator
 
+    @property
+    def policy_optimizer(self) -> torch.optim.Optimizer | None:
+        """PG's and PPO's optimiser; TRPO's step has none."""
+        return getattr(self.policy_update, "optimizer", None)
+
     def state_dict(self, update: int, step: int) -> dict:
         """Networks, normalisers, optimiser states, counters and every RNG state."""
-        policy_optimizer = getattr(self.policy_update, "optimizer", None)
+        policy_optimizer = self.policy_optimizer
         return {
             "update": update,
             "step": step,
@@ -113,16 +116,14 @@ class Learner:
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimiser of the run: the policy's (PG, PPO; TRPO has none) and the critic's."""
-        policy_optimizer = getattr(self.policy_update, "optimizer", None)
-        return [o for o in (policy_optimizer, self.value_fitter.optimizer) if o is not None]
+        return [o for o in (self.policy_optimizer, self.value_fitter.optimizer) if o is not None]
 
     def resume(self, state: dict) -> bool:
         """Continue this run from its own checkpoint: everything `state_dict` saved. Returns
         whether the episodes in progress were restored exactly (MuJoCo envs) too."""
         self.warm_start(state)
-        policy_optimizer = getattr(self.policy_update, "optimizer", None)
-        if policy_optimizer is not None:
-            policy_optimizer.load_state_dict(state["policy_optimizer"])
+        if self.policy_optimizer is not None:
+            self.policy_optimizer.load_state_dict(state["policy_optimizer"])
         if state["kl_coef"] is not None:
             self.policy_update.kl_coef = state["kl_coef"]
         torch.set_rng_state(state["rng"]["torch"])

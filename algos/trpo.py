@@ -22,9 +22,8 @@ from algos.surrogate import mean_kl, surrogate
 
 @dataclass
 class TRPOConfig:
-    delta: float = setting(
-        0.01, Real(0.0, 10.0)
-    )  # bound δ on the mean KL(π_old‖π_new) of one update
+    # bound δ on the mean KL(π_old‖π_new) of one update
+    delta: float = setting(0.01, Real(0.0, 10.0))
     cg_iters: int = setting(10, Int(low=1))
     cg_residual_tol: float = setting(1e-10, Real(0.0))  # stop CG once ‖r‖² falls below this
     damping: float = setting(0.1, Real(0.0, low_open=False))  # FVPs use (H + damping·I) v

@@ -50,7 +50,7 @@ def with_gain(probe: pd.DataFrame, min_gain: dict[str, float], drop_frac: float)
     return kept
 
 
-def mean_interval(values) -> tuple[float, float, float]:
+def t_interval(values) -> tuple[float, float, float]:
     """Mean with its 95% t interval (NaN bounds for fewer than two values)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -68,7 +68,7 @@ def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     for key, group in frame.groupby(keys, sort=True, dropna=False):
         measured = group[group["return_change"].notna()]
         n = len(measured)
-        mean, low, high = mean_interval(measured["change_frac"])
+        mean, low, high = t_interval(measured["change_frac"])
         destroyed = int(measured["destroyed"].sum())
         d_low, d_high = wilson_interval(destroyed, n)
         rows.append(
@@ -129,7 +129,7 @@ def direction_differences(frame: pd.DataFrame, reference: str = "vanilla") -> pd
     for arm in [a for a in wide.columns if a != reference]:
         diff = (wide[arm] - wide[reference]).dropna()
         for (env, target), values in diff.groupby(level=["env_id", "target_kl"]):
-            mean, low, high = mean_interval(values)
+            mean, low, high = t_interval(values)
             rows.append({"env_id": env, "target_kl": target, "arm": arm, "reference": reference,
                          "checkpoints": len(values), "difference_frac": mean,
                          "difference_frac_ci_low": low, "difference_frac_ci_high": high})  # fmt: skip

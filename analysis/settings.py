@@ -10,14 +10,15 @@ from algos.allowed import TEXT, Allowed, ConfigError, Int, OneOf, Real, check_se
 
 SOURCES = ("records", "wandb")
 FRACTION = Real(0.0, 1.0)  # (0, 1]
-WANDB = {
+SHARED = {  # the keys both settings files have
+    "source": OneOf(*SOURCES),
+    "out_dir": TEXT,
+    "seed": Int(),
     "wandb.project": TEXT,
     "wandb.entity": Allowed(str, optional=True),
 }
 
-REPORT_KEYS: dict[str, Allowed | None] = {
-    "source": OneOf(*SOURCES),
-    "out_dir": TEXT,
+REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "sweep": TEXT,
     "report_dir": TEXT,
     "collapse.smooth_window": Int(low=1),
@@ -40,14 +41,10 @@ REPORT_KEYS: dict[str, Allowed | None] = {
     "warning.bootstrap": Int(),
     "kl_vs_return_horizon": Int(low=1),
     "final_window": Int(low=1),
-    "seed": Int(),
     "wandb.mode": OneOf("disabled", "offline", "online"),
-    **WANDB,
 }
 
-REPRODUCTION_KEYS: dict[str, Allowed | None] = {
-    "source": OneOf(*SOURCES),
-    "out_dir": TEXT,
+REPRODUCTION_KEYS: dict[str, Allowed | None] = SHARED | {
     "table1_sweep": TEXT,
     "returns_sweep": TEXT,
     "reference_dir": TEXT,
@@ -55,8 +52,6 @@ REPRODUCTION_KEYS: dict[str, Allowed | None] = {
     "episodes": Int(low=1),
     "smooth_window": Int(low=1),
     "curve_smooth_window": Int(low=1),
-    "seed": Int(),
-    **WANDB,
 }
 
 

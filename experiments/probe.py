@@ -23,8 +23,18 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 from tqdm import tqdm
 
-from algos.allowed import TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
+from algos.allowed import (
+    TEXT,
+    Allowed,
+    ConfigError,
+    Int,
+    OneOf,
+    Real,
+    allowed_values,
+    check_settings,
+)
 from algos.policy import GaussianActor, flat_params, set_flat_params
+from algos.ppo import PPOConfig
 from algos.probe import (
     KNOBS,
     natural_direction,
@@ -57,9 +67,9 @@ def paired_change(arm: np.ndarray, control: np.ndarray, resamples: int, seed: in
     return float(diff.mean()), float(ci.low), float(ci.high)
 
 
-def run_config(run_dir: Path) -> tuple[TrainConfig, dict]:
-    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
-    return train_config(OmegaConf.create(stored)), stored
+def stored_config(run_dir: Path) -> dict:
+    """The resolved config a run recorded."""
+    return yaml.safe_load((run_dir / "config.yaml").read_text())
 
 
 def baseline_return(run_dir: Path, stored: dict) -> float:
@@ -153,7 +163,8 @@ def probe_task(run_dir: Path, checkpoint: Path, cfg: dict) -> list[dict]:
     """One checkpoint in a worker process: its rows, labelled with the run it came from."""
     torch.set_num_threads(1)
     cfg = OmegaConf.create(cfg)
-    config, stored = run_config(run_dir)
+    stored = stored_config(run_dir)
+    config = train_config(OmegaConf.create(stored))
     rows = probe_checkpoint(config, load_checkpoint(checkpoint), cfg)
     labels = {"run_id": run_dir.name, "env_id": config.env_id, "algo": config.algo,
               "checkpoint": checkpoint.stem, "baseline_return": baseline_return(run_dir, stored)}  # fmt: skip
@@ -169,7 +180,7 @@ def probed_runs(cfg: DictConfig) -> list[Path]:
     done = [d for d in sorted(sweep_dir.iterdir()) if d.is_dir() and RunRecord(d).is_done()]
     if cfg.select == "done":
         return done
-    starting = {run_config(d)[1].get("warm_start_run") for d in done} - {None}
+    starting = {stored_config(d).get("warm_start_run") for d in done} - {None}
     if not starting:
         print(f"probe: the runs of sweep {cfg.sweep} were not warm-started (no starting policies "
               "to probe); select=done probes the runs themselves")  # fmt: skip
@@ -184,7 +195,9 @@ def chosen_checkpoints(run_dir: Path, which) -> list[Path]:
 
 
 def settings(cfg: DictConfig) -> dict:
-    return {k: OmegaConf.to_container(cfg)[k] for k in SETTINGS} | {"checkpoints": cfg.checkpoints}
+    """What the probe's rows depend on: a run probed with the same settings is skipped."""
+    plain = OmegaConf.to_container(cfg)
+    return {k: plain[k] for k in SETTINGS} | {"checkpoints": cfg.checkpoints}
 
 
 def already_probed(run_dir: Path, cfg: DictConfig) -> bool:
@@ -241,7 +254,7 @@ PROBE_KEYS: dict[str, Allowed | None] = {  # conf/probe/probe.yaml's keys; None:
     "directions": None,  # a list of DIRECTIONS
     "targets": None,  # a list of positive KLs
     "tolerance": Real(0.0, 1.0),
-    "ppo_epsilon": Real(0.0, 10.0),
+    "ppo_epsilon": allowed_values(PPOConfig)["epsilon"],
     "knobs": None,  # KNOBS -> their values
     "seed": Int(),
     "bootstrap": Int(low=1),

@@ -125,6 +125,11 @@ def pid_alive(pid: int) -> bool:
 STOPPED = ("running", "interrupted", "preempted")  # statuses of an attempt that can continue
 
 
+def checkpoint_update(path: Path) -> int:
+    """k of checkpoints/update_<k>.pt."""
+    return int(path.stem.split("_")[1])
+
+
 class RunRecord:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
@@ -203,8 +208,7 @@ class RunRecord:
 
     def checkpoints(self) -> list[Path]:
         """The run's checkpoints, in update order."""
-        saved = self.checkpoint_dir.glob("update_*.pt")
-        return sorted(saved, key=lambda p: int(p.stem.split("_")[1]))
+        return sorted(self.checkpoint_dir.glob("update_*.pt"), key=checkpoint_update)
 
     def last_checkpoint(self) -> Path | None:
         saved = self.checkpoints()
@@ -235,7 +239,7 @@ class RunRecord:
             metrics = pd.read_parquet(metrics_file)
             self.rows = metrics[metrics["update"] <= update].to_dict("records")
         for path in self.checkpoints():
-            if int(path.stem.split("_")[1]) > update:
+            if checkpoint_update(path) > update:
                 path.unlink()
         self.started = time.time() - float(previous.get("wall_s") or 0.0)
         kept = {

@@ -112,18 +112,12 @@ def validate(cfg: DictConfig) -> None:
     }
     check_settings(tree, {k: v for k, v in schema(name).items() if not k.startswith("algo.")})
     for key, value in params.items():  # as the user named it: delta, or algo.cg_iters
-        check(fields[key], key if cfg.get(key) is not None else f"algo.{key}", value)
+        fields[key].check(key if cfg.get(key) is not None else f"algo.{key}", value)
     validate_env(cfg.env)
     check_one_batch("total_steps", cfg.total_steps, cfg)
     check_combinations(cfg, name, params)
     validate_warm_start(cfg)
     check_writable(cfg.out_dir)
-
-
-def check(allowed: Allowed, key: str, value) -> None:
-    problem = allowed.problem(key, value)
-    if problem:
-        raise ConfigError(problem)
 
 
 def check_combinations(cfg: DictConfig, algo: str, params: dict) -> None:
@@ -173,7 +167,7 @@ def validate_warm_start(cfg: DictConfig) -> None:
                 f"unknown key warm_start.params.{key} for warm_start.algo={ws.algo}; "
                 f"allowed: {', '.join(sorted(fields))}"
             )
-        check(fields[key], f"warm_start.params.{key}", value)
+        fields[key].check(f"warm_start.params.{key}", value)
     check_one_batch("warm_start.total_steps", ws.total_steps, cfg)
 
 
