@@ -209,6 +209,37 @@ def implementation(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def versus_base(effects: pd.DataFrame) -> pd.DataFrame:
+    """Per rule × setting: its differences from its base setting, with intervals."""
+    rows = list(effects.itertuples())
+    return pd.DataFrame(
+        {
+            "env": effects["env"],
+            "update rule": effects["variant"],
+            "step size": [step_size_label(r.variant, r.step_size_key, r.step_size) for r in rows],
+            "implementation (against)": [f"{r.impl} ({r.base})" for r in rows],
+            "runs (base)": [f"{r.runs} ({r.base_runs})" for r in rows],
+            "final return (base)": [
+                f"{r.final_return:,.0f} ({r.base_final_return:,.0f})" for r in rows
+            ],
+            "final return − base [95% Welch CI]": [
+                interval(r.final_diff, r.final_diff_ci_low, r.final_diff_ci_high, "+,.0f")
+                for r in rows
+            ],
+            "collapse frequency − base [95% Newcombe CI]": [
+                interval(r.collapse_diff, r.collapse_diff_ci_low, r.collapse_diff_ci_high, "+.2f")
+                for r in rows
+            ],
+            "kl_mean median (base)": [
+                f"{r.kl_median:.2g} ({r.base_kl_median:.2g}) = ×{r.kl_ratio:.2g}" for r in rows
+            ],
+            "ended below start (base)": [
+                f"{r.below_start}/{r.runs} ({r.base_below_start}/{r.base_runs})" for r in rows
+            ],
+        }
+    )
+
+
 def markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False)
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from analysis.display import frequency, interval
+from analysis.display import frequency, interval, step_size_label
 from analysis.dose_response import ALL
+from analysis.implementation_effects import apart
 from analysis.probe_effects import first_majority
 
 HALF_WIDTH = 0.1  # the CI half-width `runs_needed` plans for
@@ -353,37 +354,45 @@ def probe_findings(ladder, knobs, differences, drop_frac: float) -> list[Finding
     return found
 
 
-def implementation_finding(table: pd.DataFrame) -> Finding | None:
+def implementation_finding(table: pd.DataFrame, effects: pd.DataFrame) -> Finding | None:
     """Per update rule tried under several implementation settings: each setting's collapse
-    frequency, and which settings differ from `modern` beyond chance (Newcombe interval of
-    the difference, statsmodels)."""
+    frequency; then, against its base setting (analysis.implementation_effects), which
+    settings change the final return and which the collapse frequency beyond chance, with
+    their intervals, and by what factor each changes the median update size."""
     parts = []
-    for (env, variant, _), rows in table.groupby(["env", "variant", "step_size"], sort=False):
+    for (env, variant, key, step), rows in table.groupby(
+        ["env", "variant", "step_size_key", "step_size"], sort=False
+    ):
         if rows["impl"].nunique() < 2 or rows["runs"].sum() == 0:
             continue
         cells = "; ".join(f"{r.impl} {collapse_cell(r)}" for r in rows.itertuples())
-        modern = rows[rows["impl"] == "modern"]
-        apart = []
-        for r in rows[rows["impl"] != "modern"].itertuples():
-            if modern.empty or not r.runs or not modern.iloc[0].runs:
-                continue
-            m = modern.iloc[0]
-            low, high = confint_proportions_2indep(r.collapsed, r.runs, m.collapsed, m.runs,
-                                                   method="newcomb")  # fmt: skip
-            if low > 0 or high < 0:
-                apart.append(
-                    f"{r.impl} {r.collapse_freq - m.collapse_freq:+.2f} [{low:+.2f}, {high:+.2f}]"
-                )
-        verdict = (
-            ("differs from modern beyond chance: " + ", ".join(apart))
-            if apart
-            else (
-                "no setting's collapse frequency differs from modern's beyond chance (95% Newcombe "
-                f"interval of the difference), with as few as {int(rows['runs'].min())} run(s) per setting"
+        rule = variant if variant.startswith("ppo_none") else f"{variant} ({step_size_label(variant, key, step)})"
+        text = f"{env} {rule}: collapsed {cells}"
+        vs = effects[(effects["env"] == env) & (effects["variant"] == variant)
+                     & (effects["step_size"] == step)]  # fmt: skip
+        if len(vs):
+            shifts = "; ".join(
+                f"{r.impl} vs {r.base} {interval(r.final_diff, r.final_diff_ci_low, r.final_diff_ci_high, '+,.0f')}"
+                f" (final {r.final_return:,.0f} vs {r.base_final_return:,.0f}; kl_mean median "
+                f"×{r.kl_ratio:.2g}; ended below start {r.below_start}/{r.runs} vs "
+                f"{r.base_below_start}/{r.base_runs})"
+                for r in vs.itertuples()
+            )  # fmt: skip
+            final_apart = [f"{r.impl}" for r in vs.itertuples()
+                           if apart(r.final_diff_ci_low, r.final_diff_ci_high)]  # fmt: skip
+            collapse_apart = [
+                f"{r.impl} {interval(r.collapse_diff, r.collapse_diff_ci_low, r.collapse_diff_ci_high, '+.2f')}"
+                for r in vs.itertuples() if apart(r.collapse_diff_ci_low, r.collapse_diff_ci_high)
+            ]  # fmt: skip
+            text += (
+                f". Final return against the base setting [95% Welch CI]: {shifts}. Beyond chance, "
+                f"the final return changes under: {', '.join(final_apart) or 'no setting'}; the "
+                f"collapse frequency under: {', '.join(collapse_apart) or 'no setting'} (95% "
+                f"Newcombe interval; {int(rows['runs'].min())}–{int(rows['runs'].max())} runs per "
+                "setting)"
             )
-        )
-        parts.append(f"{env} {variant}: {cells}; {verdict}")
+        parts.append(text)
     if not parts:
         return None
-    return Finding("What prevents collapse? Runs that collapsed per implementation setting "
-                   "[95% Wilson CI]: " + " | ".join(parts) + ".", "collapse_frequency")  # fmt: skip
+    return Finding("What prevents collapse? Per update rule and implementation setting [95% Wilson CI]: "
+                   + " | ".join(parts) + ".", "implementation")  # fmt: skip

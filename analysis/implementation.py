@@ -1,6 +1,6 @@
 """Which code-level optimisations a run had (conf/impl/: modern, paper), as a label: the
-preset whose switches it has exactly, else `modern` with what differs, e.g.
-`modern − normalize_obs`. PPO's global gradient-norm clip counts as a switch: on (0.5) in
+preset whose switches it has exactly, else the nearest preset with what differs, e.g.
+`modern − normalize_obs`, `paper − lr_anneal`. PPO's global gradient-norm clip counts as a switch: on (0.5) in
 `modern` (conf/algo/ppo.yaml), off in `paper` (Baselines ppo1 clips no gradient)."""
 
 import functools
@@ -33,13 +33,22 @@ def switches(train: dict, algo: dict) -> dict:
 
 
 def implementation(train: dict, algo: dict) -> str:
+    """The preset the run's switches match, else the nearest preset (fewest switches apart;
+    modern on a tie) with what differs: `paper − lr_anneal`, `modern with adam_eps=1e-08`."""
     values = switches(train, algo)
-    for name, preset in presets().items():
-        if all(preset[k] == v for k, v in values.items()):
-            return name
-    modern = presets()["modern"]
-    differ = [k for k in values if values[k] != modern[k]]
-    off = [k for k in differ if modern[k] is True or (k == "max_grad_norm" and values[k] is None)]
-    changed = [f"{k}={values[k]}" for k in differ if k not in off]
-    return " ".join(["modern", *(["− " + ", ".join(off)] if off else []),
+    apart = {
+        name: [k for k in values if values[k] != preset[k]] for name, preset in presets().items()
+    }
+    base = min(apart, key=lambda name: (len(apart[name]), name != "modern"))
+    preset = presets()[base]
+    off = [k for k in apart[base] if preset[k] is True or (k == "max_grad_norm" and values[k] is None)]
+    changed = [f"{k}={values[k]}" for k in apart[base] if k not in off]
+    return " ".join([base, *(["− " + ", ".join(off)] if off else []),
                      *(["with " + ", ".join(changed)] if changed else [])])  # fmt: skip
+
+
+def base_preset(label: str) -> str:
+    """The preset a label is read against: its own first word (`paper − lr_anneal` → paper);
+    a preset itself is read against modern, the defaults."""
+    first = label.split(" ", 1)[0]
+    return "modern" if label == first else first

@@ -152,6 +152,40 @@ def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
+def implementation(finished: pd.DataFrame, stem: Path) -> list[Path]:
+    """Per update rule run under several implementation settings: each run's final return
+    (dots; bar = mean, ended-below-start runs hollow) and its median kl_mean (log axis)."""
+    rules = [(key, rows) for key, rows in finished.groupby(["env", "variant", "step_size"], sort=True)
+             if rows["impl"].nunique() > 1]  # fmt: skip
+    heights = [max(1.5, 0.35 * rows["impl"].nunique() + 0.8) for _, rows in rules]
+    fig, axes = plt.subplots(len(rules), 2, figsize=(11, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for (key, rows), (ax_return, ax_kl) in zip(rules, axes, strict=True):
+        order = sorted(rows["impl"].unique(), key=lambda i: (i != "modern", i != "paper", i))
+        y = rows["impl"].map({impl: i for i, impl in enumerate(order)})
+        for ax, column in ((ax_return, "final_return"), (ax_kl, "run_kl_median")):
+            filled = ~rows["below_start"]
+            ax.scatter(rows.loc[filled, column], y[filled], color="C0", zorder=3)
+            ax.scatter(rows.loc[~filled, column], y[~filled], facecolors="none", edgecolors="C3",
+                       zorder=3, label="ended below its start")  # fmt: skip
+            centre = rows.groupby("impl")[column].mean() if ax is ax_return else (
+                rows.groupby("impl")[column].median())  # fmt: skip
+            ax.scatter(centre[order], range(len(order)), marker="|", s=400, color="k", zorder=4)
+            ax.set_yticks(range(len(order)), order if ax is ax_return else [""] * len(order))
+            ax.grid(axis="x", alpha=0.3)
+            ax.invert_yaxis()
+        ax_kl.set_xscale("log")
+        env, variant, _ = key
+        ax_return.set_title(f"{env} {variant}: final return (bar: mean)", fontsize=9)
+        ax_kl.set_title("median kl_mean per run, nats (bar: median)", fontsize=9)
+    if rules:
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles[-1:], labels[-1:], loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def learning_curves(
     updates: pd.DataFrame,
     stem: Path,

@@ -27,6 +27,7 @@ from analysis.dose_response import (
     update_trials,
 )
 from analysis.findings import findings, implementation_finding, probe_findings
+from analysis.implementation_effects import finished_runs, versus_base
 from analysis.load import load, wandb_path
 from analysis.probe_effects import (
     control_band,
@@ -183,16 +184,31 @@ def build_report(cfg: DictConfig) -> Path:
     }
     probe_tables, probe_figures, probe_found = probe_section(cfg, runs, out)
     tables |= probe_tables
-    impl_table = None
+    impl_table = impl_figures = None
     if runs.groupby(GROUP)["impl"].nunique().max() > 1:  # one rule under several settings
         impl_table = collapse_table(runs, per_run, updates, cfg.seed, [*GROUP, "impl"])
+        initial = updates.sort_values("update").groupby("run_id")["return_mean"].first()
+        impl_runs = finished_runs(runs, per_run, initial)
+        effects = versus_base(impl_runs)
         impl_table.to_csv(out / "implementation.csv", index=False)
+        effects.to_csv(out / "implementation_effects.csv", index=False)
         tables["implementation"] = (
             "What prevents collapse: the clip, or the code-level optimisations around it? Per "
             "update rule and implementation setting (conf/impl: modern, paper, or modern with "
             "the switches named turned off): " + definition,
             display.implementation(impl_table),
         )
+        tables["implementation_effects"] = (
+            "Each setting against its base (paper and modern − X against modern, paper − X against "
+            "paper) for the same update rule: difference of mean final return "
+            "(Welch's t interval), of collapse frequency (Newcombe's interval), the ratio of median "
+            "update size, and runs whose final return ended below their initial return.",
+            display.versus_base(effects),
+        )
+        impl_figures = [("implementation", plots.implementation(impl_runs, out / "implementation"),
+                         "What prevents collapse? Per update rule run under several implementation "
+                         "settings: each run's final return and its median kl_mean; hollow = ended "
+                         "below its initial return. Look for the setting that moves both.")]  # fmt: skip
     for name, (caption, frame) in tables.items():
         (out / f"{name}.md").write_text(f"{caption}\n\n{display.markdown(frame)}\n")
 
@@ -228,8 +244,10 @@ def build_report(cfg: DictConfig) -> Path:
                      d.level, cfg.update_collapse.horizon, w.horizon)  # fmt: skip
     figures[1:1] = probe_figures
     found[3:3] = probe_found  # after the per-update answer (step size, odds ratio, crossing)
-    if impl_table is not None and (impl_found := implementation_finding(impl_table)):
-        found.insert(1, impl_found)
+    if impl_table is not None:
+        figures[1:1] = impl_figures
+        if impl_found := implementation_finding(impl_table, effects):
+            found.insert(1, impl_found)
     summary = summary_lines(runs, records.skipped, table)
     write_index(out, cfg.sweep, found, summary, tables, figures)
     write_readme(out, cfg.sweep, found, summary, tables, figures)
@@ -389,7 +407,7 @@ SECTIONS = [
         ["probe_return_vs_kl", "probe_knobs", "probe_direction_at_equal_kl"],
     ),
     ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
-    ("What prevents collapse? Implementation settings", ["implementation"]),
+    ("What prevents collapse? Implementation settings", ["implementation", "implementation_effects"]),
     ("Does KL warn before a collapse?", ["kl_warning"]),
     ("Returns", ["returns"]),
 ]

@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor, ValueNet
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, annealed, make_learner, train
-from analysis.implementation import implementation
+from analysis.implementation import base_preset, implementation
+from analysis.implementation_effects import versus_base
 from analysis.report import main as report_main
 from experiments.record import run_id
 from experiments.run import CONF_DIR, run
@@ -135,6 +137,50 @@ def test_a_runs_implementation_label_names_its_preset_or_what_differs_from_moder
     assert implementation({}, {"name": "ppo", "max_grad_norm": None}) == "modern − max_grad_norm"
     assert (implementation({"normalize_obs": False, "adam_eps": 1e-8}, {"name": "pg"})
             == "modern − normalize_obs with adam_eps=1e-08")  # fmt: skip
+    nearer_paper = paper | {"lr_anneal": False}  # one switch from paper, four from modern
+    assert implementation(nearer_paper, {"name": "ppo", "max_grad_norm": None}) == "paper − lr_anneal"
+    assert base_preset("paper − lr_anneal") == "paper"
+    assert base_preset("paper") == base_preset("modern − normalize_obs") == "modern"
+
+
+def wilson(k: int, n: int, z: float = stats.norm.ppf(0.975)) -> tuple[float, float]:
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def finished_frame(impl: str, finals: list[float], collapsed: list[bool], kl: float, env="E"):
+    return pd.DataFrame({"env": env, "variant": "ppo_none", "step_size_key": "epsilon",
+                         "step_size": 0.2, "impl": impl, "final_return": finals,
+                         "collapsed": collapsed, "below_start": [f < 0 for f in finals],
+                         "run_kl_median": kl})  # fmt: skip
+
+
+def test_each_setting_is_compared_with_its_base_by_welch_and_newcombe_intervals():
+    finished = pd.concat([
+        finished_frame("modern", [-10.0, 10.0, 30.0], [True, True, False], 40.0),
+        finished_frame("paper", [90.0, 110.0, 130.0], [False, False, False], 0.4),
+        finished_frame("paper − lr_anneal", [0.0, 50.0, 100.0], [True, False, False], 0.8),
+        finished_frame("paper", [1.0, 2.0], [False, False], 1.0, env="no modern here"),
+    ])  # fmt: skip
+    effects = versus_base(finished).set_index("impl")
+    assert list(effects.index) == ["paper", "paper − lr_anneal"]  # no base, no row
+    paper = effects.loc["paper"]
+    # Equal variances (400) and n = 3 on each side: Welch's df = 4, half-width t(0.975, 4)·√(800/3).
+    half = stats.t.ppf(0.975, 4) * np.sqrt(800 / 3)
+    assert paper["final_diff"] == pytest.approx(100.0)
+    assert (paper["final_diff_ci_low"], paper["final_diff_ci_high"]) == pytest.approx((100 - half, 100 + half))
+    # Newcombe's hybrid score interval from the two Wilson intervals, written out.
+    (l1, u1), (l2, u2) = wilson(0, 3), wilson(2, 3)
+    d = 0 - 2 / 3
+    newcombe = (d - np.hypot(0 - l1, u2 - 2 / 3), d + np.hypot(u1 - 0, 2 / 3 - l2))
+    assert paper["collapse_diff"] == pytest.approx(d)
+    assert (paper["collapse_diff_ci_low"], paper["collapse_diff_ci_high"]) == pytest.approx(newcombe)
+    assert paper["kl_ratio"] == pytest.approx(0.01) and paper["base_below_start"] == 1
+    annealing = effects.loc["paper − lr_anneal"]
+    assert annealing["base"] == "paper" and annealing["final_diff"] == pytest.approx(-60.0)
+    assert annealing["final_diff_ci_low"] < 0 < annealing["final_diff_ci_high"]
+    assert annealing["kl_ratio"] == pytest.approx(2.0)
 
 
 def test_a_sweep_with_several_implementation_settings_shows_them_side_by_side(
@@ -155,5 +201,8 @@ def test_a_sweep_with_several_implementation_settings_shows_them_side_by_side(
     assert len(paper) == 1 and paper["runs"].iloc[0] == 1 and paper["step_size"].iloc[0] == 0.1
     assert table["kl_mean_q95"].notna().all() and table["ratio_max_q95"].ge(1).all()
     readme = (report / "README.md").read_text()
-    assert "What prevents collapse? Runs that collapsed per implementation setting" in readme
+    assert "What prevents collapse? Per update rule and implementation setting" in readme
+    effects = pd.read_csv(report / "implementation_effects.csv")
+    assert list(effects["impl"]) == ["paper"] and list(effects["base"]) == ["modern"]
+    assert (report / "implementation.png").exists() and "Each setting against its base" in readme
     assert "## What prevents collapse? Implementation settings" in readme

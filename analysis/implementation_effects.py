@@ -1,0 +1,96 @@
+"""Each implementation setting against its base for the same update rule (issue 17's
+ablation): `paper` and `modern − X` against modern, `paper − X` against paper. What a switch
+changes in the final return, in the collapse frequency and in the size of the updates, each
+difference with its 95% interval.
+
+The final return is compared by the difference of means with Welch's t interval
+(statsmodels CompareMeans), the collapse frequency by Newcombe's interval of the difference
+of two proportions; the update size by the ratio of the settings' median per-run median
+kl_mean (a descriptive multiplier, no interval). A run `ended below its start` when its
+final return is below its initial return (the untrained policy's, or the starting policy's
+for a warm start): the paper's sign of a failed variant.
+"""
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import confint_proportions_2indep
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from analysis.implementation import base_preset
+
+RULE = ["env", "variant", "step_size_key", "step_size"]
+COLUMNS = [
+    *RULE, "impl", "base", "runs", "base_runs", "final_return", "base_final_return",
+    "final_diff", "final_diff_ci_low", "final_diff_ci_high",
+    "collapsed", "base_collapsed", "collapse_diff", "collapse_diff_ci_low", "collapse_diff_ci_high",
+    "below_start", "base_below_start", "kl_median", "base_kl_median", "kl_ratio",
+]  # fmt: skip
+
+
+def finished_runs(runs: pd.DataFrame, per_run: pd.DataFrame, initial: pd.Series) -> pd.DataFrame:
+    """One row per done run: its rule, impl, collapse flag, final return, median kl_mean and
+    whether it ended below its start. `initial` maps run_id to its initial return."""
+    done = runs[runs["status"] == "done"].merge(per_run, on="run_id")
+    start = done["baseline_return"].fillna(done["run_id"].map(initial))
+    return done.assign(
+        collapsed=done["collapsed"].fillna(False).astype(bool),
+        below_start=done["final_return"] < start,
+    )
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """95% Welch t interval of mean(a) − mean(b); NaN with fewer than two runs on a side."""
+    if len(a) < 2 or len(b) < 2:
+        return np.nan, np.nan
+    compare = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+    return tuple(float(x) for x in compare.tconfint_diff(alpha=0.05, usevar="unequal"))
+
+
+def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
+    """Per rule and setting whose base (`base_preset`) also ran that rule: one row."""
+    rows = []
+    for key, rule in finished.groupby(RULE, sort=True):
+        for impl, other in rule.groupby("impl", sort=True):
+            base = base_preset(impl)
+            reference = rule[rule["impl"] == base]
+            if impl == base or reference.empty:
+                continue
+            m_final = reference["final_return"].to_numpy(dtype=float)
+            m_kl = float(reference["run_kl_median"].median())
+            final = other["final_return"].to_numpy(dtype=float)
+            low, high = welch_interval(final, m_final)
+            k, k0 = int(other["collapsed"].sum()), int(reference["collapsed"].sum())
+            c_low, c_high = confint_proportions_2indep(
+                k, len(other), k0, len(reference), method="newcomb"
+            )
+            kl = float(other["run_kl_median"].median())
+            rows.append(
+                {
+                    **dict(zip(RULE, key, strict=True)),
+                    "impl": impl,
+                    "base": base,
+                    "runs": len(other),
+                    "base_runs": len(reference),
+                    "final_return": final.mean(),
+                    "base_final_return": m_final.mean(),
+                    "final_diff": final.mean() - m_final.mean(),
+                    "final_diff_ci_low": low,
+                    "final_diff_ci_high": high,
+                    "collapsed": k,
+                    "base_collapsed": k0,
+                    "collapse_diff": k / len(other) - k0 / len(reference),
+                    "collapse_diff_ci_low": c_low,
+                    "collapse_diff_ci_high": c_high,
+                    "below_start": int(other["below_start"].sum()),
+                    "base_below_start": int(reference["below_start"].sum()),
+                    "kl_median": kl,
+                    "base_kl_median": m_kl,
+                    "kl_ratio": kl / m_kl if m_kl > 0 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def apart(low: float, high: float) -> bool:
+    """An interval that excludes zero."""
+    return bool(low > 0 or high < 0)
