@@ -19,12 +19,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Allowed:
-    kind: type  # int, float, bool, str or list (a non-empty list of int)
+    kind: type  # int, float, bool, str or list (a non-empty list of `item`)
     low: float | None = None
     high: float | None = None
     low_open: bool = False  # low itself excluded
     choices: tuple = ()
     optional: bool = False  # null allowed (meaning: off / the default)
+    item: type = int  # a list's elements: int (layer widths) or str (names)
 
     def problem(self, key: str, value) -> str | None:
         """One line saying what is wrong with `value` and what is allowed; None if it is fine."""
@@ -58,7 +59,8 @@ class Allowed:
             return isinstance(value, int | float) and math.isfinite(value)
         if self.kind is list:
             return (isinstance(value, list | tuple) and len(value) > 0
-                    and all(isinstance(v, int) and not isinstance(v, bool) for v in value))  # fmt: skip
+                    and all(isinstance(v, self.item) and not isinstance(v, bool) and v != ""
+                            for v in value))  # fmt: skip
         return isinstance(value, str) and value != ""
 
     def in_range(self, value) -> bool:
@@ -77,8 +79,8 @@ class Allowed:
     def describe(self, key: str) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
-        kinds = {bool: "true or false", int: "an integer", float: "a number",
-                 list: "a non-empty list of integers", str: "a non-empty string"}  # fmt: skip
+        kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a non-empty string",
+                 list: f"a non-empty list of {'integers' if self.item is int else 'names'}"}  # fmt: skip
         bounds = self.bounds(key)
         described = kinds[self.kind] + (f" with {bounds}" if bounds else "")
         return described + (" (or null)" if self.optional else "")
@@ -114,6 +116,7 @@ def OneOf(*choices, optional: bool = False) -> Allowed:
 FLAG = Allowed(bool)
 TEXT = Allowed(str)
 LAYERS = Allowed(list, low=1)  # hidden layer widths
+NAMES = Allowed(list, item=str)  # e.g. sweep names
 LEARNING_RATE = Real(0.0, 100.0)  # an optimiser's step size; plain SGD steps need large ones
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis.display import frequency, interval, step_size_label
 from analysis.dose_response import ALL
@@ -366,7 +365,11 @@ def implementation_finding(table: pd.DataFrame, effects: pd.DataFrame) -> Findin
         if rows["impl"].nunique() < 2 or rows["runs"].sum() == 0:
             continue
         cells = "; ".join(f"{r.impl} {collapse_cell(r)}" for r in rows.itertuples())
-        rule = variant if variant.startswith("ppo_none") else f"{variant} ({step_size_label(variant, key, step)})"
+        rule = (
+            variant
+            if variant.startswith("ppo_none")
+            else f"{variant} ({step_size_label(variant, key, step)})"
+        )
         text = f"{env} {rule}: collapsed {cells}"
         vs = effects[(effects["env"] == env) & (effects["variant"] == variant)
                      & (effects["step_size"] == step)]  # fmt: skip

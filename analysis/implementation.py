@@ -41,7 +41,9 @@ def implementation(train: dict, algo: dict) -> str:
     }
     base = min(apart, key=lambda name: (len(apart[name]), name != "modern"))
     preset = presets()[base]
-    off = [k for k in apart[base] if preset[k] is True or (k == "max_grad_norm" and values[k] is None)]
+    off = [
+        k for k in apart[base] if preset[k] is True or (k == "max_grad_norm" and values[k] is None)
+    ]
     changed = [f"{k}={values[k]}" for k in apart[base] if k not in off]
     return " ".join([base, *(["− " + ", ".join(off)] if off else []),
                      *(["with " + ", ".join(changed)] if changed else [])])  # fmt: skip

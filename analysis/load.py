@@ -165,3 +165,35 @@ def load(cfg, sweep: str | None) -> Records:
 def wandb_path(cfg) -> str:
     """The W&B project the analysis config names: `entity/project`, or `project` alone."""
     return f"{cfg.wandb.entity}/{cfg.wandb.project}" if cfg.wandb.entity else cfg.wandb.project
+
+
+def load_sweeps(cfg, sweeps: list[str]) -> Records:
+    """Records of several sweeps as one set. The same science has the same run_id, so a run
+    found in two sweeps (e.g. the ablation's runs that are also Table 1's cells) counts once:
+    the done record is kept, else the one with more updates, else the first sweep's."""
+    parts = [load(cfg, sweep) for sweep in sweeps]
+    runs = pd.concat([p.runs for p in parts], ignore_index=True)
+    if runs.empty:
+        return Records(
+            runs=runs, updates=pd.DataFrame(), skipped=[s for p in parts for s in p.skipped]
+        )
+    runs["order"] = range(len(runs))
+    chosen = (
+        runs.assign(done=runs["status"].eq("done"))
+        .sort_values(["done", "updates", "order"], ascending=[False, False, True])
+        .drop_duplicates("run_id")
+    )
+    keep = set(zip(chosen["run_id"], chosen["sweep"], strict=True))
+    frames = [p.updates.assign(sweep=sweep) for p, sweep in zip(parts, sweeps, strict=True)
+              if len(p.updates)]  # fmt: skip
+    updates = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["run_id", "sweep"])
+    )
+    kept = [(r, s) in keep for r, s in zip(updates["run_id"], updates["sweep"], strict=True)]
+    return Records(
+        runs=chosen.sort_values("order").drop(columns=["order", "done"]).reset_index(drop=True),
+        updates=updates[kept].drop(columns="sweep").reset_index(drop=True),
+        skipped=[s for p in parts for s in p.skipped],
+    )

@@ -4,11 +4,14 @@ Per run: the mean return of its last `episodes` episodes (approximated from per-
 return_mean weighted by episodes). Per env: 0 = the random policy (the mean return of
 the runs' first batch, drawn by the untrained near-random policy), 1 = the best
 variant's mean score. A variant's score is the mean over envs and seeds.
+`table1_by_implementation` scores the variants per env under each implementation preset.
 """
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from analysis.aggregate import mean_interval
 
 
 def final_episode_return(updates: pd.DataFrame, episodes: int) -> pd.Series:
@@ -90,3 +93,50 @@ def compare_with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> tuple[pd.Data
         else np.nan
     )
     return merged, float(rho)
+
+
+IMPLEMENTATIONS = ("paper", "modern")  # conf/impl presets, each scored as its own Table 1
+
+
+def table1_by_implementation(
+    runs: pd.DataFrame, updates: pd.DataFrame, episodes: int, paper: pd.DataFrame, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1's variants per env under each preset (PPO runs labelled exactly `paper` or
+    `modern`), each preset normalised on its own (random = 0, its best variant = 1).
+
+    Returns (cells, orders). cells: per env × preset × variant, the final return (last
+    `episodes` episodes) with a 95% bootstrap interval over seeds, the random policy's
+    return, how many runs ended below it, the normalised score and the paper's. orders:
+    per env × preset, the variants from best to worst beside the paper's order, Spearman's
+    ρ of the two, and whether no clipping ranks last as in the paper."""
+    paper = paper.assign(variant=paper.apply(paper_variant, axis=1)).set_index("variant")
+    cells, orders = [], []
+    for impl in IMPLEMENTATIONS:
+        chosen = runs[(runs["impl"] == impl) & (runs["algo"] == "ppo")]
+        if chosen.empty:
+            continue
+        scored = run_scores(chosen, updates, episodes)
+        random_return = scored.groupby("env")["initial"].mean()
+        for (env, variant), cell in scored.groupby(["env", "variant"], sort=True):
+            low, high = mean_interval(cell["score"].to_numpy(), seed=seed)
+            cells.append({
+                "env": env, "impl": impl, "variant": variant, "runs": len(cell),
+                "final_return": cell["score"].mean(), "final_ci_low": low, "final_ci_high": high,
+                "random_return": random_return[env],
+                "below_random": int((cell["score"] < random_return[env]).sum()),
+                "normalized_score": cell["normalized_score"].mean(),
+                "normalized_score_paper": paper["normalized_score"].get(variant, np.nan),
+            })  # fmt: skip
+    cells = pd.DataFrame(cells)
+    for (env, impl), rows in cells.groupby(["env", "impl"], sort=True) if len(cells) else []:
+        both = rows.dropna(subset=["normalized_score_paper"])
+        ours = both.sort_values("normalized_score", ascending=False)["variant"].tolist()
+        theirs = both.sort_values("normalized_score_paper", ascending=False)["variant"].tolist()
+        rho = (stats.spearmanr(both["normalized_score"], both["normalized_score_paper"]).statistic
+               if len(both) > 2 else np.nan)  # fmt: skip
+        orders.append({
+            "env": env, "impl": impl, "order_ours": " > ".join(ours),
+            "order_paper": " > ".join(theirs), "spearman_rho": float(rho),
+            "none_last": bool(ours and ours[-1] == "ppo_none"),
+        })  # fmt: skip
+    return cells, pd.DataFrame(orders)

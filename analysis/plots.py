@@ -290,6 +290,40 @@ def table1_comparison(merged: pd.DataFrame, rho: float, ours_label: str, stem: P
     return save(fig, stem)
 
 
+def table1_by_implementation(cells: pd.DataFrame, stem: Path) -> list[Path]:
+    """Per env: each Table 1 variant's normalised score under impl=paper and impl=modern
+    (each its own table: random = 0, its best variant = 1) beside the paper's average over
+    its seven tasks; below 0 = worse than the random policy."""
+    envs = sorted(cells["env"].unique())
+    order = (cells.drop_duplicates("variant").sort_values("normalized_score_paper", ascending=False)
+             ["variant"].tolist())  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(envs), figsize=(5.5 * len(envs), 4.2), squeeze=False, sharey=True
+    )
+    marks = {"paper": ("o", "C0", -0.12), "modern": ("s", "C1", 0.12)}
+    for ax, env in zip(axes[0], envs, strict=True):
+        rows = cells[cells["env"] == env].set_index(["impl", "variant"])
+        x = np.arange(len(order))
+        paper = cells.drop_duplicates("variant").set_index("variant")["normalized_score_paper"]
+        ax.scatter(
+            x, paper.reindex(order), marker="*", s=140, color="k", label="PPO paper (7-task mean)"
+        )
+        for impl, (marker, color, shift) in marks.items():
+            if impl in rows.index.get_level_values(0):
+                scores = rows.loc[impl]["normalized_score"].reindex(order)
+                ax.scatter(
+                    x + shift, scores, marker=marker, color=color, label=f"ours, impl={impl}"
+                )
+        ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(x, [v.replace("(", "\n(") for v in order], fontsize=8)
+        ax.set_title(f"{env}, 1M steps")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("normalised score (random = 0, best variant = 1)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
     order = ["all", *ALGO_ORDER]
     algos = sorted(

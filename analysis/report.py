@@ -407,7 +407,10 @@ SECTIONS = [
         ["probe_return_vs_kl", "probe_knobs", "probe_direction_at_equal_kl"],
     ),
     ("Update size and collapse, per run", ["collapse_by_run_kl", "collapse_frequency"]),
-    ("What prevents collapse? Implementation settings", ["implementation", "implementation_effects"]),
+    (
+        "What prevents collapse? Implementation settings",
+        ["implementation", "implementation_effects"],
+    ),
     ("Does KL warn before a collapse?", ["kl_warning"]),
     ("Returns", ["returns"]),
 ]

@@ -17,16 +17,19 @@ from analysis.aggregate import (
     probability_of_improvement,
     score_matrix,
 )
-from analysis.load import load
+from analysis.load import load, load_sweeps
 from analysis.normalized_score import (
+    IMPLEMENTATIONS,
     compare_with_paper,
     final_episode_return,
     normalized_scores,
     run_scores,
     scores_by_env,
+    table1_by_implementation,
     table1_label,
 )
 from analysis.plots import learning_curves, performance_profile, table1_comparison
+from analysis.plots import table1_by_implementation as table1_by_implementation_plot
 from analysis.settings import REPRODUCTION_KEYS, check_or_exit
 from analysis.tables import per_run_returns
 
@@ -155,13 +158,15 @@ def aggregate_scores(scores: pd.DataFrame, seed: int):
     )
 
 
-def provenance(runs: pd.DataFrame, sweep: str) -> str:
-    """How a sweep's records were made: the command, run counts by status, and the code
-    (git sha) and library versions that made them, with how many runs each."""
-    lines = [f"## `{sweep}`", "", f"Command: `make sweep SWEEP={sweep}` "
-             f"(= `python experiments/run.py -m sweep={sweep}`), then `python -m analysis.reproduction`.", ""]  # fmt: skip
-    for column in ("status", "git_sha", "versions", "total_steps"):
-        counts = runs[column].fillna("unknown").value_counts()
+def provenance(runs: pd.DataFrame, *sweeps: str) -> str:
+    """How the records were made: the command per sweep, run counts by sweep and status, and
+    the code (git sha) and library versions that made them, with how many runs each."""
+    commands = ", ".join(f"`make sweep SWEEP={s}` (= `python experiments/run.py -m sweep={s}`)"
+                         for s in sweeps)  # fmt: skip
+    lines = [f"## {' + '.join(f'`{s}`' for s in sweeps)}", "",
+             f"Command: {commands}, then `python -m analysis.reproduction`.", ""]  # fmt: skip
+    for column in ("sweep", "status", "git_sha", "versions", "total_steps")[len(sweeps) < 2 :]:
+        counts = runs[column].map(lambda v: "unknown" if pd.isna(v) else v).value_counts()
         lines.append(
             f"- {column}: " + "; ".join(f"{value} ({n} runs)" for value, n in counts.items())
         )
@@ -173,6 +178,36 @@ def write(frame: pd.DataFrame, path: Path, heading: str, floatfmt: str = ".3g") 
     path.with_suffix(".md").write_text(
         f"{heading}\n\n{frame.to_markdown(index=False, floatfmt=floatfmt)}\n"
     )
+
+
+def table1_implementation_section(cfg: DictConfig, reference: Path, out: Path) -> list[str]:
+    """Table 1's decisive cells at 1M under impl=paper and impl=modern (issue 17): per env,
+    each variant's final return, whether it ends below the random policy, its normalised
+    score, and the order of the variants beside the paper's. Returns provenance lines."""
+    records = load_sweeps(cfg, list(cfg.table1_impl_sweeps))
+    if records.runs.empty:
+        return []
+    paper = pd.read_csv(reference / "ppo_paper_table1.csv")
+    cells, orders = table1_by_implementation(
+        records.runs, records.updates, cfg.episodes, paper, cfg.seed
+    )
+    if cells.empty:
+        return []
+    sweeps = ", ".join(f"`{s}`" for s in cfg.table1_impl_sweeps)
+    write(cells, out / "ppo_table1_impl",
+          f"Table 1's variants at 1M steps under impl=paper and impl=modern (sweeps {sweeps}; a run in "
+          f"two sweeps counted once): final return = mean of the last {cfg.episodes} episodes, mean "
+          "over seeds with a 95% bootstrap interval; random_return = the untrained policy's; "
+          "below_random = runs that ended below it; normalised score per env and preset (random = 0, "
+          "the preset's best variant = 1) beside the paper's (its 7-task mean).", floatfmt=".3g")  # fmt: skip
+    write(orders, out / "ppo_table1_impl_order",
+          "The variants from best to worst per env and preset, beside the paper's order (Spearman's "
+          "ρ over the four variants; none_last: no clipping ranks last, as in the paper).", floatfmt=".2f")  # fmt: skip
+    table1_by_implementation_plot(cells, out / "ppo_table1_impl")
+    runs = records.runs
+    used = runs[runs["impl"].isin(IMPLEMENTATIONS) & runs["algo"].eq("ppo")]
+    print(f"table 1 by implementation: {out / 'ppo_table1_impl.md'} ({len(used)} runs)")
+    return [provenance(used, *cfg.table1_impl_sweeps)]
 
 
 @hydra.main(config_path=CONF_DIR, config_name="reproduction", version_base="1.3")
@@ -203,6 +238,7 @@ def main(cfg: DictConfig) -> None:
               floatfmt=".2f")  # fmt: skip
         made.append(provenance(table1.runs, cfg.table1_sweep))
         print(f"table 1: {out / 'ppo_table1.md'} (Spearman {rho:.2f}, {len(table1.runs)} runs)")
+    made += table1_implementation_section(cfg, reference, out)
     returns = load(cfg, cfg.returns_sweep)
     if len(returns.runs):
         ours = returns_table(

@@ -6,7 +6,7 @@ import sys
 
 from omegaconf import DictConfig, OmegaConf
 
-from algos.allowed import TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
+from algos.allowed import NAMES, TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
 
 SOURCES = ("records", "wandb")
 FRACTION = Real(0.0, 1.0)  # (0, 1]
@@ -46,6 +46,7 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
 
 REPRODUCTION_KEYS: dict[str, Allowed | None] = SHARED | {
     "table1_sweep": TEXT,
+    "table1_impl_sweeps": NAMES,
     "returns_sweep": TEXT,
     "reference_dir": TEXT,
     "results_dir": TEXT,

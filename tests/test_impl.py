@@ -138,7 +138,9 @@ def test_a_runs_implementation_label_names_its_preset_or_what_differs_from_moder
     assert (implementation({"normalize_obs": False, "adam_eps": 1e-8}, {"name": "pg"})
             == "modern − normalize_obs with adam_eps=1e-08")  # fmt: skip
     nearer_paper = paper | {"lr_anneal": False}  # one switch from paper, four from modern
-    assert implementation(nearer_paper, {"name": "ppo", "max_grad_norm": None}) == "paper − lr_anneal"
+    assert (
+        implementation(nearer_paper, {"name": "ppo", "max_grad_norm": None}) == "paper − lr_anneal"
+    )
     assert base_preset("paper − lr_anneal") == "paper"
     assert base_preset("paper") == base_preset("modern − normalize_obs") == "modern"
 
@@ -169,13 +171,17 @@ def test_each_setting_is_compared_with_its_base_by_welch_and_newcombe_intervals(
     # Equal variances (400) and n = 3 on each side: Welch's df = 4, half-width t(0.975, 4)·√(800/3).
     half = stats.t.ppf(0.975, 4) * np.sqrt(800 / 3)
     assert paper["final_diff"] == pytest.approx(100.0)
-    assert (paper["final_diff_ci_low"], paper["final_diff_ci_high"]) == pytest.approx((100 - half, 100 + half))
+    assert (paper["final_diff_ci_low"], paper["final_diff_ci_high"]) == pytest.approx(
+        (100 - half, 100 + half)
+    )
     # Newcombe's hybrid score interval from the two Wilson intervals, written out.
     (l1, u1), (l2, u2) = wilson(0, 3), wilson(2, 3)
     d = 0 - 2 / 3
     newcombe = (d - np.hypot(0 - l1, u2 - 2 / 3), d + np.hypot(u1 - 0, 2 / 3 - l2))
     assert paper["collapse_diff"] == pytest.approx(d)
-    assert (paper["collapse_diff_ci_low"], paper["collapse_diff_ci_high"]) == pytest.approx(newcombe)
+    assert (paper["collapse_diff_ci_low"], paper["collapse_diff_ci_high"]) == pytest.approx(
+        newcombe
+    )
     assert paper["kl_ratio"] == pytest.approx(0.01) and paper["base_below_start"] == 1
     annealing = effects.loc["paper − lr_anneal"]
     assert annealing["base"] == "paper" and annealing["final_diff"] == pytest.approx(-60.0)

@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from analysis.load import variant
-from analysis.normalized_score import compare_with_paper, normalized_scores, run_scores
+from analysis.normalized_score import (
+    compare_with_paper,
+    normalized_scores,
+    run_scores,
+    table1_by_implementation,
+)
 
 
 def synthetic(scores: dict[tuple[str, str, float], float], initial: float = 10.0):
@@ -72,3 +77,45 @@ def test_variant_names_and_rank_correlation_with_the_paper():
     merged, rho = compare_with_paper(ours, paper)
     assert rho == pytest.approx(1.0)
     assert merged["normalized_score_ours"].notna().all()
+
+
+PAPER_TABLE = pd.DataFrame({
+    "objective": ["none", "clip", "kl_adaptive"], "epsilon": [np.nan, 0.2, np.nan],
+    "kl_target": [np.nan, np.nan, 0.01], "kl_coef": [np.nan] * 3, "normalized_score": [-0.39, 0.82, 0.74],
+})  # fmt: skip
+
+
+def test_each_implementation_preset_is_its_own_table_1_per_env():
+    runs, updates = synthetic(
+        {
+            ("A", "ppo", 0.2): 110.0, ("A", "ppo_none", 0.2): -40.0,  # none below random (10)
+            ("A", "ppo_kl_adaptive(kl_target=0.01)", 0.2): 60.0,
+        }
+    )  # fmt: skip
+    modern, modern_updates = synthetic({("A", "ppo", 0.2): 50.0, ("A", "ppo_none", 0.2): 210.0})
+    modern["run_id"] += "m"
+    modern_updates["run_id"] += "m"
+    runs = pd.concat([runs.assign(impl="paper"), modern.assign(impl="modern"),
+                      runs.iloc[:1].assign(impl="modern − normalize_obs", run_id="other"),
+                      runs.iloc[:1].assign(impl="paper", run_id="r0", algo="trpo")]).fillna({"algo": "ppo"})  # fmt: skip
+    updates = pd.concat([updates, modern_updates])
+    cells, orders = table1_by_implementation(runs, updates, 100, PAPER_TABLE)
+    cell = cells.set_index(["impl", "variant"])
+    assert set(cells["impl"]) == {"paper", "modern"}  # a run off both presets is left out
+    assert cells["runs"].eq(1).all()  # and so is every algo but PPO
+    # paper: random 10, best 110 (clip): clip 1, adaptive 0.5, none -0.5 and below random.
+    assert cell.loc[("paper", "ppo_none"), "normalized_score"] == pytest.approx(-0.5)
+    assert cell.loc[
+        ("paper", "ppo_kl_adaptive(kl_target=0.01)"), "normalized_score"
+    ] == pytest.approx(0.5)
+    assert cell.loc[("paper", "ppo_none"), "below_random"] == 1
+    assert cell.loc[("paper", "ppo_none"), "final_return"] == pytest.approx(-40.0)
+    # modern is scored on its own: best 210 (none) = 1, clip (50 - 10) / 200 = 0.2.
+    assert cell.loc[("modern", "ppo_clip(epsilon=0.2)"), "normalized_score"] == pytest.approx(0.2)
+    assert cell.loc[("modern", "ppo_none"), "normalized_score_paper"] == -0.39
+    order = orders.set_index("impl")
+    assert (
+        order.loc["paper", "spearman_rho"] == pytest.approx(1.0) and order.loc["paper", "none_last"]
+    )
+    assert order.loc["modern", "order_ours"] == "ppo_none > ppo_clip(epsilon=0.2)"
+    assert not order.loc["modern", "none_last"] and np.isnan(order.loc["modern", "spearman_rho"])

@@ -1,9 +1,15 @@
 """The reproduction tables: ours beside published figures, and a run from real records."""
 
+import json
+import shutil
+
 import pandas as pd
 import pytest
+import yaml
+from omegaconf import OmegaConf
 from PIL import Image
 
+from analysis.load import load_records, load_sweeps
 from analysis.reproduction import algo_env_label, beside_published, update_size
 from analysis.reproduction import main as reproduction_main
 from tests.conftest import ROOT
@@ -69,6 +75,7 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", [
         "reproduction", f"out_dir={smoke_sweep}", "table1_sweep=smoke", "returns_sweep=smoke",
         f"results_dir={out}", f"reference_dir={tmp_path / 'reference'}",
+        "table1_impl_sweeps=[smoke,smoke]",  # the same records twice: each run counts once
     ])  # fmt: skip
     reproduction_main()
     table1 = pd.read_csv(out / "ppo_table1.csv")
@@ -94,7 +101,13 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert sorted(ours["algo"].unique()) == ["pg", "ppo", "trpo"]
     assert (ours["ci_low"] <= ours["return"]).all() and (ours["return"] <= ours["ci_high"]).all()
     assert returns.loc[returns["algo"] == "ppo", "source"].iloc[0] == "S"  # published above ours
+    by_impl = pd.read_csv(out / "ppo_table1_impl.csv")
+    assert set(by_impl["impl"]) == {"modern"} and (by_impl["runs"] == 2).all()
+    assert set(by_impl["variant"]) == {"ppo_clip(epsilon=0.1)", "ppo_clip(epsilon=0.3)"}
+    assert by_impl["normalized_score"].max() == pytest.approx(1.0)
+    assert len(pd.read_csv(out / "ppo_table1_impl_order.csv")) == 1
     provenance = (out / "provenance.md").read_text()
+    assert "## `smoke` + `smoke`" in provenance and "- sweep: smoke (4 runs)" in provenance
     assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
     aggregate = pd.read_csv(out / "returns_1m_aggregate.csv")
     assert len(aggregate) == 6 and (aggregate["runs"] == 2).all()
@@ -103,9 +116,31 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert len(improvement) == 15 and improvement["probability"].between(0, 1).all()
     for figure in (
         "ppo_table1.png",
+        "ppo_table1_impl.png",
         "returns_1m_curves.png",
         "returns_1m_kl.png",
         "returns_1m_profile.png",
     ):
         with Image.open(out / figure) as image:
             assert image.size[0] > 300
+
+
+def test_a_run_in_two_sweeps_counts_once_and_its_done_copy_is_kept(smoke_sweep, tmp_path):
+    out = tmp_path / "runs"
+    shutil.copytree(smoke_sweep, out)
+    record = sorted((out / "smoke").glob("*/status.json"))[0].parent
+    copy = out / "other" / record.name
+    shutil.copytree(record, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["sweep"]["name"] = "other"
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    status = json.loads((copy / "status.json").read_text()) | {"status": "running"}
+    (copy / "status.json").write_text(json.dumps(status))
+    pd.read_parquet(copy / "metrics.parquet").iloc[:1].to_parquet(copy / "metrics.parquet")
+    cfg = OmegaConf.create({"source": "records", "out_dir": str(out)})
+    both = load_sweeps(cfg, ["other", "smoke"])
+    smoke = load_records(out, "smoke")
+    assert both.runs["run_id"].is_unique and len(both.runs) == len(smoke.runs)
+    kept = both.runs.set_index("run_id").loc[record.name]
+    assert kept["sweep"] == "smoke" and kept["status"] == "done"
+    assert len(both.updates) == len(smoke.updates)  # the running copy's update is not added
