@@ -197,6 +197,7 @@ def implementation(table: pd.DataFrame) -> pd.DataFrame:
             "collapsed / runs [95% Wilson CI]": [
                 frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high) for r in rows
             ],
+            "recovered": table["recovered"],
             "kl_mean median / 95th pct": [
                 f"{r.kl_mean_median:.2g} / {r.kl_mean_q95:.2g}" for r in rows
             ],
