@@ -263,43 +263,44 @@ PROBE_KEYS: dict[str, Allowed | None] = {  # conf/probe/probe.yaml's keys; None:
 
 
 def check(cfg: DictConfig) -> None:
-    """One line for what cannot be probed, before anything runs."""
-    try:
-        check_settings(OmegaConf.to_container(cfg, resolve=True), PROBE_KEYS)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from None
+    """ConfigError with one line for what cannot be probed, before anything runs."""
+    check_settings(OmegaConf.to_container(cfg, resolve=True), PROBE_KEYS)
     if (cfg.run is None) == (cfg.sweep is None):
-        raise SystemExit("error: give run=<run dir> or sweep=<name> (one of them)")
+        raise ConfigError("give run=<run dir> or sweep=<name> (one of them)")
     if cfg.run is not None and not (Path(cfg.run) / "config.yaml").exists():
-        raise SystemExit(f"error: run={cfg.run} is not a run record (a folder with config.yaml)")
+        raise ConfigError(f"run={cfg.run} is not a run record (a folder with config.yaml)")
     if cfg.sweep is not None and not (Path(cfg.out_dir) / cfg.sweep).is_dir():
-        raise SystemExit(f"error: no sweep {cfg.sweep} in out_dir={cfg.out_dir}")
+        raise ConfigError(f"no sweep {cfg.sweep} in out_dir={cfg.out_dir}")
     unknown = sorted(set(cfg.directions) - set(DIRECTIONS))
     if unknown:
-        raise SystemExit(f"error: unknown direction {unknown[0]}; allowed: {', '.join(DIRECTIONS)}")
+        raise ConfigError(f"unknown direction {unknown[0]}; allowed: {', '.join(DIRECTIONS)}")
     unknown = sorted(set(cfg.knobs) - set(KNOBS))
     if unknown:
-        raise SystemExit(f"error: unknown knob {unknown[0]}; allowed: {', '.join(KNOBS)}")
+        raise ConfigError(f"unknown knob {unknown[0]}; allowed: {', '.join(KNOBS)}")
     for knob, values in cfg.knobs.items():
         bad = [v for v in values if v != "none" and not (isinstance(v, int | float) and v > 0)]
         if bad or ("none" in values and knob != "ppo_epsilon"):
-            raise SystemExit(f"error: knobs.{knob}={list(values)}; allowed: positive numbers "
+            raise ConfigError(f"knobs.{knob}={list(values)}; allowed: positive numbers "
                              "(and none for ppo_epsilon: no clipping)")  # fmt: skip
     which = str(cfg.checkpoints)
     if which not in ("last", "all") and not (which.isdigit() and int(which) > 0):
-        raise SystemExit(
-            f"error: checkpoints={which}; allowed: last, all, or a count n (the last n)"
+        raise ConfigError(
+            f"checkpoints={which}; allowed: last, all, or a count n (the last n)"
         )
     if not all(isinstance(t, int | float) and t > 0 for t in cfg.targets):
-        raise SystemExit(f"error: targets={list(cfg.targets)}; allowed: positive KLs (nats)")
+        raise ConfigError(f"targets={list(cfg.targets)}; allowed: positive KLs (nats)")
     if cfg.jobs == 0:
-        raise SystemExit("error: jobs=0; allowed: a number of processes >= 1, or -1 (every core)")
+        raise ConfigError("jobs=0; allowed: a number of processes >= 1, or -1 (every core)")
 
 
 @hydra.main(config_path=CONF_DIR, config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     torch.set_num_threads(1)
-    check(cfg)
+    try:
+        check(cfg)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     probe(cfg)
 
 

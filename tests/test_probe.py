@@ -98,8 +98,11 @@ def test_a_sweep_probe_takes_its_done_runs_and_a_rerun_with_the_same_settings_sk
         (["run=RUN", "checkpoints=first"], "checkpoints=first; allowed: last, all, or a count"),
     ],
 )
-def test_bad_probe_settings_are_one_line_errors(tiny_run, monkeypatch, bad, message):
+def test_bad_probe_settings_are_one_line_errors(tiny_run, monkeypatch, capsys, bad, message):
     bad = [b.replace("RUN", str(tiny_run)) for b in bad]
+    capsys.readouterr()
     with pytest.raises(SystemExit) as error:
         probe_with(monkeypatch, *bad)
-    assert message in str(error.value) and "\n" not in str(error.value)
+    stderr = capsys.readouterr().err
+    assert error.value.code == 2  # as a run's and the report's bad settings
+    assert message in stderr and stderr.count("\n") == 1
