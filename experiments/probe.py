@@ -284,9 +284,7 @@ def check(cfg: DictConfig) -> None:
                              "(and none for ppo_epsilon: no clipping)")  # fmt: skip
     which = str(cfg.checkpoints)
     if which not in ("last", "all") and not (which.isdigit() and int(which) > 0):
-        raise ConfigError(
-            f"checkpoints={which}; allowed: last, all, or a count n (the last n)"
-        )
+        raise ConfigError(f"checkpoints={which}; allowed: last, all, or a count n (the last n)")
     if not all(isinstance(t, int | float) and t > 0 for t in cfg.targets):
         raise ConfigError(f"targets={list(cfg.targets)}; allowed: positive KLs (nats)")
     if cfg.jobs == 0:
