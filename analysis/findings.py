@@ -353,6 +353,11 @@ def probe_findings(ladder, knobs, differences, drop_frac: float) -> list[Finding
     return found
 
 
+def runs_per_setting(runs: pd.Series) -> str:
+    low, high = int(runs.min()), int(runs.max())
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
 def implementation_finding(table: pd.DataFrame, effects: pd.DataFrame) -> Finding | None:
     """Per update rule tried under several implementation settings: each setting's collapse
     frequency; then, against its base setting (analysis.implementation_effects), which
@@ -391,8 +396,7 @@ def implementation_finding(table: pd.DataFrame, effects: pd.DataFrame) -> Findin
                 f". Final return against the base setting [95% Welch CI]: {shifts}. Beyond chance, "
                 f"the final return changes under: {', '.join(final_apart) or 'no setting'}; the "
                 f"collapse frequency under: {', '.join(collapse_apart) or 'no setting'} (95% "
-                f"Newcombe interval; {int(rows['runs'].min())}–{int(rows['runs'].max())} runs per "
-                "setting)"
+                f"Newcombe interval; {runs_per_setting(rows['runs'])} runs per setting)"
             )
         parts.append(text)
     if not parts:

@@ -173,6 +173,19 @@ def provenance(runs: pd.DataFrame, *sweeps: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged_provenance(old: str, made: list[str]) -> str:
+    """provenance.md with the sections just made. A section whose sweeps were not read this
+    time (their records are elsewhere, e.g. on a cluster) keeps what it said, as do the
+    tables it describes."""
+
+    def sections(text: str) -> dict[str, str]:
+        parts = ("\n" + text).split("\n## ")[1:]
+        return {p.split("\n", 1)[0]: "## " + p.strip("\n") + "\n" for p in parts}
+
+    kept = sections(old) | sections("\n".join(made))
+    return "# How these results were made\n\n" + "\n".join(kept.values())
+
+
 def write(frame: pd.DataFrame, path: Path, heading: str, floatfmt: str = ".3g") -> None:
     frame.to_csv(path.with_suffix(".csv"), index=False)
     path.with_suffix(".md").write_text(
@@ -219,7 +232,7 @@ def main(cfg: DictConfig) -> None:
     if not (reference / "ppo_paper_table1.csv").exists():
         raise SystemExit(f"reference_dir {reference} has no ppo_paper_table1.csv: "
                          "set reference_dir=<path to shared/reference>")  # fmt: skip
-    made = ["# How these results were made", ""]
+    made = []  # provenance sections, one per set of sweeps read
     table1 = load(cfg, cfg.table1_sweep)
     if len(table1.runs):
         scored = run_scores(table1.runs, table1.updates, cfg.episodes)
@@ -273,7 +286,8 @@ def main(cfg: DictConfig) -> None:
         print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
               f"({len(returns.runs)} runs)")  # fmt: skip
 
-    (out / "provenance.md").write_text("\n".join(made))
+    path = out / "provenance.md"
+    path.write_text(merged_provenance(path.read_text() if path.exists() else "", made))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from analysis.load import load_records, load_sweeps
-from analysis.reproduction import algo_env_label, beside_published, update_size
+from analysis.reproduction import algo_env_label, beside_published, merged_provenance, update_size
 from analysis.reproduction import main as reproduction_main
 from tests.conftest import ROOT
 
@@ -144,3 +144,12 @@ def test_a_run_in_two_sweeps_counts_once_and_its_done_copy_is_kept(smoke_sweep, 
     kept = both.runs.set_index("run_id").loc[record.name]
     assert kept["sweep"] == "smoke" and kept["status"] == "done"
     assert len(both.updates) == len(smoke.updates)  # the running copy's update is not added
+
+
+def test_provenance_keeps_the_sections_of_sweeps_not_read_this_time():
+    old = "# How these results were made\n\n## `a`\n\nCommand: a\n- status: done (3 runs)\n\n## `b`\n\nold b\n"
+    merged = merged_provenance(old, ["## `b`\n\nnew b\n", "## `c` + `d`\n\nc and d\n"])
+    assert merged == (
+        "# How these results were made\n\n## `a`\n\nCommand: a\n- status: done (3 runs)\n\n"
+        "## `b`\n\nnew b\n\n## `c` + `d`\n\nc and d\n"
+    )
