@@ -24,16 +24,23 @@ def step_size_label(variant: str, key: str, value: float) -> str:
     return "none (no clipping)" if variant.startswith("ppo_none") else f"{key} {value:g}"
 
 
+def rule_columns(table: pd.DataFrame) -> dict:
+    """The columns that name a row's env, update rule and step size."""
+    return {
+        "env": table["env"],
+        "update rule": table["variant"],
+        "step size": [
+            step_size_label(r.variant, r.step_size_key, r.step_size) for r in table.itertuples()
+        ],
+    }
+
+
 def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
     """Per env × update rule × step size: run-level collapses with Wilson CI, update size,
     final return."""
     return pd.DataFrame(
         {
-            "env": table["env"],
-            "update rule": table["variant"],
-            "step size": [
-                step_size_label(r.variant, r.step_size_key, r.step_size) for r in table.itertuples()
-            ],
+            **rule_columns(table),
             "collapsed / runs = frequency [95% Wilson CI]": [
                 frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high)
                 for r in table.itertuples()
@@ -190,9 +197,7 @@ def implementation(table: pd.DataFrame) -> pd.DataFrame:
     rows = list(table.itertuples())
     return pd.DataFrame(
         {
-            "env": table["env"],
-            "update rule": table["variant"],
-            "step size": [step_size_label(r.variant, r.step_size_key, r.step_size) for r in rows],
+            **rule_columns(table),
             "implementation": table["impl"],
             "collapsed / runs [95% Wilson CI]": [
                 frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high) for r in rows
@@ -215,9 +220,7 @@ def versus_base(effects: pd.DataFrame) -> pd.DataFrame:
     rows = list(effects.itertuples())
     return pd.DataFrame(
         {
-            "env": effects["env"],
-            "update rule": effects["variant"],
-            "step size": [step_size_label(r.variant, r.step_size_key, r.step_size) for r in rows],
+            **rule_columns(effects),
             "implementation (against)": [f"{r.impl} ({r.base})" for r in rows],
             "runs (base)": [f"{r.runs} ({r.base_runs})" for r in rows],
             "final return (base)": [
