@@ -55,10 +55,10 @@ def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
             reference = rule[rule["impl"] == base]
             if impl == base or reference.empty:
                 continue
-            m_final = reference["final_return"].to_numpy(dtype=float)
-            m_kl = float(reference["run_kl_median"].median())
+            base_final = reference["final_return"].to_numpy(dtype=float)
+            base_kl = float(reference["run_kl_median"].median())
             final = other["final_return"].to_numpy(dtype=float)
-            low, high = welch_interval(final, m_final)
+            low, high = welch_interval(final, base_final)
             k, k0 = int(other["collapsed"].sum()), int(reference["collapsed"].sum())
             c_low, c_high = confint_proportions_2indep(
                 k, len(other), k0, len(reference), method="newcomb"
@@ -72,8 +72,8 @@ def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
                     "runs": len(other),
                     "base_runs": len(reference),
                     "final_return": final.mean(),
-                    "base_final_return": m_final.mean(),
-                    "final_diff": final.mean() - m_final.mean(),
+                    "base_final_return": base_final.mean(),
+                    "final_diff": final.mean() - base_final.mean(),
                     "final_diff_ci_low": low,
                     "final_diff_ci_high": high,
                     "collapsed": k,
@@ -84,8 +84,8 @@ def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
                     "below_start": int(other["below_start"].sum()),
                     "base_below_start": int(reference["below_start"].sum()),
                     "kl_median": kl,
-                    "base_kl_median": m_kl,
-                    "kl_ratio": kl / m_kl if m_kl > 0 else np.nan,
+                    "base_kl_median": base_kl,
+                    "kl_ratio": kl / base_kl if base_kl > 0 else np.nan,
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
