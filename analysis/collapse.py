@@ -119,7 +119,8 @@ def update_collapses(
 def run_collapses(
     updates: pd.DataFrame, rules: dict[str, CollapseRule], starts: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per run: run-level collapse fields and the KL of the fall.
+    """One row per run: its initial return (`run_start`), run-level collapse fields and the
+    KL of the fall.
 
     `rules` maps env id to its rule; `starts` (indexed by run_id: baseline_return,
     history_returns) gives a warm-started run's untrained return and starting history
@@ -136,6 +137,7 @@ def run_collapses(
         result = detect_collapse(returns, rule, initial, history)
         row = {
             "run_id": run_id,
+            "initial_return": initial,
             "collapsed": result.collapsed,
             "collapse_step": np.nan,
             "peak_step": np.nan,

@@ -27,14 +27,13 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def finished_runs(runs: pd.DataFrame, per_run: pd.DataFrame, initial: pd.Series) -> pd.DataFrame:
+def finished_runs(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
     """One row per done run: its rule, impl, collapse flag, final return, median kl_mean and
-    whether it ended below its start. `initial` maps run_id to its initial return."""
+    whether it ended below its start (per_run's initial_return, the collapse rule's)."""
     done = runs[runs["status"] == "done"].merge(per_run, on="run_id")
-    start = done["baseline_return"].fillna(done["run_id"].map(initial))
     return done.assign(
         collapsed=done["collapsed"].fillna(False).astype(bool),
-        below_start=done["final_return"] < start,
+        below_start=done["final_return"] < done["initial_return"],
     )
 
 

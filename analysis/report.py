@@ -187,8 +187,7 @@ def build_report(cfg: DictConfig) -> Path:
     impl_table = impl_figures = None
     if runs.groupby(GROUP)["impl"].nunique().max() > 1:  # one rule under several settings
         impl_table = collapse_table(runs, per_run, updates, cfg.seed, [*GROUP, "impl"])
-        initial = updates.sort_values("update").groupby("run_id")["return_mean"].first()
-        impl_runs = finished_runs(runs, per_run, initial)
+        impl_runs = finished_runs(runs, per_run)
         effects = versus_base(impl_runs)
         impl_table.to_csv(out / "implementation.csv", index=False)
         effects.to_csv(out / "implementation_effects.csv", index=False)
