@@ -12,13 +12,21 @@ from rliable import library, metrics
 
 
 def bootstrap(score_dict, func, reps: int, seed: int):
-    """rliable's stratified-bootstrap interval estimates (arch 7's notice that rliable's
-    random_state argument is deprecated silenced: the seed still sets the resamples)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        return library.get_interval_estimates(
-            score_dict, func, reps=reps, random_state=np.random.RandomState(seed)
-        )
+    """rliable's stratified-bootstrap interval estimates, the same for the same seed in any
+    process. rliable's StratifiedBootstrap draws its resamples from NumPy's global generator
+    (np.random.choice), not from the random_state it is given, so the global generator is
+    seeded for the call and put back after it (arch 7's deprecation notice for random_state
+    silenced)."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            return library.get_interval_estimates(
+                score_dict, func, reps=reps, random_state=np.random.RandomState(seed)
+            )
+    finally:
+        np.random.set_state(saved)
 
 
 REPS = 2000  # bootstrap resamples (rliable's default of 50,000 buys nothing at 3-10 runs)
