@@ -5,6 +5,8 @@ during a rollout is one fixed function of the raw observation: π_old is exactly
 distribution the actions were drawn from, which the KL measurements rely on.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -47,12 +49,19 @@ class ObsNormalizer:
         self.stats = RunningMeanStd((obs_dim,))
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.frozen()(obs)
+
+    def frozen(self) -> Callable[[np.ndarray], np.ndarray]:
+        """This normaliser as a fixed function of the observation, its statistics read once:
+        the rollout calls it every step and the statistics change only between batches."""
         if not self.enabled:
-            return obs.astype(np.float32)
-        scaled = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
-        if self.clip is not None:
-            scaled = np.clip(scaled, -self.clip, self.clip)
-        return scaled.astype(np.float32)
+            return lambda obs: obs.astype(np.float32)
+        mean, std = self.stats.mean, np.sqrt(self.stats.var + 1e-8)
+        if self.clip is None:
+            return lambda obs: ((obs - mean) / std).astype(np.float32)
+        low, high = -self.clip, self.clip
+        # minimum/maximum: np.clip's result at a few µs less per call, NaN passed on alike
+        return lambda obs: np.minimum(np.maximum((obs - mean) / std, low), high).astype(np.float32)
 
     def update(self, raw_obs: np.ndarray) -> None:
         if self.enabled:

@@ -11,8 +11,8 @@ import functools
 import time
 from collections import defaultdict
 
+import gymnasium
 import torch
-from gymnasium.vector import SyncVectorEnv
 
 from algos import ppo, rollout, train, value
 from algos.registry import ALGOS
@@ -38,7 +38,7 @@ def timed(owner: object, attribute: str, label: str) -> None:
 
 ROLLOUT_PHASES = [
     (rollout.RolloutCollector, "collect", "rollout (all)"),
-    (SyncVectorEnv, "step", "  env.step (vector env + gymnasium + MuJoCo)"),
+    (gymnasium.wrappers.TimeLimit, "step", "  env.step (gymnasium + MuJoCo)"),
     (rollout.NumpyActor, "mean", "  policy mean (numpy)"),
 ]
 UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo

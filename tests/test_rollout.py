@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from algos.policy import GaussianActor, ValueNet
-from algos.rollout import NumpyActor, RolloutCollector, make_envs
+from algos.rollout import NumpyActor, RolloutCollector
 
 
 def test_numpy_actor_mean_equals_torch_actor_mean():
@@ -51,25 +51,48 @@ def test_old_policy_in_the_batch_does_not_move_with_the_update():
     assert torch.equal(batch.log_std_old, before[0]) and torch.equal(batch.mean_old, before[1])
 
 
-def test_vector_env_steps_like_a_plain_env_and_keeps_the_final_observation():
-    """make_envs (info-dropping wrapper, same-step autoreset) against gym.make replayed with
-    the same actions: same rewards and ends, and `final_obs` is the state the episode ended in."""
-    actions = np.random.default_rng(0).uniform(-3, 3, (300, 1))
-    envs, env = make_envs("InvertedPendulum-v5", 1), gym.make("InvertedPendulum-v5")
-    envs.reset(seed=7)
-    env.reset(seed=7)
-    ends = 0
-    for action in actions:
-        obs, reward, terminated, truncated, info = envs.step(action[None])
-        expected_obs, expected_reward, expected_term, expected_trunc, _ = env.step(action)
-        assert (reward[0], terminated[0], truncated[0]) == (
-            expected_reward,
-            expected_term,
-            expected_trunc,
-        )
-        if expected_term or expected_trunc:
-            ends += 1
-            np.testing.assert_array_equal(info["final_obs"][0], expected_obs)
-            expected_obs, _ = env.reset()
-        np.testing.assert_array_equal(obs[0], expected_obs)
-    assert ends >= 5
+class RecordingCritic(ValueNet):
+    """A critic that keeps every batch of observations it is asked to value."""
+
+    def __init__(self, obs_dim: int):
+        super().__init__(obs_dim, (8,))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        self.seen.append(obs.clone())
+        return super().forward(obs)
+
+
+def test_collector_steps_like_a_plain_env_and_bootstraps_from_the_final_observation():
+    """The collector's own env loop against gym.make replayed with the same (clipped)
+    actions: same observations (a fresh episode right after an end, same-step autoreset),
+    same episode returns and lengths, and the state valued after each step is the one that
+    step reached, the final observation where an episode ended. (The batch keeps actions in
+    float32, so the replay's physics differs from the run's in the last bits.)"""
+    torch.manual_seed(0)
+    collector = RolloutCollector("InvertedPendulum-v5", 2, 150, 7, 0.99, 0.95, False, False)
+    actor = GaussianActor(collector.obs_dim, collector.act_dim, (8,), 1.0)
+    critic = RecordingCritic(collector.obs_dim)
+    batch = collector.collect(actor, critic)
+    collector.close()
+    obs = batch.obs.reshape(150, 2, -1).numpy()
+    next_obs = critic.seen[1].reshape(150, 2, -1).numpy()
+    actions = batch.actions.reshape(150, 2, -1).numpy()
+    returns, lengths = [[], []], [[], []]
+    for i in range(2):
+        env = gym.make("InvertedPendulum-v5")
+        expected, _ = env.reset(seed=7 + i)
+        total, steps = 0.0, 0
+        for t in range(150):
+            np.testing.assert_allclose(obs[t, i], expected, atol=1e-5)
+            expected, reward, terminated, truncated, _ = env.step(np.clip(actions[t, i], -3, 3))
+            np.testing.assert_allclose(next_obs[t, i], expected, atol=1e-5)
+            total, steps = total + reward, steps + 1
+            if terminated or truncated:
+                returns[i].append(total)
+                lengths[i].append(steps)
+                expected, _ = env.reset()
+                total, steps = 0.0, 0
+    assert len(returns[0]) + len(returns[1]) >= 5
+    np.testing.assert_allclose(sorted(batch.episode_returns), sorted(returns[0] + returns[1]))
+    assert sorted(batch.episode_lengths) == sorted(lengths[0] + lengths[1])
