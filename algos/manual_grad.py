@@ -16,9 +16,9 @@ from torch import nn
 def flat_grad_buffer(module: nn.Module) -> torch.Tensor:
     """One zeroed buffer holding every parameter's .grad as a view of it.
 
-    The functions below write gradients into these views in place, so the global gradient
-    norm and its clipping are one op each (`clip_flat_grad_`) rather than a Python loop over
-    tensors, which for a 64-sample step costs more than the arithmetic.
+    A minibatch step writes its gradients into it with one `torch.cat(..., out=)`, so the
+    global gradient norm and its clipping are one op each (`clip_flat_grad_`) rather than a
+    Python loop over tensors, which for a 64-sample step costs more than the arithmetic.
     """
     params = list(module.parameters())
     flat = torch.zeros(sum(p.numel() for p in params), dtype=params[0].dtype)
@@ -38,35 +38,32 @@ def clip_flat_grad_(flat: torch.Tensor, max_norm: float | None) -> torch.Tensor:
     return norm
 
 
-def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
-    """The Linear layers of an `mlp` (Linear, Tanh, ..., Linear), tanh between each pair."""
-    return [m for m in net if isinstance(m, nn.Linear)]
-
-
-def tanh_mlp_forward(linears: list[nn.Linear], x: torch.Tensor) -> list[torch.Tensor]:
-    """The input and every layer's output of the MLP made of `linears` (see linear_layers).
+def tanh_mlp_forward(layers: list[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    """The input and every layer's output of a tanh MLP (`algos.policy.mlp`) whose
+    parameters are `layers` = [weight0, bias0, weight1, bias1, ...], its `parameters()`.
 
     The last entry is the network's output; the others are what the backward pass needs.
     """
     activations = [x]
-    for i, linear in enumerate(linears):
-        out = torch.addmm(linear.bias, activations[-1], linear.weight.t())
-        activations.append(out if i == len(linears) - 1 else torch.tanh(out))
+    last = len(layers) // 2 - 1
+    for i in range(last + 1):
+        out = torch.addmm(layers[2 * i + 1], activations[-1], layers[2 * i].t())
+        activations.append(out if i == last else torch.tanh(out))
     return activations
 
 
 def tanh_mlp_backward(
-    linears: list[nn.Linear], activations: list[torch.Tensor], grad_out: torch.Tensor
-) -> None:
-    """Write d(loss)/d(parameter) into each parameter's .grad (allocated by
-    `flat_grad_buffer`), given d(loss)/d(output)."""
+    layers: list[torch.Tensor], activations: list[torch.Tensor], grad_out: torch.Tensor
+) -> list[torch.Tensor]:
+    """d(loss)/d(parameter) for each of `layers` (same order), given d(loss)/d(output)."""
+    grads: list[torch.Tensor] = []
     grad = grad_out
-    for i in range(len(linears) - 1, -1, -1):
-        linear, inputs = linears[i], activations[i]
-        torch.mm(grad.t(), inputs, out=linear.weight.grad)
-        torch.sum(grad, dim=0, out=linear.bias.grad)
+    for i in range(len(layers) // 2 - 1, -1, -1):
+        inputs = activations[i]
+        grads[:0] = [grad.t().mm(inputs), grad.sum(dim=0)]
         if i > 0:
-            grad = grad.mm(linear.weight) * (1.0 - inputs * inputs)  # tanh' = 1 − tanh²
+            grad = grad.mm(layers[2 * i]) * (1.0 - inputs * inputs)  # tanh' = 1 − tanh²
+    return grads
 
 
 def gaussian_logp_grads(

@@ -7,6 +7,7 @@ Objectives of the PPO paper (Schulman et al. 2017, Table 1), with r = π_θ/π_o
   kl_adaptive: as kl_fixed, then β ← β/2 if KL < d_targ/1.5, β ← 2β if KL > 1.5 d_targ
 """
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -14,17 +15,15 @@ import torch
 from algos.allowed import LEARNING_RATE, Int, OneOf, Real, setting
 from algos.kl import gaussian_kl
 from algos.manual_grad import (
-    clip_flat_grad_,
-    flat_grad_buffer,
     gaussian_kl_grads,
     gaussian_logp_grads,
-    linear_layers,
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
-from algos.policy import GaussianActor, adam
+from algos.minibatch_step import MinibatchStep
+from algos.policy import GaussianActor, adam, gaussian_log_prob
 from algos.rollout import Batch
-from algos.surrogate import mean_kl, ratio
+from algos.surrogate import mean_kl
 
 OBJECTIVES = ("clip", "none", "kl_fixed", "kl_adaptive")
 
@@ -81,26 +80,72 @@ def adapt_kl_coef(beta: float, kl_mean: float, kl_target: float) -> float:
     return beta
 
 
+def ppo_grads(
+    params: list[torch.Tensor],
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    logp_old: torch.Tensor,
+    advantages: torch.Tensor,
+    mean_old: torch.Tensor,
+    log_std_old: torch.Tensor,
+    beta: torch.Tensor,
+    objective: str,
+    epsilon: float,
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """∇θ of −mean(objective) on one minibatch for the actor's `parameters()` [log_std,
+    mean-net layers...], that loss, and the fraction of ratios outside [1−ε, 1+ε].
+
+    The objective's value comes from `ppo_objective`; its gradient is written out by hand
+    (algos.manual_grad) and tested equal to autograd's.
+    """
+    log_std_param, layers = params[0], params[1:]
+    n = obs.shape[0]
+    activations = tanh_mlp_forward(layers, obs)
+    mean = activations[-1]
+    log_std = log_std_param.expand_as(mean)
+    inv_std = torch.exp(-log_std)
+    r = torch.exp(gaussian_log_prob(mean, log_std, actions) - logp_old)  # surrogate.ratio
+    needs_kl = objective in ("kl_fixed", "kl_adaptive")
+    kl = gaussian_kl(mean_old, log_std_old, mean, log_std) if needs_kl else 0.0
+    value = ppo_objective(r, advantages, kl, objective, epsilon, beta)
+    grad_logp = (ppo_objective_grad(r, advantages, value, objective) * r).div_(-n)
+    dmean, dlog_std = gaussian_logp_grads((actions - mean) * inv_std, inv_std)
+    grad_mean = grad_logp.unsqueeze(-1) * dmean
+    grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
+    if needs_kl:
+        kl_mean, kl_log_std = gaussian_kl_grads(mean_old, log_std_old, mean, log_std)
+        grad_mean = grad_mean + kl_mean * (beta / n)
+        grad_log_std = grad_log_std + kl_log_std * (beta / n)
+    grads = [grad_log_std.sum(dim=0), *tanh_mlp_backward(layers, activations, grad_mean)]
+    clip_frac = ((r - 1.0).abs() > epsilon).float().mean()
+    return grads, -value.mean(), clip_frac
+
+
 class PPOUpdate:
-    def __init__(self, actor: GaussianActor, config: PPOConfig):
+    def __init__(self, actor: GaussianActor, config: PPOConfig, compiled: bool = False):
         self.actor = actor
         self.config = config
-        self.linears = linear_layers(actor.mean_net)
-        self.grads = flat_grad_buffer(actor)
         self.optimizer = adam(actor, config.lr)
         self.kl_coef = config.kl_coef
+        grad_fn = functools.partial(ppo_grads, objective=config.objective, epsilon=config.epsilon)
+        self.minibatch_step = MinibatchStep(
+            actor, self.optimizer, grad_fn, config.max_grad_norm, compiled
+        )
 
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         c = self.config
         needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
+        beta = torch.tensor(self.kl_coef, dtype=torch.float64)  # a tensor: β may change
         losses, clipped, grad_norms = [], [], []
         for _ in range(c.epochs):
             for mb in batch.minibatches(c.minibatch_size, generator):
-                loss, r = self._set_grads(mb, needs_kl)
-                grad_norms.append(clip_flat_grad_(self.grads, c.max_grad_norm))
-                self.optimizer.step()
+                loss, clip_frac, grad_norm = self.minibatch_step(
+                    mb.obs, mb.actions, mb.logp_old, mb.advantages, mb.mean_old,
+                    mb.log_std_old, beta,
+                )  # fmt: skip
                 losses.append(loss)
-                clipped.append(((r - 1.0).abs() > c.epsilon).float().mean())
+                clipped.append(clip_frac)
+                grad_norms.append(grad_norm)
         metrics = {
             "policy_loss": torch.stack(losses).mean().item(),
             "clip_frac": torch.stack(clipped).mean().item(),
@@ -112,29 +157,3 @@ class PPOUpdate:
                 kl_mean = mean_kl(self.actor, batch).item()
             self.kl_coef = adapt_kl_coef(self.kl_coef, kl_mean, c.kl_target)
         return metrics
-
-    @torch.no_grad()
-    def _set_grads(self, mb: Batch, needs_kl: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Set the actor's .grad to ∇θ of −mean(objective) on `mb`; return that loss and r.
-
-        The objective's value comes from `ppo_objective`; its gradient is written out by
-        hand (algos.manual_grad) and tested equal to autograd's.
-        """
-        c, actor, n = self.config, self.actor, mb.steps
-        activations = tanh_mlp_forward(self.linears, mb.obs)
-        mean, log_std = activations[-1], actor.log_std.expand_as(activations[-1])
-        inv_std = torch.exp(-log_std)
-        r = ratio(mean, log_std, mb)
-        kl = gaussian_kl(mb.mean_old, mb.log_std_old, mean, log_std) if needs_kl else 0.0
-        objective = ppo_objective(r, mb.advantages, kl, c.objective, c.epsilon, self.kl_coef)
-        grad_logp = (ppo_objective_grad(r, mb.advantages, objective, c.objective) * r).div_(-n)
-        dmean, dlog_std = gaussian_logp_grads((mb.actions - mean) * inv_std, inv_std)
-        grad_mean = grad_logp.unsqueeze(-1) * dmean
-        grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
-        if needs_kl:
-            kl_mean, kl_log_std = gaussian_kl_grads(mb.mean_old, mb.log_std_old, mean, log_std)
-            grad_mean.add_(kl_mean, alpha=self.kl_coef / n)
-            grad_log_std.add_(kl_log_std, alpha=self.kl_coef / n)
-        tanh_mlp_backward(self.linears, activations, grad_mean)
-        torch.sum(grad_log_std, dim=0, out=actor.log_std.grad)
-        return -objective.mean(), r

@@ -13,12 +13,14 @@ class Algo:
     update_cls: type
     step_size_key: str  # the hyperparameter a sweep varies to change how far an update moves
     top_level_keys: tuple[str, ...]  # of delta/epsilon/lr, the ones this algo accepts
+    # its update takes minibatch Adam steps (algos.minibatch_step): built with `compiled=`
+    minibatch_steps: bool = False
 
 
 ALGOS: dict[str, Algo] = {
     "pg": Algo(PGConfig, PGUpdate, "lr", ("lr",)),
     "trpo": Algo(TRPOConfig, TRPOUpdate, "delta", ("delta",)),
-    "ppo": Algo(PPOConfig, PPOUpdate, "epsilon", ("epsilon", "lr")),
+    "ppo": Algo(PPOConfig, PPOUpdate, "epsilon", ("epsilon", "lr"), minibatch_steps=True),
 }
 
 STEP_SIZE_KEYS = ("delta", "epsilon", "lr")

@@ -14,6 +14,7 @@ import torch
 
 from algos.allowed import FLAG, LAYERS, Int, OneOf, Real, setting
 from algos.metrics import METRICS
+from algos.minibatch_step import use_compiled
 from algos.policy import GaussianActor, ValueNet, flat_params
 from algos.registry import ALGOS
 from algos.rollout import RolloutCollector, evaluate
@@ -132,7 +133,8 @@ class Learner:
         return self.collector.load_state_dict(state["collector"])
 
 
-def make_learner(config: TrainConfig) -> Learner:
+def make_learner(config: TrainConfig, compiled: bool = False) -> Learner:
+    """A fresh learner; `compiled`: its minibatch steps (critic, PPO's policy) compiled."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     collector = RolloutCollector(
@@ -144,9 +146,13 @@ def make_learner(config: TrainConfig) -> Learner:
                           config.init_log_std, config.orthogonal_init)  # fmt: skip
     critic = ValueNet(collector.obs_dim, config.hidden, config.orthogonal_init)
     algo = ALGOS[config.algo]
-    policy_update = algo.update_cls(actor, algo.config_cls(**config.algo_params))
+    algo_config = algo.config_cls(**config.algo_params)
+    if algo.minibatch_steps:
+        policy_update = algo.update_cls(actor, algo_config, compiled)
+    else:
+        policy_update = algo.update_cls(actor, algo_config)
     value_fitter = ValueFitter(
-        critic, config.value_lr, config.value_epochs, config.value_minibatch_size
+        critic, config.value_lr, config.value_epochs, config.value_minibatch_size, compiled
     )
     learner = Learner(collector, actor, critic, policy_update, value_fitter, generator)
     for optimizer in learner.optimizers():
@@ -183,13 +189,15 @@ def train(
     on_checkpoint: Callable[[int, dict], None] | None = None,
     resume_state: dict | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
+    compile_mode: str = "auto",
 ) -> None:
     """Train for config.num_updates updates, from scratch, from `start_state` (a checkpoint
     of another run: see Learner.warm_start) or continuing this run from `resume_state` (its
     own checkpoint: see Learner.resume); hand `checkpoints` evenly spaced checkpoints to
     `on_checkpoint(update, state)`. When `stop_requested()` turns true (a preemption signal),
-    checkpoint after the update in progress and raise Preempted."""
-    learner = make_learner(config)
+    checkpoint after the update in progress and raise Preempted. `compile_mode`: whether
+    the minibatch steps are compiled (algos.minibatch_step.use_compiled)."""
+    learner = make_learner(config, use_compiled(compile_mode, config.num_updates))
     base_lrs = [[g["lr"] for g in o.param_groups] for o in learner.optimizers()]  # the config's
     if start_state is not None:
         learner.warm_start(start_state)

@@ -2,24 +2,33 @@
 
 import torch
 
-from algos.manual_grad import (
-    flat_grad_buffer,
-    linear_layers,
-    tanh_mlp_backward,
-    tanh_mlp_forward,
-)
+from algos.manual_grad import tanh_mlp_backward, tanh_mlp_forward
+from algos.minibatch_step import MinibatchStep
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
+
+
+def value_grads(
+    params: list[torch.Tensor], obs: torch.Tensor, returns: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """∇φ of ½·mean((V − R̂)²) on one minibatch for the critic's `parameters()`, and that
+    loss (by hand, tested equal to autograd: algos.manual_grad)."""
+    activations = tanh_mlp_forward(params, obs)
+    error = activations[-1].squeeze(-1) - returns
+    grads = tanh_mlp_backward(params, activations, (error / obs.shape[0]).unsqueeze(-1))
+    return grads, 0.5 * (error * error).mean()
 
 
 class ValueFitter:
     """Adam on ½·(V(s) − R̂)² over `epochs` passes of shuffled minibatches."""
 
-    def __init__(self, critic: ValueNet, lr: float, epochs: int, minibatch_size: int):
+    def __init__(
+        self, critic: ValueNet, lr: float, epochs: int, minibatch_size: int,
+        compiled: bool = False,
+    ):  # fmt: skip
         self.critic = critic
-        self.linears = linear_layers(critic.net)
-        flat_grad_buffer(critic)
         self.optimizer = adam(critic, lr)
+        self.minibatch_step = MinibatchStep(critic, self.optimizer, value_grads, None, compiled)
         self.epochs = epochs
         self.minibatch_size = minibatch_size
 
@@ -27,21 +36,12 @@ class ValueFitter:
         losses = []
         for _ in range(self.epochs):
             for mb in batch.minibatches(self.minibatch_size, generator):
-                losses.append(self._set_grads(mb))
-                self.optimizer.step()
+                loss, _ = self.minibatch_step(mb.obs, mb.returns)
+                losses.append(loss)
         return {
             "value_loss": torch.stack(losses).mean().item(),
             "explained_variance": explained_variance(batch.values, batch.returns),
         }
-
-    @torch.no_grad()
-    def _set_grads(self, mb: Batch) -> torch.Tensor:
-        """Set the critic's .grad to ∇φ of ½·mean((V − R̂)²) on `mb` (by hand, tested
-        equal to autograd: algos.manual_grad) and return that loss."""
-        activations = tanh_mlp_forward(self.linears, mb.obs)
-        error = activations[-1].squeeze(-1) - mb.returns
-        tanh_mlp_backward(self.linears, activations, (error / mb.steps).unsqueeze(-1))
-        return 0.5 * (error * error).mean()
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:

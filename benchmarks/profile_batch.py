@@ -14,7 +14,7 @@ from collections import defaultdict
 import gymnasium
 import torch
 
-from algos import ppo, rollout, train, value
+from algos import minibatch_step, rollout, train, value
 from algos.registry import ALGOS
 from algos.train import TrainConfig
 
@@ -42,11 +42,13 @@ ROLLOUT_PHASES = [
     (rollout.NumpyActor, "mean", "  policy mean (numpy)"),
 ]
 UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo
-    (ppo.PPOUpdate, "_set_grads", "  PPO: hand-derived loss + gradients"),
     (value.ValueFitter, "fit", "critic fit (all)"),
-    (value.ValueFitter, "_set_grads", "  critic: hand-derived loss + gradients"),
-    (torch.optim.Adam, "step", "torch.optim.Adam.step, in policy update + critic fit"),
+    (minibatch_step.MinibatchStep, "__call__", "minibatch steps, policy + critic (all)"),
     (train, "update_diagnostics", "update diagnostics (KL, ratios)"),
+]
+EAGER_STEP_PHASES = [  # inside what --compile traces: timed only when not compiled
+    (minibatch_step.MinibatchStep, "_set_grads", "  eager: hand-derived gradients + clip"),
+    (minibatch_step.functional_adam, "adam", "  eager: functional fused Adam"),
 ]
 
 
@@ -55,15 +57,20 @@ def main() -> None:
     parser.add_argument("--algo", default="ppo", choices=["pg", "trpo", "ppo"])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--compile", default="never", choices=minibatch_step.COMPILE_MODES,
+                        help="compile the minibatch steps (the first batch, excluded, compiles)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     update = (ALGOS[args.algo].update_cls, "step", "policy update (all)")
     phases = [*ROLLOUT_PHASES, update, *UPDATE_PHASES]
+    if args.compile == "never":
+        phases += EAGER_STEP_PHASES
     for owner, attribute, label in phases:
         timed(owner, attribute, label)
     config = TrainConfig(env_id=args.env, algo=args.algo, total_steps=2048 * args.batches)
     rows = []
-    train.train(config, lambda row: rows.append(dict(TOTALS, wall=time.perf_counter())))
+    record = lambda row: rows.append(dict(TOTALS, wall=time.perf_counter()))  # noqa: E731
+    train.train(config, record, compile_mode=args.compile)
     first, last = rows[0], rows[-1]
     n = len(rows) - 1
     print(f"{args.algo} on {args.env}: seconds per 2048-step batch (mean of {n}, first excluded)")

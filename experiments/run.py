@@ -79,7 +79,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     with StopSignals() as signals:
         try:
             train(config, on_update, start_state, cfg.checkpoints, record.save_checkpoint,
-                  resume_state, signals.requested)  # fmt: skip
+                  resume_state, signals.requested, cfg.compile)  # fmt: skip
             status = "done"
         except Preempted as stop:
             status, reason = "preempted", str(stop)

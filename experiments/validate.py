@@ -24,6 +24,7 @@ from algos.allowed import (
     allowed_values,
     check_settings,
 )
+from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
@@ -48,6 +49,7 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "lr": None,
     "out_dir": TEXT,  # and writable: check_writable
     "torch_threads": Int(low=1),
+    "compile": OneOf(*COMPILE_MODES),
     "progress": FLAG,
     "flush_every": Int(low=1),
     "checkpoints": Int(),
