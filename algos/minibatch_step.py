@@ -30,7 +30,7 @@ from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
 GradFn = Callable[..., tuple]
 
 COMPILE_MODES = ("auto", "always", "never")
-AUTO_COMPILE_UPDATES = 100  # `auto` compiles runs of at least this many updates (README)
+AUTO_COMPILE_UPDATES = 200  # `auto` compiles runs of at least this many updates (README)
 COMPILE_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "torchinductor"
 # inductor's caches inside the project, so a sweep compiles once per shape rather than once
 # per run; set at import, because torch fixes the directory when dynamo is first imported

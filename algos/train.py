@@ -134,7 +134,7 @@ class Learner:
 
 
 def make_learner(config: TrainConfig, compiled: bool = False) -> Learner:
-    """A fresh learner; `compiled`: its minibatch steps (critic, PPO's policy) compiled."""
+    """A fresh learner; `compiled`: PPO's minibatch policy steps compiled."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     collector = RolloutCollector(
@@ -152,7 +152,7 @@ def make_learner(config: TrainConfig, compiled: bool = False) -> Learner:
     else:
         policy_update = algo.update_cls(actor, algo_config)
     value_fitter = ValueFitter(
-        critic, config.value_lr, config.value_epochs, config.value_minibatch_size, compiled
+        critic, config.value_lr, config.value_epochs, config.value_minibatch_size
     )
     learner = Learner(collector, actor, critic, policy_update, value_fitter, generator)
     for optimizer in learner.optimizers():

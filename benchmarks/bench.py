@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from algos.minibatch_step import COMPILE_MODES
+
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("ppo", "sb3_ppo"), ("trpo", "sb3_trpo"), ("pg", "sb3_a2c")]
 TARGETS = {"ppo": 3.0, "trpo": 3.0, "pg": 2.5}
@@ -50,10 +52,11 @@ def policy_in_loop(env_id: str, steps: int) -> None:
             obs, _ = env.reset()
 
 
-def ours(algo: str, env_id: str, steps: int) -> None:
+def ours(algo: str, env_id: str, steps: int, compile_mode: str) -> None:
     from algos.train import TrainConfig, train
 
-    train(TrainConfig(env_id=env_id, total_steps=steps, algo=algo), lambda row: None)
+    config = TrainConfig(env_id=env_id, total_steps=steps, algo=algo)
+    train(config, lambda row: None, compile_mode=compile_mode)
 
 
 def peer(name: str, env_id: str, steps: int) -> None:
@@ -98,7 +101,7 @@ def warm_imports(name: str) -> None:
         import stable_baselines3  # noqa: F401
 
 
-def measure_one(name: str, env_id: str, steps: int) -> dict:
+def measure_one(name: str, env_id: str, steps: int, compile_mode: str) -> dict:
     """Run one contender in this process and report its rate and peak memory."""
     import torch
 
@@ -110,7 +113,7 @@ def measure_one(name: str, env_id: str, steps: int) -> dict:
     elif name == "policy_in_loop":
         policy_in_loop(env_id, steps)
     elif name in ("ppo", "trpo", "pg"):
-        ours(name, env_id, steps)
+        ours(name, env_id, steps, compile_mode)
     else:
         peer(name, env_id, steps)
     wall = time.perf_counter() - started
@@ -125,11 +128,22 @@ def measure_one(name: str, env_id: str, steps: int) -> dict:
     }
 
 
-def launch(names: list[str], env_id: str, steps: int) -> list[dict]:
+def launch(names: list[str], env_id: str, steps: int, compile_mode: str) -> list[dict]:
     """Run contenders in subprocesses started together (one each), and collect their results."""
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--one", n, "--env", env_id, "--steps", str(steps)],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                n,
+                "--env",
+                env_id,
+                "--steps",
+                str(steps),
+                "--compile",
+                compile_mode,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -161,10 +175,16 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="contenders to run (default: all)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds over all contenders; each one's median round is reported")  # fmt: skip
+    parser.add_argument(
+        "--compile",
+        default="auto",
+        choices=COMPILE_MODES,
+        help="our runs' compile mode (auto: as `run.py` decides it)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.env, args.steps)))
+        print(json.dumps(measure_one(args.one, args.env, args.steps, args.compile)))
         return
     names = args.only or ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair]
     rounds: dict[str, list[dict]] = {name: [] for name in names}
@@ -173,11 +193,11 @@ def main() -> None:
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", flush=True)
         for name in names:
-            (result,) = launch([name], args.env, args.steps)
+            (result,) = launch([name], args.env, args.steps, args.compile)
             rounds[name].append(result)
             report(name, result)
         if not args.only:
-            side_by_side = launch(["ppo", "ppo"], args.env, args.steps)
+            side_by_side = launch(["ppo", "ppo"], args.env, args.steps, args.compile)
             aggregate = sum(r["sps"] for r in side_by_side)
             rounds["ppo_x2"].append({**side_by_side[0], "name": "ppo_x2", "sps": aggregate})
             report("ppo_x2", rounds["ppo_x2"][-1])
