@@ -3,7 +3,7 @@ same env, same step count, matched hyperparameters, one torch thread, measured b
 back in one invocation (each in its own subprocess, which also gives its peak RSS).
 
 Floors printed beside them: the raw env step rate (no policy) and the rate with a
-64x64 tanh torch MLP called once per step. Writes results/bench/<env>.csv.
+64x64 tanh torch MLP called once per step. Writes results/bench/<env>-<steps>.csv.
 """
 
 import argparse
@@ -226,8 +226,9 @@ def main() -> None:
     print("\n".join(rows))
     out_dir = ROOT / "results" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / f"{args.env}.csv", index=False)
-    print(f"table: {out_dir / f'{args.env}.csv'}")
+    out = out_dir / f"{args.env}-{args.steps}.csv"
+    table.to_csv(out, index=False)
+    print(f"table: {out}")
 
 
 if __name__ == "__main__":

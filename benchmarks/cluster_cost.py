@@ -5,8 +5,9 @@
 
 Expands each preset into its jobs (the sweeper's own expansion), and for each algo × env
 among them times a short run of the first such job's config on this machine, one torch
-thread, compiled where the real run would be (`compile: auto` at its length): seconds per
-batch after the first, and the first batch's excess (the compile, warm-up) once per run.
+thread, eager by default (`--compile auto`: compiled where the real run would be, at a
+compile per env here): seconds per batch after the first, and the first batch's excess
+(warm-up, compile) once per run.
 A run's cost is then that fixed part + its updates × seconds per batch + its evaluations
 (counted at their ceiling: every episode to the time limit at the rollout's per-step cost).
 Wall time on N cores schedules the runs longest first, one per core. Extrapolating from a
@@ -24,7 +25,7 @@ import gymnasium as gym
 import pandas as pd
 import torch
 
-from algos.minibatch_step import use_compiled
+from algos.minibatch_step import COMPILE_MODES, use_compiled
 from algos.train import train
 from experiments.validate import compose_run_config, train_config
 from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
@@ -45,29 +46,29 @@ def algo_env(job: list[str]) -> tuple[str, str]:
     return values["algo"], values["env"]
 
 
-def time_run(job: list[str], batches: int) -> dict:
-    """Seconds per batch (first excluded), the first batch's excess, and the real run's size."""
+def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
+    """Seconds per batch of the job's algo and env (first batch excluded) and the first
+    batch's excess (compile, warm-up), from a run of `batches` batches."""
     cfg = compose_run_config(CONF_DIR, job)
-    real = train_config(cfg)
-    compiled = use_compiled(cfg.compile, real.num_updates)
-    short = train_config(
-        compose_run_config(CONF_DIR, [*job, f"total_steps={real.batch_size * batches}"])
-    )
+    steps = train_config(cfg).batch_size * batches
+    short = train_config(compose_run_config(CONF_DIR, [*job, f"total_steps={steps}"]))
+    compiled = use_compiled(compile_mode, train_config(cfg).num_updates)
     stamps = [time.perf_counter()]
     train(short, lambda row: stamps.append(time.perf_counter()),
           compile_mode="always" if compiled else "never")  # fmt: skip
     per_batch = (stamps[-1] - stamps[1]) / (batches - 1)
-    step_s = per_batch / real.batch_size  # an upper bound on an evaluation step's cost
-    limit = gym.spec(real.env_id).max_episode_steps or 1000
-    evals = real.num_updates // real.eval_every if real.eval_every else 0
-    return {
-        "compiled": compiled,
-        "s_per_batch": per_batch,
-        "first_batch_extra_s": stamps[1] - stamps[0] - per_batch,
-        "run_s": (stamps[1] - stamps[0] - per_batch)
-        + real.num_updates * per_batch
-        + evals * real.eval_episodes * limit * step_s,
-    }
+    return {"compiled": compiled, "s_per_batch": per_batch,
+            "first_batch_extra_s": stamps[1] - stamps[0] - per_batch}  # fmt: skip
+
+
+def run_seconds(job: list[str], timing: dict) -> float:
+    """A whole run of `job` at `timing`'s rate: fixed part + updates + evaluations."""
+    config = train_config(compose_run_config(CONF_DIR, job))
+    step_s = timing["s_per_batch"] / config.batch_size
+    limit = gym.spec(config.env_id).max_episode_steps or 1000
+    evals = config.num_updates // config.eval_every if config.eval_every else 0
+    return (timing["first_batch_extra_s"] + config.num_updates * timing["s_per_batch"]
+            + evals * config.eval_episodes * limit * step_s)  # fmt: skip
 
 
 def makespan(run_seconds: list[float], cores: int) -> float:
@@ -83,24 +84,26 @@ def main() -> None:
     parser.add_argument("--presets", nargs="*", default=["full", "ppo_table1", "returns_1m"])
     parser.add_argument("--cores", type=int, default=64)
     parser.add_argument("--batches", type=int, default=4, help="batches per timed run (>= 2)")
+    parser.add_argument("--compile", default="never", choices=COMPILE_MODES,
+                        help="as the runs would (auto) or eager (never: an upper bound for PPO, "
+                             "and no compile per env here)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     jobs = {preset: preset_jobs(preset) for preset in args.presets}
-    firsts = {}
+    timings: dict[tuple[str, str], dict] = {}
     for preset_jobs_ in jobs.values():
         for job in preset_jobs_:
-            firsts.setdefault((job[0], *algo_env(job)), job)
-    timings = {}
-    for key, job in firsts.items():
-        timings[key] = time_run(job, args.batches)
-        print(f"{key[0][6:]:>11} {key[1]:>4} {key[2]:<26} {timings[key]['s_per_batch']:.2f} s/batch"
-              f"{' (compiled)' if timings[key]['compiled'] else ''}, "
-              f"one run {timings[key]['run_s'] / 60:.0f} min", flush=True)  # fmt: skip
+            key = algo_env(job)
+            if key not in timings:
+                timings[key] = time_batches(job, args.batches, args.compile)
+                print(f"{key[0]:>4} {key[1]:<26} {timings[key]['s_per_batch']:.2f} s/batch"
+                      f"{' (compiled)' if timings[key]['compiled'] else ''}", flush=True)  # fmt: skip
     rows = []
     for preset, preset_jobs_ in jobs.items():
         counts = Counter(algo_env(job) for job in preset_jobs_)
-        seconds = [timings[(f"sweep={preset}", *key)]["run_s"] for key in counts
-                   for _ in range(counts[key])]  # fmt: skip
+        first = {algo_env(job): job for job in reversed(preset_jobs_)}
+        per_run = {key: run_seconds(first[key], timings[key]) for key in counts}
+        seconds = [per_run[key] for key in counts for _ in range(counts[key])]
         rows.append({
             "preset": preset,
             "runs": len(seconds),
@@ -113,10 +116,9 @@ def main() -> None:
     out = ROOT / "results" / "bench" / "cluster_cost.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    pd.DataFrame(
-        [{"preset": k[0][6:], "algo": k[1], "env": k[2], **v} for k, v in timings.items()]
-    ).to_csv(out.with_name("cluster_cost_per_run.csv"), index=False)
-    print(f"tables: {out}, {out.with_name('cluster_cost_per_run.csv')}")
+    rates = pd.DataFrame([{"algo": k[0], "env": k[1], **v} for k, v in timings.items()])
+    rates.to_csv(out.with_name("cluster_cost_rates.csv"), index=False)
+    print(f"tables: {out}, {out.with_name('cluster_cost_rates.csv')}")
 
 
 if __name__ == "__main__":
