@@ -21,9 +21,9 @@ from algos.manual_grad import (
     tanh_mlp_forward,
 )
 from algos.minibatch_step import MinibatchStep
-from algos.policy import GaussianActor, adam, gaussian_log_prob
+from algos.policy import GaussianActor, adam
 from algos.rollout import Batch
-from algos.surrogate import mean_kl
+from algos.surrogate import mean_kl, ratio
 
 OBJECTIVES = ("clip", "none", "kl_fixed", "kl_adaptive")
 
@@ -104,7 +104,7 @@ def ppo_grads(
     mean = activations[-1]
     log_std = log_std_param.expand_as(mean)
     inv_std = torch.exp(-log_std)
-    r = torch.exp(gaussian_log_prob(mean, log_std, actions) - logp_old)  # surrogate.ratio
+    r = ratio(mean, log_std, actions, logp_old)
     needs_kl = objective in ("kl_fixed", "kl_adaptive")
     kl = gaussian_kl(mean_old, log_std_old, mean, log_std) if needs_kl else 0.0
     value = ppo_objective(r, advantages, kl, objective, epsilon, beta)

@@ -12,16 +12,17 @@ from algos.policy import GaussianActor, flat_params, gaussian_entropy, gaussian_
 from algos.rollout import Batch
 
 
-def ratio(mean: torch.Tensor, log_std: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t), from π_θ's mean and log-std on batch.obs."""
-    logp = gaussian_log_prob(mean, log_std, batch.actions)
-    return torch.exp(logp - batch.logp_old)
+def ratio(
+    mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor, logp_old: torch.Tensor
+) -> torch.Tensor:
+    """r_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t), from π_θ's mean and log-std at s_t."""
+    return torch.exp(gaussian_log_prob(mean, log_std, actions) - logp_old)
 
 
 def surrogate(actor: GaussianActor, batch: Batch) -> torch.Tensor:
     """L(θ) = mean_t r_t(θ) Â_t over the whole batch."""
     mean, log_std = actor(batch.obs)
-    return (ratio(mean, log_std, batch) * batch.advantages).mean()
+    return (ratio(mean, log_std, batch.actions, batch.logp_old) * batch.advantages).mean()
 
 
 def mean_kl(actor: GaussianActor, batch: Batch) -> torch.Tensor:

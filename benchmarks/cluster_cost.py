@@ -49,10 +49,10 @@ def algo_env(job: list[str]) -> tuple[str, str]:
 def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
     """Seconds per batch of the job's algo and env (first batch excluded) and the first
     batch's excess (compile, warm-up), from a run of `batches` batches."""
-    cfg = compose_run_config(CONF_DIR, job)
-    steps = train_config(cfg).batch_size * batches
+    real = train_config(compose_run_config(CONF_DIR, job))
+    steps = real.batch_size * batches
     short = train_config(compose_run_config(CONF_DIR, [*job, f"total_steps={steps}"]))
-    compiled = use_compiled(compile_mode, train_config(cfg).num_updates)
+    compiled = use_compiled(compile_mode, real.num_updates)
     stamps = [time.perf_counter()]
     train(short, lambda row: stamps.append(time.perf_counter()),
           compile_mode="always" if compiled else "never")  # fmt: skip

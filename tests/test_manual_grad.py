@@ -30,7 +30,7 @@ def moved_actor(seed: int) -> tuple[GaussianActor, GaussianActor]:
 def autograd_policy_grads(actor, batch, objective, epsilon, beta):
     actor = copy.deepcopy(actor)
     mean, log_std = actor(batch.obs)
-    r = ratio(mean, log_std, batch)
+    r = ratio(mean, log_std, batch.actions, batch.logp_old)
     kl = gaussian_kl(batch.mean_old, batch.log_std_old, mean, log_std)
     loss = -ppo_objective(r, batch.advantages, kl, objective, epsilon, beta).mean()
     loss.backward()
@@ -100,7 +100,7 @@ def test_ppo_update_trains_the_same_as_autograd_over_a_whole_update(compiled):
     for _ in range(PPOConfig().epochs):
         for mb in batch.minibatches(64, generator):
             mean, log_std = reference(mb.obs)
-            r = ratio(mean, log_std, mb)
+            r = ratio(mean, log_std, mb.actions, mb.logp_old)
             loss = -ppo_objective(r, mb.advantages, 0.0, "clip", 0.2, 0.0).mean()
             optimizer.zero_grad()
             loss.backward()
