@@ -179,8 +179,8 @@ class RolloutCollector:
         self.running_return = np.asarray(running_return, dtype=np.float64)
         self.running_length = np.asarray(running_length, dtype=np.int64)
         episode_ends = terminated | truncated
-        obs_t = torch.from_numpy(self.obs_normalizer(raw_obs)).reshape(T * n, -1)
-        next_obs_t = torch.from_numpy(self.obs_normalizer(raw_next_obs)).reshape(T * n, -1)
+        obs_t = torch.from_numpy(normalize(raw_obs)).reshape(T * n, -1)
+        next_obs_t = torch.from_numpy(normalize(raw_next_obs)).reshape(T * n, -1)
         actions_t = torch.from_numpy(actions.astype(np.float32)).reshape(T * n, -1)
         with torch.no_grad():
             mean_old, log_std_old = actor.frozen(obs_t)
@@ -265,7 +265,7 @@ def episode_returns(
     `stochastic`, its action noise drawn from its own generator seeded seed + k: two
     policies evaluated with the same seed see the same starts and the same noise (common
     random numbers), so their difference is not blurred by the environment's luck."""
-    policy = NumpyActor(actor)
+    policy, normalize = NumpyActor(actor), obs_normalizer.frozen()
     env = gym.make(env_id)
     low, high = env.action_space.low, env.action_space.high
     returns, lengths = [], []
@@ -274,7 +274,7 @@ def episode_returns(
         noise = np.random.default_rng(seed + k)
         total, steps, done = 0.0, 0, False
         while not done:
-            action = policy.mean(obs_normalizer(obs[None]))[0]
+            action = policy.mean(normalize(obs[None]))[0]
             if stochastic:
                 action = action + policy.std * noise.standard_normal(action.shape)
             obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
