@@ -20,7 +20,8 @@ from algos.minibatch_step import COMPILE_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("ppo", "sb3_ppo"), ("trpo", "sb3_trpo"), ("pg", "sb3_a2c")]
-TARGETS = {"ppo": 3.0, "trpo": 3.0, "pg": 2.5}
+TARGETS = {"ppo": 3.0, "trpo": 3.0, "pg": 3.0}
+CONTENDERS = ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair] + ["ppo_x2"]
 
 
 def raw_env(env_id: str, steps: int) -> None:
@@ -163,6 +164,15 @@ def report(name: str, r: dict) -> None:
     )
 
 
+def run_contender(name: str, env_id: str, steps: int, compile_mode: str) -> dict:
+    """One contender's result; ppo_x2 is two PPO runs started together, rated by their sum."""
+    if name != "ppo_x2":
+        (result,) = launch([name], env_id, steps, compile_mode)
+        return result
+    side_by_side = launch(["ppo", "ppo"], env_id, steps, compile_mode)
+    return {**side_by_side[0], "name": "ppo_x2", "sps": sum(r["sps"] for r in side_by_side)}
+
+
 def median_round(results: list[dict]) -> dict:
     """The round with the median rate (the lower middle one for an even count)."""
     return sorted(results, key=lambda r: r["sps"])[(len(results) - 1) // 2]
@@ -186,27 +196,22 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_one(args.one, args.env, args.steps, args.compile)))
         return
-    names = args.only or ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair]
+    names = args.only or CONTENDERS
+    unknown = sorted(set(names) - set(CONTENDERS))
+    if unknown:
+        raise SystemExit(f"unknown contender(s) {unknown}; allowed: {CONTENDERS}")
     rounds: dict[str, list[dict]] = {name: [] for name in names}
-    if not args.only:
-        rounds["ppo_x2"] = []
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", flush=True)
         for name in names:
-            (result,) = launch([name], args.env, args.steps, args.compile)
-            rounds[name].append(result)
-            report(name, result)
-        if not args.only:
-            side_by_side = launch(["ppo", "ppo"], args.env, args.steps, args.compile)
-            aggregate = sum(r["sps"] for r in side_by_side)
-            rounds["ppo_x2"].append({**side_by_side[0], "name": "ppo_x2", "sps": aggregate})
-            report("ppo_x2", rounds["ppo_x2"][-1])
+            rounds[name].append(run_contender(name, args.env, args.steps, args.compile))
+            report(name, rounds[name][-1])
     results = {name: median_round(r) for name, r in rounds.items()}
     if args.repeats > 1:
         print("medians over rounds:")
         for name, result in results.items():
             report(name, result)
-    if not args.only:
+    if "ppo_x2" in results and "ppo" in results:
         aggregate = results["ppo_x2"]["sps"]
         print(
             f"two PPO runs side by side: {aggregate / results['ppo']['sps']:.2f}x one run's env-steps/s (target 1.8x)"
@@ -228,7 +233,11 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{args.env}-{args.steps}.csv"
     table.to_csv(out, index=False)
-    print(f"table: {out}")
+    every_round = out.with_name(f"{out.stem}-rounds.csv")
+    pd.DataFrame(
+        [{**r, "round": i + 1} for runs in rounds.values() for i, r in enumerate(runs)]
+    ).to_csv(every_round, index=False)
+    print(f"table: {out} (every round: {every_round})")
 
 
 if __name__ == "__main__":
