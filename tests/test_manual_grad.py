@@ -135,6 +135,7 @@ def test_critic_fit_trains_the_same_as_autograd_over_a_whole_fit():
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-    assert metrics["value_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-9)
+    tolerance = trajectory_tolerance(compiled=False)  # the critic's step is always eager
+    assert metrics["value_loss"] == pytest.approx(sum(losses) / len(losses), rel=tolerance["rtol"])
     for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(p, q, **tolerance)
