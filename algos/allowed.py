@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 METADATA_KEY = "allowed"
+ID_NEUTRAL_KEY = "id_neutral"
 ABSENT = object()
 
 
@@ -120,13 +121,26 @@ NAMES = Allowed(list, item=str)  # e.g. sweep names
 LEARNING_RATE = Real(0.0, 100.0)  # an optimiser's step size; plain SGD steps need large ones
 
 
-def setting(default, allowed: Allowed | None, **kwargs) -> dataclasses.Field:
+def setting(default, allowed: Allowed | None, id_neutral=ABSENT, **kwargs) -> dataclasses.Field:
     """A dataclass field with its allowed values. `None` for a field another check covers
-    (say which in a comment): it is still listed, so nothing is left unchecked by accident."""
+    (say which in a comment): it is still listed, so nothing is left unchecked by accident.
+
+    `id_neutral`: for a field added after runs were recorded, the value those runs had. A
+    run at that value leaves the field out of its run id (experiments.spec), so earlier
+    runs keep their ids and their records are found again."""
+    metadata = {METADATA_KEY: allowed} | (
+        {} if id_neutral is ABSENT else {ID_NEUTRAL_KEY: id_neutral}
+    )
     if isinstance(default, list | dict):
-        return dataclasses.field(default_factory=lambda: default.copy(),
-                                 metadata={METADATA_KEY: allowed}, **kwargs)  # fmt: skip
-    return dataclasses.field(default=default, metadata={METADATA_KEY: allowed}, **kwargs)
+        return dataclasses.field(default_factory=lambda: default.copy(), metadata=metadata,
+                                 **kwargs)  # fmt: skip
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def id_neutral_values(config_cls) -> dict:
+    """The fields of a config dataclass that declare an `id_neutral` value, with it."""
+    return {f.name: f.metadata[ID_NEUTRAL_KEY] for f in dataclasses.fields(config_cls)
+            if ID_NEUTRAL_KEY in f.metadata}  # fmt: skip
 
 
 def allowed_values(config_cls) -> dict[str, Allowed | None]:

@@ -1,11 +1,34 @@
-"""The per-update metric names: one list for the training loop, the run record, the W&B
-mirror and the analysis (which imports it without pulling in torch)."""
+"""The per-update metrics, each name with its meaning: one declaration for the training
+loop, the run record, the W&B mirror and the analysis (which imports it without pulling in
+torch). Every row has every column (NaN where a metric does not apply to the update rule),
+so all records share one schema."""
 
-METRICS = (
-    "step", "update", "return_mean", "return_std", "episode_length", "episodes",
-    "kl_mean", "kl_max", "kl_k3", "kl_reverse_mean", "ratio_min", "ratio_max", "clip_frac",
-    "entropy", "policy_loss", "value_loss", "explained_variance", "grad_norm", "step_norm",
-    "ls_steps", "ls_accepted", "cg_residual", "kl_coef", "eval_return",
-    "sps", "rollout_s", "update_s",
-)  # fmt: skip
-"""Every row has every column (NaN where a metric does not apply), so all records share a schema."""
+METRICS = {
+    "step": "env steps so far",
+    "update": "policy updates so far (1-based)",
+    "return_mean": "mean return of the episodes that finished in this update's batch",
+    "return_std": "their standard deviation",
+    "episode_length": "their mean length",
+    "episodes": "how many finished",
+    "kl_mean": "exact KL(π_old‖π_new) of the update, averaged over the batch's states (nats)",
+    "kl_max": "its largest per-state value",
+    "kl_k3": "the k3 sample estimate of kl_mean (Schulman's low-variance estimator)",
+    "kl_reverse_mean": "exact KL(π_new‖π_old), averaged over the batch's states",
+    "ratio_min": "smallest probability ratio π_new/π_old over the batch",
+    "ratio_max": "largest probability ratio over the batch",
+    "clip_frac": "share of PPO's minibatch ratios outside [1−ε, 1+ε]",
+    "entropy": "mean entropy of the policy after the update",
+    "policy_loss": "the update rule's loss (the negative surrogate)",
+    "value_loss": "the critic's mean squared error in its fit",
+    "explained_variance": "how much of the returns' variance the critic explains",
+    "grad_norm": "norm of the policy gradient",
+    "step_norm": "‖θ_new − θ_old‖ of the actor's parameters",
+    "ls_steps": "TRPO's line-search shrinkings",
+    "ls_accepted": "whether TRPO's line search accepted a step (1) or kept θ_old (0)",
+    "cg_residual": "TRPO's conjugate-gradient residual",
+    "kl_coef": "PPO's KL-penalty coefficient β",
+    "eval_return": "mean return of deterministic evaluation episodes (when train.eval_every)",
+    "sps": "env steps per second of this update",
+    "rollout_s": "seconds collecting the batch",
+    "update_s": "seconds updating policy and critic",
+}

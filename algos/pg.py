@@ -37,6 +37,16 @@ class PGUpdate:
                 f"unknown optimizer {config.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}"
             )
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer]
+
+    def state_dict(self) -> dict:
+        """A checkpoint holds the optimiser's state (Adam's moments; SGD has none)."""
+        return {"policy_optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["policy_optimizer"])
+
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         losses, grad_norms = [], []
         for _ in range(self.config.steps_per_update):

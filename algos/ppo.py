@@ -132,6 +132,18 @@ class PPOUpdate:
             actor, self.optimizer, grad_fn, config.max_grad_norm, compiled
         )
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer]
+
+    def state_dict(self) -> dict:
+        """A checkpoint holds Adam's state and the KL-penalty coefficient β (which the
+        adaptive objective changes between updates)."""
+        return {"policy_optimizer": self.optimizer.state_dict(), "kl_coef": self.kl_coef}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["policy_optimizer"])
+        self.kl_coef = state["kl_coef"]
+
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         c = self.config
         needs_kl = c.objective in ("kl_fixed", "kl_adaptive")

@@ -6,8 +6,8 @@ From θ_old and one batch:
   natural  d = H⁻¹ g, by conjugate gradient      (TRPO's direction; H the Fisher matrix)
   ppo      d = θ_PPO − θ_old after PPO's epochs  (PPO's own update)
 and the scale α with mean_s KL(π_old(·|s) ‖ π_{θ_old + α d}(·|s)) within a relative
-tolerance of a target KL, by bisection on log α. The native knobs (PG's lr, TRPO's δ,
-PPO's ε) are one whole update of the rule at that setting, unscaled. Reuses the update
+tolerance of a target KL, by bisection on log α. The native knobs (algos.registry: PG's
+lr, TRPO's δ, PPO's ε) are one whole update of the rule at that setting, unscaled. Reuses the update
 rules in algos/ through the registry; it does not copy them.
 """
 
@@ -23,16 +23,6 @@ from algos.registry import ALGOS
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
 from algos.trpo import TRPOConfig, fisher_vector_product
-
-NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bounding its step
-
-# A native knob: the update rule it belongs to and the rule's settings at one of its values.
-KNOBS = {
-    "pg_lr": ("pg", lambda v: {"lr": v}),
-    "pg_sgd_lr": ("pg", lambda v: {"lr": v, "optimizer": "sgd"}),
-    "trpo_delta": ("trpo", lambda v: {"delta": v}),
-    "ppo_epsilon": ("ppo", lambda v: NO_CLIP if v == "none" else {"epsilon": v}),
-}
 
 
 def vanilla_direction(actor: GaussianActor, batch: Batch) -> torch.Tensor:

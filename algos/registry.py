@@ -1,26 +1,119 @@
-"""The update rules the suite compares, with each one's config and step-size key."""
+"""The update rules the suite compares: one entry each, carrying everything the rest of the
+code knows about a rule (its config, its class, its step-size knob and what that knob
+means, how tables and plots name and colour it, the probe's knobs for it). Adding an
+update rule is its module, its entry here and its conf/algo/<name>.yaml; see
+docs/adding-an-update-rule.md.
+"""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
 
 from algos.pg import PGConfig, PGUpdate
 from algos.ppo import PPOConfig, PPOUpdate
+from algos.rollout import Batch
 from algos.trpo import TRPOConfig, TRPOUpdate
+
+
+class UpdateRule(Protocol):
+    """What the training loop, checkpoints and the probe ask of an update rule."""
+
+    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
+        """Move the actor once on `batch`; the rule's own metrics (names from algos.metrics)."""
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The rule's optimisers (lr annealing and Adam's ε reach them here); [] for none."""
+
+    def state_dict(self) -> dict:
+        """What a checkpoint holds of the rule beyond the actor (its keys are checkpoint keys)."""
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's `state_dict` part."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One of the rule's own settings the probe can take a whole update at."""
+
+    label: str  # in the probe's findings and legend
+    params: Callable[[object], dict]  # a value of the knob -> the rule's config fields
+    none_means: str | None = None  # what the value `none` stands for; None: numbers only
+    marker: str = "o"  # the probe figure's marker (the colour is the rule's)
 
 
 @dataclass(frozen=True)
 class Algo:
+    name: str
     config_cls: type
     update_cls: type
     step_size_key: str  # the hyperparameter a sweep varies to change how far an update moves
-    top_level_keys: tuple[str, ...]  # of delta/epsilon/lr, the ones this algo accepts
+    top_level_keys: dict[str, str]  # of delta/epsilon/lr, the ones this algo accepts -> meaning
+    label: str  # in legends: the rule and its step-size key
+    scope_label: str  # the rule with its variants pooled (per-update analyses)
+    color: int  # index into seaborn's colorblind palette; its variants share it
+    # What its step size bounds, for the report's check of the bound: "kl" (the mean KL of
+    # an update, TRPO's δ), "ratio" (the probability ratio's incentive, PPO's ε) or None.
+    bound: str | None
+    # Ways of running it that a researcher names apart: config -> name (None: the rule
+    # itself), and each such name's legend label.
+    variant: Callable[[dict], str | None] = lambda params: None
+    variant_labels: dict[str, str] = field(default_factory=dict)
+    knobs: dict[str, Knob] = field(default_factory=dict)  # the probe's native knobs
     # its update takes minibatch Adam steps (algos.minibatch_step): built with `compiled=`
     minibatch_steps: bool = False
 
 
+def pg_variant(params: dict) -> str | None:
+    """PG's plain gradient step (optimizer sgd) is named apart from its Adam step."""
+    optimizer = params.get("optimizer", "adam")
+    return None if optimizer == "adam" else f"pg_{optimizer}"
+
+
+def ppo_variant(params: dict) -> str | None:
+    """PPO's objectives other than the clip, with the coefficient that sets their step
+    (the PPO paper's Table 1 rows)."""
+    objective = params.get("objective", "clip")
+    if objective == "clip":
+        return None
+    coefficient = {"kl_fixed": "kl_coef", "kl_adaptive": "kl_target"}.get(objective)
+    return f"ppo_{objective}" + (f"({coefficient}={params[coefficient]:g})" if coefficient else "")
+
+
+NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bounding its step
+
 ALGOS: dict[str, Algo] = {
-    "pg": Algo(PGConfig, PGUpdate, "lr", ("lr",)),
-    "trpo": Algo(TRPOConfig, TRPOUpdate, "delta", ("delta",)),
-    "ppo": Algo(PPOConfig, PPOUpdate, "epsilon", ("epsilon", "lr"), minibatch_steps=True),
+    "pg": Algo(
+        "pg", PGConfig, PGUpdate, "lr", {"lr": "its policy step size"},
+        label="PG, Adam step (lr)", scope_label="PG (Adam and plain step)", color=0, bound=None,
+        variant=pg_variant, variant_labels={"pg_sgd": "PG, plain step θ + lr·∇J (lr)"},
+        knobs={"pg_lr": Knob("PG Adam lr", lambda v: {"lr": v}, marker="o"),
+               "pg_sgd_lr": Knob("PG plain-step lr", lambda v: {"lr": v, "optimizer": "sgd"},
+                                 marker="s")},
+    ),
+    "trpo": Algo(
+        "trpo", TRPOConfig, TRPOUpdate, "delta", {"delta": "its KL bound δ"},
+        label="TRPO (δ)", scope_label="TRPO", color=1, bound="kl",
+        knobs={"trpo_delta": Knob("TRPO δ", lambda v: {"delta": v}, marker="D")},
+    ),
+    "ppo": Algo(
+        "ppo", PPOConfig, PPOUpdate, "epsilon",
+        {"epsilon": "its clip range ε", "lr": "its policy step size"},
+        label="PPO (ε)", scope_label="PPO (clipped and not)", color=2, bound="ratio",
+        variant=ppo_variant, variant_labels={"ppo_none": "PPO, no clipping (ε unused)"},
+        knobs={"ppo_epsilon": Knob("PPO ε", lambda v: NO_CLIP if v == "none" else {"epsilon": v},
+                                   none_means="no clipping", marker="^")},
+        minibatch_steps=True,
+    ),
+}  # fmt: skip
+
+STEP_SIZE_KEYS = tuple(sorted({k for algo in ALGOS.values() for k in algo.top_level_keys}))
+KNOBS: dict[str, tuple[str, Knob]] = {  # every probe knob -> (its rule, the knob)
+    name: (algo.name, knob) for algo in ALGOS.values() for name, knob in algo.knobs.items()
 }
 
-STEP_SIZE_KEYS = ("delta", "epsilon", "lr")
+
+def variant(params: dict) -> str:
+    """The update rule as a researcher names it, from an algo config (with its `name`)."""
+    return ALGOS[params["name"]].variant(params) or params["name"]

@@ -16,7 +16,7 @@ from algos.allowed import FLAG, LAYERS, Int, OneOf, Real, setting
 from algos.metrics import METRICS
 from algos.minibatch_step import use_compiled
 from algos.policy import GaussianActor, ValueNet, flat_params
-from algos.registry import ALGOS
+from algos.registry import ALGOS, UpdateRule
 from algos.rollout import RolloutCollector, evaluate
 from algos.surrogate import update_diagnostics
 from algos.value import ValueFitter
@@ -44,12 +44,20 @@ class TrainConfig:
     init_log_std: float = setting(0.0, Real(-10.0, 2.0, low_open=False))
     # Code-level optimisations, each its own switch (conf/impl/: modern = these defaults)
     normalize_obs: bool = setting(True, FLAG)  # running mean/std of observations
-    obs_clip: float | None = setting(10.0, Real(0.0, optional=True))  # ± after normalising
+    obs_clip: float | None = setting(
+        10.0, Real(0.0, optional=True), id_neutral=10.0
+    )  # ± after normalising
     normalize_reward: bool = setting(True, FLAG)  # rewards ÷ std of the discounted return
-    normalize_advantages: bool = setting(True, FLAG)  # per batch, zero mean and unit std
-    orthogonal_init: bool = setting(True, FLAG)  # else Baselines' normc (the PPO paper's code)
-    adam_eps: float = setting(1e-5, Real(0.0, 1.0))  # ε of every Adam of the run
-    lr_anneal: bool = setting(False, FLAG)  # every step size linearly to 0 over the run
+    normalize_advantages: bool = setting(
+        True, FLAG, id_neutral=True
+    )  # per batch, zero mean and unit std
+    orthogonal_init: bool = setting(
+        True, FLAG, id_neutral=True
+    )  # else Baselines' normc (the PPO paper's code)
+    adam_eps: float = setting(1e-5, Real(0.0, 1.0), id_neutral=1e-5)  # ε of every Adam of the run
+    lr_anneal: bool = setting(
+        False, FLAG, id_neutral=False
+    )  # every step size linearly to 0 over the run
     value_lr: float = setting(3e-4, Real(0.0, 1.0))
     value_epochs: int = setting(10, Int(low=1))
     value_minibatch_size: int = setting(64, Int(low=1))  # at most the batch (validate.py)
@@ -58,7 +66,7 @@ class TrainConfig:
     eval_episodes: int = setting(3, Int(low=1))
     algo: str = setting("ppo", OneOf(*ALGOS))
     algo_params: dict = setting({}, None)  # fields of the algo's config: checked by its own spec
-    warm_start: dict | None = setting(None, None)  # validate.validate_warm_start
+    warm_start: dict | None = setting(None, None, id_neutral=None)  # validate.validate_warm_start
 
     @property
     def batch_size(self) -> int:
@@ -76,18 +84,13 @@ class Learner:
     collector: RolloutCollector
     actor: GaussianActor
     critic: ValueNet
-    policy_update: object
+    policy_update: UpdateRule
     value_fitter: ValueFitter
     generator: torch.Generator
 
-    @property
-    def policy_optimizer(self) -> torch.optim.Optimizer | None:
-        """PG's and PPO's optimiser; TRPO's step has none."""
-        return getattr(self.policy_update, "optimizer", None)
-
     def state_dict(self, update: int, step: int) -> dict:
-        """Networks, normalisers, optimiser states, counters and every RNG state."""
-        policy_optimizer = self.policy_optimizer
+        """Networks, normalisers, the update rule's own state (UpdateRule.state_dict),
+        the critic's optimiser, counters and every RNG state."""
         return {
             "update": update,
             "step": step,
@@ -95,8 +98,7 @@ class Learner:
             "critic": self.critic.state_dict(),
             "obs_normalizer": self.collector.obs_normalizer.state_dict(),
             "reward_scaler": self.collector.reward_scaler.state_dict(),
-            "policy_optimizer": policy_optimizer.state_dict() if policy_optimizer else None,
-            "kl_coef": getattr(self.policy_update, "kl_coef", None),  # PPO's adaptive β
+            **self.policy_update.state_dict(),
             "value_optimizer": self.value_fitter.optimizer.state_dict(),
             "collector": self.collector.state_dict(),
             "rng": {
@@ -108,7 +110,7 @@ class Learner:
 
     def warm_start(self, state: dict) -> None:
         """Start from another run's policy: its networks, normalisers and critic optimiser.
-        The policy optimiser and the RNGs stay this run's own (its algo and seed may differ)."""
+        The update rule's state and the RNGs stay this run's own (its algo and seed may differ)."""
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.collector.obs_normalizer.load_state_dict(state["obs_normalizer"])
@@ -116,17 +118,14 @@ class Learner:
         self.value_fitter.optimizer.load_state_dict(state["value_optimizer"])
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
-        """Every optimiser of the run: the policy's (PG, PPO; TRPO has none) and the critic's."""
-        return [o for o in (self.policy_optimizer, self.value_fitter.optimizer) if o is not None]
+        """Every optimiser of the run: the update rule's (PG, PPO; TRPO has none) and the critic's."""
+        return [*self.policy_update.optimizers(), self.value_fitter.optimizer]
 
     def resume(self, state: dict) -> bool:
         """Continue this run from its own checkpoint: everything `state_dict` saved. Returns
         whether the episodes in progress were restored exactly (MuJoCo envs) too."""
         self.warm_start(state)
-        if self.policy_optimizer is not None:
-            self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        if state["kl_coef"] is not None:
-            self.policy_update.kl_coef = state["kl_coef"]
+        self.policy_update.load_state_dict(state)
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
         self.collector.rng.bit_generator.state = state["rng"]["collector"]

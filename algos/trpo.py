@@ -55,6 +55,16 @@ class TRPOUpdate:
         self.actor = actor
         self.config = config
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
+
+    def state_dict(self) -> dict:
+        """Nothing beyond the actor: each step is computed afresh from its batch."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         c = self.config
         params = list(self.actor.parameters())

@@ -16,7 +16,7 @@ import pandas as pd
 from statsmodels.stats.proportion import confint_proportions_2indep
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from analysis.implementation import base_preset
+from records.implementation import base_preset
 
 RULE = ["env", "variant", "step_size_key", "step_size"]
 COLUMNS = [

@@ -28,7 +28,6 @@ from analysis.dose_response import (
 )
 from analysis.findings import findings, implementation_finding, probe_findings
 from analysis.implementation_effects import finished_runs, versus_base
-from analysis.load import load, wandb_path
 from analysis.probe_effects import (
     control_band,
     direction_differences,
@@ -46,6 +45,7 @@ from analysis.probe_plots import (
 from analysis.settings import REPORT_KEYS, check_or_exit
 from analysis.tables import GROUP, collapse_table, per_run_returns
 from analysis.warning import kl_warning, label_updates
+from records.load import load, wandb_path
 
 
 def collapse_rules(cfg: DictConfig, envs: list[str]) -> dict[str, CollapseRule]:

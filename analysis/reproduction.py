@@ -17,7 +17,6 @@ from analysis.aggregate import (
     probability_of_improvement,
     score_matrix,
 )
-from analysis.load import load, load_sweeps
 from analysis.normalized_score import (
     IMPLEMENTATIONS,
     compare_with_paper,
@@ -32,6 +31,7 @@ from analysis.plots import learning_curves, performance_profile, table1_comparis
 from analysis.plots import table1_by_implementation as table1_by_implementation_plot
 from analysis.settings import REPRODUCTION_KEYS, check_or_exit
 from analysis.tables import per_run_returns
+from records.load import load, load_sweeps
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
 

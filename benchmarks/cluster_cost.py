@@ -27,15 +27,15 @@ import torch
 
 from algos.minibatch_step import COMPILE_MODES, use_compiled
 from algos.train import train
-from experiments.validate import compose_run_config, train_config
+from experiments.spec import RunSpec
+from experiments.validate import compose_run_config
 from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = str(ROOT / "conf")
 
 
 def preset_jobs(preset: str) -> list[list[str]]:
-    cfg = compose_run_config(CONF_DIR, [f"sweep={preset}"])
+    cfg = compose_run_config([f"sweep={preset}"])
     sweep = cfg.sweep
     return [[f"sweep={preset}", *job] for job in
             expand_jobs(dict(sweep.grids), list(sweep.envs), list(sweep.seeds), [], [])]  # fmt: skip
@@ -49,9 +49,9 @@ def algo_env(job: list[str]) -> tuple[str, str]:
 def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
     """Seconds per batch of the job's algo and env (first batch excluded) and the first
     batch's excess (compile, warm-up), from a run of `batches` batches."""
-    real = train_config(compose_run_config(CONF_DIR, job))
+    real = RunSpec.from_cfg(compose_run_config(job)).config
     steps = real.batch_size * batches
-    short = train_config(compose_run_config(CONF_DIR, [*job, f"total_steps={steps}"]))
+    short = RunSpec.from_cfg(compose_run_config([*job, f"total_steps={steps}"])).config
     compiled = use_compiled(compile_mode, real.num_updates)
     stamps = [time.perf_counter()]
     train(short, lambda row: stamps.append(time.perf_counter()),
@@ -63,7 +63,7 @@ def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
 
 def run_seconds(job: list[str], timing: dict) -> float:
     """A whole run of `job` at `timing`'s rate: fixed part + updates + evaluations."""
-    config = train_config(compose_run_config(CONF_DIR, job))
+    config = RunSpec.from_cfg(compose_run_config(job)).config
     step_s = timing["s_per_batch"] / config.batch_size
     limit = gym.spec(config.env_id).max_episode_steps or 1000
     evals = config.num_updates // config.eval_every if config.eval_every else 0

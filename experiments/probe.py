@@ -36,21 +36,21 @@ from algos.allowed import (
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.ppo import PPOConfig
 from algos.probe import (
-    KNOBS,
     natural_direction,
     predicted_return_change,
     scale_for_kl,
     update_step,
     vanilla_direction,
 )
+from algos.registry import KNOBS
 from algos.rollout import Batch, episode_returns
 from algos.surrogate import update_diagnostics
 from algos.train import TrainConfig, make_learner
-from experiments.record import RunRecord, atomic_write_bytes, load_checkpoint
-from experiments.validate import train_config
+from experiments.spec import RunSpec
 from experiments.warm_start import PRETRAIN_SWEEP
+from records.paths import CONF_DIR
+from records.store import RunRecord, atomic_write_bytes, load_checkpoint
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "probe")
 DIRECTIONS = ("vanilla", "natural", "ppo")
 SELECTIONS = ("starting", "done")
 SETTINGS = ("episodes", "directions", "targets", "tolerance", "ppo_epsilon", "knobs", "seed",
@@ -101,11 +101,11 @@ def candidate_updates(
             scale = scale_for_kl(actor, batch, direction, target, cfg.tolerance)
             moved = theta + scale * direction if np.isfinite(scale) else None
             yield {"arm": arm, "target_kl": target, "scale": scale}, moved
-    for knob, values in cfg.knobs.items():
-        algo, params = KNOBS[knob]
+    for name, values in cfg.knobs.items():
+        algo, knob = KNOBS[name]
         for value in values:
-            step = update_step(actor, batch, algo, params(value), generator())
-            yield {"arm": knob, "knob_value": str(value), "scale": 1.0}, theta + step
+            step = update_step(actor, batch, algo, knob.params(value), generator())
+            yield {"arm": name, "knob_value": str(value), "scale": 1.0}, theta + step
 
 
 def probe_checkpoint(config: TrainConfig, state: dict, cfg: DictConfig) -> list[dict]:
@@ -164,7 +164,7 @@ def probe_task(run_dir: Path, checkpoint: Path, cfg: dict) -> list[dict]:
     torch.set_num_threads(1)
     cfg = OmegaConf.create(cfg)
     stored = stored_config(run_dir)
-    config = train_config(OmegaConf.create(stored))
+    config = RunSpec.from_resolved(stored).config
     rows = probe_checkpoint(config, load_checkpoint(checkpoint), cfg)
     labels = {"run_id": run_dir.name, "env_id": config.env_id, "algo": config.algo,
               "checkpoint": checkpoint.stem, "baseline_return": baseline_return(run_dir, stored)}  # fmt: skip
@@ -277,11 +277,15 @@ def check(cfg: DictConfig) -> None:
     unknown = sorted(set(cfg.knobs) - set(KNOBS))
     if unknown:
         raise ConfigError(f"unknown knob {unknown[0]}; allowed: {', '.join(KNOBS)}")
-    for knob, values in cfg.knobs.items():
+    for name, values in cfg.knobs.items():
+        knob = KNOBS[name][1]
         bad = [v for v in values if v != "none" and not (isinstance(v, int | float) and v > 0)]
-        if bad or ("none" in values and knob != "ppo_epsilon"):
-            raise ConfigError(f"knobs.{knob}={list(values)}; allowed: positive numbers "
-                             "(and none for ppo_epsilon: no clipping)")  # fmt: skip
+        if bad or ("none" in values and knob.none_means is None):
+            nones = [
+                f"none for {k}: {kn.none_means}" for k, (_, kn) in KNOBS.items() if kn.none_means
+            ]
+            raise ConfigError(f"knobs.{name}={list(values)}; allowed: positive numbers "
+                              f"(and {', '.join(nones)})")  # fmt: skip
     which = str(cfg.checkpoints)
     if which not in ("last", "all") and not (which.isdigit() and int(which) > 0):
         raise ConfigError(f"checkpoints={which}; allowed: last, all, or a count n (the last n)")
@@ -291,7 +295,7 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError("jobs=0; allowed: a number of processes >= 1, or -1 (every core)")
 
 
-@hydra.main(config_path=CONF_DIR, config_name="probe", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR / "probe"), config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     torch.set_num_threads(1)
     try:

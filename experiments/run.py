@@ -7,39 +7,35 @@ W&B. SIGTERM/SIGUSR2 stop it at the next update with a checkpoint (experiments/s
 """
 
 import sys
-from pathlib import Path
 
 import hydra
 import torch
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
-from algos.registry import ALGOS
 from algos.train import Preempted, train
-from experiments.record import RunLocked, RunRecord, load_checkpoint, run_id
+from experiments.spec import RunSpec
 from experiments.stop_signals import StopSignals
-from experiments.validate import (
-    ConfigError,
-    compose_run_config,
-    train_config,
-    validate,
-    without_sweeps,
-)
+from experiments.validate import ConfigError, compose_run_config, validate, without_sweeps
 from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import starting_state
-
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+from records.paths import CONF_DIR
+from records.store import RunLocked, RunRecord, load_checkpoint
 
 
 def run(cfg: DictConfig, show_progress: bool = True) -> str:
-    """Train the run `cfg` describes unless its record is done; returns its final status."""
-    validate(cfg)
-    config = train_config(cfg)
-    rid = run_id(config)
-    record = RunRecord(Path(cfg.out_dir) / cfg.sweep.name / rid)
+    """Train the run a composed config describes unless its record is done; returns its
+    final status. Raises ConfigError (one line) for a config that is not allowed."""
+    return train_run(RunSpec.from_cfg(cfg), show_progress)
+
+
+def train_run(spec: RunSpec, show_progress: bool = True) -> str:
+    """Train the run `spec` describes unless its record is done; returns its final status."""
+    rid, config, cfg = spec.run_id, spec.config, spec.resolved
+    record = RunRecord(spec.record_dir)
     if record.is_done():
         print(f"skip {rid}: already done ({record.dir})")
         return "done"
@@ -50,15 +46,14 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
         return "locked"
     if note:
         print(f"{rid}: {note}")
-    begun = begin_attempt(cfg, config, rid, record)
+    begun = begin_attempt(spec, record)
     if begun is None:
         return "failed"
-    resolved, start_state, resume_state = begun
-    step_size_key = resolved["step_size_key"]
-    tags = [config.algo, config.env_id, f"{step_size_key}={resolved['step_size']:g}"]
+    stored, start_state, resume_state = begun
+    wandb = cfg["wandb"]
     mirror = WandbMirror(
-        cfg.wandb.mode, cfg.wandb.project, cfg.wandb.entity, cfg.wandb.group or cfg.sweep.name,
-        rid, record.dir, resolved, tags, record.meta.get("wandb_id"),
+        wandb["mode"], wandb["project"], wandb["entity"], wandb["group"] or spec.sweep,
+        rid, record.dir, stored, spec.tags, record.meta.get("wandb_id"),
     )  # fmt: skip
     if resume_state is not None and not mirror.resumed:  # a new W&B run: give it the updates so far
         for row in record.rows:
@@ -70,7 +65,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
                disable=not show_progress)  # fmt: skip
 
     def on_update(row: dict) -> None:
-        record.append(row, flush=row["update"] % cfg.flush_every == 0)
+        record.append(row, flush=row["update"] % cfg["flush_every"] == 0)
         mirror.log(row)
         bar.update()
         bar.set_postfix(return_mean=f"{row['return_mean']:.1f}", kl_mean=f"{row['kl_mean']:.2e}")
@@ -78,8 +73,8 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     status, reason = "failed", None
     with StopSignals() as signals:
         try:
-            train(config, on_update, start_state, cfg.checkpoints, record.save_checkpoint,
-                  resume_state, signals.requested, cfg.compile)  # fmt: skip
+            train(config, on_update, start_state, cfg["checkpoints"], record.save_checkpoint,
+                  resume_state, signals.requested, cfg["compile"])  # fmt: skip
             status = "done"
         except Preempted as stop:
             status, reason = "preempted", str(stop)
@@ -100,7 +95,7 @@ def run(cfg: DictConfig, show_progress: bool = True) -> str:
     return status
 
 
-def begin_attempt(cfg: DictConfig, config, rid: str, record: RunRecord) -> tuple | None:
+def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
     """(the config the record holds, the warm start's state, the run's own checkpoint to
     resume from): a stopped attempt with a checkpoint continues from it; otherwise the run
     starts afresh, warm-started if it asks. None when its starting policy could not be had
@@ -109,31 +104,27 @@ def begin_attempt(cfg: DictConfig, config, rid: str, record: RunRecord) -> tuple
     resume_state = load_checkpoint(resume_from) if resume_from is not None else None
     if resume_state is not None and "collector" in resume_state:  # older checkpoints: afresh
         record.resume(resume_state["update"])
-        print(f"{rid}: resuming after update {resume_state['update']} ({resume_from.name})")
+        print(f"{spec.run_id}: resuming after update {resume_state['update']} ({resume_from.name})")
         return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state
-    step_size_key = ALGOS[config.algo].step_size_key
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.update(
-        run_id=rid, step_size_key=step_size_key, step_size=config.algo_params[step_size_key]
-    )
-    if not config.warm_start:
-        record.start(resolved)
-        return resolved, None, None
+    if not spec.config.warm_start:
+        stored = spec.stored_config()
+        record.start(stored)
+        return stored, None, None
     try:
-        warm = starting_state(cfg, CONF_DIR, run)
+        warm = starting_state(spec, train_run)
     except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
-        record.start(resolved)
+        record.start(spec.stored_config())
         record.finish("failed", f"{type(error).__name__}: {error}")
         record.release()
-        print(f"failed: {rid} ({error})\nrecord: {record.dir}")
+        print(f"failed: {spec.run_id} ({error})\nrecord: {record.dir}")
         return None
-    resolved.update(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
-                    history_returns=warm.history_returns)  # fmt: skip
-    record.start(resolved)
-    return resolved, warm.state, None
+    stored = spec.stored_config(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
+                                history_returns=warm.history_returns)  # fmt: skip
+    record.start(stored)
+    return stored, warm.state, None
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> str:
     torch.set_num_threads(cfg.torch_threads)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -152,9 +143,9 @@ def main() -> None:
     args = sys.argv[1:]
     try:
         if any(arg in ("-m", "--multirun") for arg in args):
-            compose_run_config(CONF_DIR, without_sweeps(args))
+            compose_run_config(without_sweeps(args))
         else:
-            validate(compose_run_config(CONF_DIR, args))
+            validate(compose_run_config(args))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -28,12 +28,8 @@ from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
+from records.paths import CONF_DIR
 
-STEP_SIZE_MEANING = {
-    "delta": "its KL bound δ",
-    "epsilon": "its clip range ε",
-    "lr": "its policy step size",
-}
 WANDB_MODES = ("offline", "online", "disabled")
 
 # conf/config.yaml's own keys (their defaults are there). `None`: checked elsewhere, as noted.
@@ -74,9 +70,10 @@ UNUSED_BY_OBJECTIVE = {
 }
 
 
-def effective_algo_params(cfg: DictConfig) -> dict:
+def effective_algo_params(cfg: DictConfig | dict) -> dict:
     """The algo's hyperparameters with the top-level delta/epsilon/lr overrides applied."""
-    params = OmegaConf.to_container(cfg.algo, resolve=True)
+    algo = cfg["algo"]
+    params = OmegaConf.to_container(algo, resolve=True) if OmegaConf.is_config(algo) else dict(algo)
     params.pop("name")
     for key in STEP_SIZE_KEYS:
         if cfg[key] is not None:
@@ -98,7 +95,7 @@ def validate(cfg: DictConfig) -> None:
     algo = ALGOS[name]
     for key in STEP_SIZE_KEYS:
         if cfg[key] is not None and key not in algo.top_level_keys:
-            accepted = ", ".join(f"{k} ({STEP_SIZE_MEANING[k]})" for k in algo.top_level_keys)
+            accepted = ", ".join(f"{k} ({meaning})" for k, meaning in algo.top_level_keys.items())
             raise ConfigError(f"{key} is not used by algo={name}; {name} accepts {accepted}")
     params = effective_algo_params(cfg)
     fields = allowed_values(algo.config_cls)
@@ -211,44 +208,21 @@ def env_problem(env_id: str) -> str | None:
     return None
 
 
-def train_config(cfg: DictConfig) -> TrainConfig:
-    """The algorithm-side config of a validated run."""
-    train = OmegaConf.to_container(cfg.train, resolve=True)
-    train["hidden"] = tuple(train["hidden"])
-    return TrainConfig(
-        env_id=cfg.env,
-        seed=cfg.seed,
-        total_steps=cfg.total_steps,
-        num_envs=cfg.num_envs,
-        algo=cfg.algo.name,
-        algo_params=effective_algo_params(cfg),
-        warm_start=warm_start_spec(cfg),
-        **train,
-    )
-
-
-def warm_start_spec(cfg: DictConfig) -> dict | None:
-    """The warm start as part of the run's science (None: from scratch)."""
-    if cfg.warm_start.algo is None:
-        return None
-    return OmegaConf.to_container(cfg.warm_start, resolve=True)
-
-
-def compose_run_config(conf_dir: str, argv: list[str]) -> DictConfig:
+def compose_run_config(argv: list[str]) -> DictConfig:
     """Compose the config the command line asks for, turning Hydra's errors into ConfigError."""
     overrides = [arg for arg in argv if not arg.startswith("-")]
     try:
-        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=overrides)
     except HydraException as error:
-        raise ConfigError(describe_hydra_error(str(error), conf_dir)) from None
+        raise ConfigError(describe_hydra_error(str(error))) from None
 
 
-def describe_hydra_error(message: str, conf_dir: str) -> str:
+def describe_hydra_error(message: str) -> str:
     """One line for Hydra's multi-line composition errors."""
     group = re.search(r"Could not find '([\w/]+)/([^'/]*)'", message)
     if group:  # the options Hydra knows: our conf/ and the installed plugins' (launchers)
-        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             options = GlobalHydra.instance().config_loader().get_group_options(group[1])
         return f"unknown {group[1]} '{group[2]}'; allowed: {', '.join(options)}"
     missing = re.search(r"Could not override '([^']+)'", message) or re.search(
@@ -257,7 +231,7 @@ def describe_hydra_error(message: str, conf_dir: str) -> str:
     if missing:
         key = missing[1]
         parent, _, _ = key.rpartition(".")
-        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = compose(config_name="config")
         node = OmegaConf.select(base, parent) if parent else base
         if OmegaConf.is_dict(node) and not node:  # warm_start.params: empty until given keys

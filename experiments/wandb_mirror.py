@@ -9,7 +9,7 @@ from pathlib import Path
 
 import wandb
 
-from analysis.load import STATUS_FIELDS
+from records.schema import STATUS_FIELDS
 
 
 class WandbMirror:
@@ -39,7 +39,7 @@ class WandbMirror:
 
     def finish(self, status_body: dict) -> None:
         """End the W&B run with the record's final status fields in its summary, which is
-        where `analysis.load.load_wandb` reads them back."""
+        where `records.load.load_wandb` reads them back."""
         for key in STATUS_FIELDS:
             if status_body.get(key) is not None:
                 self.run.summary[key] = status_body[key]

@@ -12,33 +12,31 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict
 
-from experiments.record import RunRecord, load_checkpoint, run_id
-from experiments.validate import train_config
+from experiments.spec import RunSpec
+from records.paths import CONF_DIR
+from records.store import RunRecord, load_checkpoint
 
 PRETRAIN_SWEEP = "pretrain"
 WAIT_S = 5.0  # how often a run waiting for another process's pretraining looks again
 
 
-def pretrain_cfg(cfg: DictConfig, conf_dir: str) -> DictConfig:
-    """The config of the run that trains `cfg`'s starting policy: the same env, seed and
+def pretrain_spec(spec: RunSpec) -> RunSpec:
+    """The spec of the run that trains `spec`'s starting policy: the same env, seed and
     train settings, warm_start's algo with its defaults plus warm_start.params, from scratch."""
-    ws = cfg.warm_start
-    pre = copy.deepcopy(cfg)
+    pre = OmegaConf.create(copy.deepcopy(spec.resolved))
+    ws = pre.warm_start
     with open_dict(pre):
-        pre.algo = OmegaConf.merge(
-            OmegaConf.load(Path(conf_dir, "algo", f"{ws.algo}.yaml")), ws.params
-        )
+        pre.algo = OmegaConf.merge(OmegaConf.load(CONF_DIR / "algo" / f"{ws.algo}.yaml"), ws.params)
         pre.delta = pre.epsilon = pre.lr = None
         pre.total_steps = ws.total_steps
-        pre.checkpoints = max(cfg.checkpoints, 1)  # its last checkpoint is the starting policy
+        pre.checkpoints = max(pre.checkpoints, 1)  # its last checkpoint is the starting policy
         pre.warm_start = {"algo": None, "total_steps": 0, "params": {}}
         pre.sweep.name = PRETRAIN_SWEEP
         pre.wandb.group = PRETRAIN_SWEEP
-    return pre
+    return RunSpec.from_resolved(OmegaConf.to_container(pre, resolve=True))
 
 
 HISTORY = 10  # the pretrain run's last returns a warm-started run carries as its history
@@ -52,17 +50,15 @@ class WarmStart:
     history_returns: list[float]  # the pretrain's last returns: the level the run starts at
 
 
-def starting_state(
-    cfg: DictConfig, conf_dir: str, run: Callable[[DictConfig, bool], str]
-) -> WarmStart:
-    """The starting policy of `cfg`'s warm start, trained with `run` unless its record is
+def starting_state(spec: RunSpec, train_run: Callable[[RunSpec, bool], str]) -> WarmStart:
+    """The starting policy of `spec`'s warm start, trained with `train_run` unless its record is
     done; waits while another process trains it. The baseline is the pretrain run's first
     finite return_mean; the history its last HISTORY return_means, so that the collapse
     rules see the level the policy had before this run's first update (one batch's return
     alone is a noisy reference)."""
-    pre = pretrain_cfg(cfg, conf_dir)
-    rid = run_id(train_config(pre))
-    record = RunRecord(Path(pre.out_dir) / PRETRAIN_SWEEP / rid)
+    pre = pretrain_spec(spec)
+    rid = pre.run_id
+    record = RunRecord(pre.record_dir)
     waiting = False
     while not record.is_done():
         if record.lock_path.exists() and not record.lock_is_stale(record.lock_holder()):
@@ -71,7 +67,7 @@ def starting_state(
                 waiting = True
             time.sleep(WAIT_S)
             continue
-        status = run(pre, False)
+        status = train_run(pre, False)
         if status not in ("done", "locked"):
             reason = (record.status() or {}).get("reason")
             raise RuntimeError(f"warm start: pretrain run {rid} {status} ({reason})")

@@ -12,7 +12,7 @@ import torch
 
 from algos.metrics import METRICS
 from algos.train import TrainConfig, train
-from experiments.run import CONF_DIR, run
+from experiments.run import run
 from experiments.validate import ConfigError, compose_run_config, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
 def test_bad_input_is_one_clear_error(args, message):
     with pytest.raises(ConfigError) as error:
-        validate(compose_run_config(CONF_DIR, args))
+        validate(compose_run_config(args))
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -107,9 +107,7 @@ def test_diverging_run_is_recorded_failed_with_reason(tmp_path, monkeypatch):
         return {"policy_loss": 0.0, "grad_norm": 0.0}
 
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
-    cfg = compose_run_config(
-        CONF_DIR, ["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"]
-    )
+    cfg = compose_run_config(["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"])
     assert run(cfg, show_progress=False) == "failed"
     (record,) = (tmp_path / "single").iterdir()
     status = json.loads((record / "status.json").read_text())

@@ -14,12 +14,12 @@ from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor, ValueNet
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, annealed, make_learner, train
-from analysis.implementation import base_preset, implementation
 from analysis.implementation_effects import versus_base
 from analysis.report import main as report_main
-from experiments.record import run_id
-from experiments.run import CONF_DIR, run
-from experiments.validate import compose_run_config, train_config
+from experiments.run import run
+from experiments.spec import RunSpec
+from experiments.validate import compose_run_config
+from records.implementation import base_preset, implementation
 from tests.conftest import run_cli
 
 TIMING = {"sps", "rollout_s", "update_s"}
@@ -104,9 +104,12 @@ def test_lr_annealing_is_linear_to_zero_and_changes_training_from_the_second_upd
 
 
 def test_impl_paper_sets_the_ppo_papers_code_and_modern_is_the_default():
-    modern = compose_run_config(CONF_DIR, [])
-    paper = compose_run_config(CONF_DIR, ["impl=paper"])
-    assert train_config(modern) == train_config(compose_run_config(CONF_DIR, ["impl=modern"]))
+    modern = compose_run_config([])
+    paper = compose_run_config(["impl=paper"])
+    assert (
+        RunSpec.from_cfg(modern).config
+        == RunSpec.from_cfg(compose_run_config(["impl=modern"])).config
+    )
     changed = {k for k in paper.train if paper.train[k] != modern.train[k]}
     assert changed == {"obs_clip", "normalize_reward", "orthogonal_init", "lr_anneal"}
     assert (paper.train.obs_clip, paper.train.normalize_reward) == (5.0, False)
@@ -116,10 +119,10 @@ def test_impl_paper_sets_the_ppo_papers_code_and_modern_is_the_default():
 def test_runs_recorded_before_the_switches_keep_their_ids_and_a_switch_changes_the_id():
     # the default study's starting policy for seed 1, as recorded before the switches existed
     pretrain = ["sweep=default", "seed=1", "warm_start.algo=null", "warm_start.total_steps=0"]
-    assert run_id(train_config(compose_run_config(CONF_DIR, pretrain))) == (
+    assert RunSpec.from_cfg(compose_run_config(pretrain)).run_id == (
         "ppo-Hopper-v5-epsilon0.2-s1-03361398fa"
     )
-    ids = {run_id(train_config(compose_run_config(CONF_DIR, [s]))) for s in
+    ids = {RunSpec.from_cfg(compose_run_config([s])).run_id for s in
            ("impl=modern", "impl=paper", "train.adam_eps=1e-8", "train.obs_clip=null")}  # fmt: skip
     assert len(ids) == 4
 
@@ -196,7 +199,7 @@ def test_a_sweep_with_several_implementation_settings_shows_them_side_by_side(
     shutil.copytree(smoke_sweep, out)
     extra = ["sweep=smoke", "env=InvertedPendulum-v5", "algo=ppo", "epsilon=0.1", "seed=0", "impl=paper",
              "algo.max_grad_norm=null", f"out_dir={out}", "wandb.mode=disabled"]  # fmt: skip
-    assert run(compose_run_config(CONF_DIR, extra), show_progress=False) == "done"
+    assert run(compose_run_config(extra), show_progress=False) == "done"
     run_cli(
         report_main, monkeypatch, f"out_dir={out}", "sweep=smoke", f"report_dir={tmp_path / 'r'}"
     )

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.load import RUN_COLUMNS, load_records, load_wandb
 from experiments import wandb_mirror
-from experiments.run import CONF_DIR, run
+from experiments.run import run
 from experiments.validate import compose_run_config
+from records.load import RUN_COLUMNS, load_records, load_wandb
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=512", "train.horizon=128", "train.hidden=[16,16]"]
 CREATED = itertools.count()
@@ -68,7 +68,7 @@ def mirrored_sweep(tmp_path, monkeypatch):
     monkeypatch.setattr(wandb_mirror.wandb, "init", init)
     common = [*TINY, f"out_dir={tmp_path}", "wandb.mode=offline", "sweep.name=mirrored"]
     for overrides in (["algo=ppo", "epsilon=0.1"], ["algo=trpo", "delta=0.02"]):
-        status = run(compose_run_config(CONF_DIR, [*overrides, *common]), show_progress=False)
+        status = run(compose_run_config([*overrides, *common]), show_progress=False)
         assert status == "done"
     killed = RecordedRun(recorded[0].config, "mirrored", "train", state="killed")
     killed.history = recorded[0].history[:2]
@@ -82,7 +82,7 @@ def mirrored_sweep(tmp_path, monkeypatch):
         return {"policy_loss": 0.0, "grad_norm": 0.0}
 
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
-    assert run(compose_run_config(CONF_DIR, ["algo=pg", *common]), show_progress=False) == "failed"
+    assert run(compose_run_config(["algo=pg", *common]), show_progress=False) == "failed"
     report = RecordedRun({"run_id": "report"}, "mirrored", "report", state="finished")
     return tmp_path, RecordedApi([*recorded, report])
 

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import variant
 from analysis.normalized_score import (
     compare_with_paper,
     normalized_scores,
     run_scores,
     table1_by_implementation,
 )
+from records.load import variant
 
 
 def synthetic(scores: dict[tuple[str, str, float], float], initial: float = 10.0):

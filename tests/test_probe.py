@@ -9,9 +9,10 @@ import torch
 from algos.rollout import episode_returns
 from algos.train import make_learner, train
 from experiments.probe import main as probe_main
-from experiments.record import load_checkpoint
-from experiments.run import CONF_DIR, run
-from experiments.validate import compose_run_config, train_config
+from experiments.run import run
+from experiments.spec import RunSpec
+from experiments.validate import compose_run_config
+from records.store import load_checkpoint
 from tests.conftest import run_cli
 
 TINY = ["algo=ppo", "env=InvertedPendulum-v5", "train.horizon=128", "train.hidden=[8]",
@@ -22,7 +23,7 @@ TINY = ["algo=ppo", "env=InvertedPendulum-v5", "train.horizon=128", "train.hidde
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("probe")
-    assert run(compose_run_config(CONF_DIR, [*TINY, f"out_dir={out}"]), False) == "done"
+    assert run(compose_run_config([*TINY, f"out_dir={out}"]), False) == "done"
     (record,) = (out / "single").iterdir()
     return record
 
@@ -58,7 +59,7 @@ def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run,
 
 
 def test_a_checkpoint_read_back_from_disk_evaluates_like_the_state_in_memory(tmp_path):
-    config = train_config(compose_run_config(CONF_DIR, TINY))
+    config = RunSpec.from_cfg(compose_run_config(TINY)).config
     saved = {}
     train(config, lambda row: None, checkpoints=1, on_checkpoint=lambda k, s: saved.update(s=s))
     torch.save(saved["s"], tmp_path / "update_4.pt")

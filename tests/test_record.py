@@ -1,13 +1,29 @@
-"""The run record's lock: exclusive while its holder lives, taken over when it is stale."""
+"""The run record: its lock (exclusive while its holder lives, taken over when it is stale)
+and its schema (what a run writes is what records.schema declares)."""
 
 import json
 import os
 import socket
 
+import pandas as pd
 import pytest
+import yaml
 
 from algos.train import TrainConfig
-from experiments.record import RunLocked, RunRecord, run_id
+from experiments.run import run
+from experiments.spec import run_id
+from experiments.validate import compose_run_config
+from records.load import load_records
+from records.schema import (
+    CONFIG_KEYS,
+    METRICS,
+    RUN_COLUMNS,
+    STATUS_KEYS,
+    STATUSES,
+    UPDATE_LABELS,
+    WARM_START_KEYS,
+)
+from records.store import RunLocked, RunRecord
 
 
 def test_run_id_depends_on_science_only():
@@ -48,3 +64,19 @@ def test_lock_of_another_host_is_stale_only_after_its_heartbeat_expires(tmp_path
         record.claim()
     os.utime(lock, (0, 0))
     assert "elsewhere:1" in record.claim()
+
+
+def test_a_written_record_and_its_run_row_follow_the_schema(tmp_path):
+    tiny = ["env=InvertedPendulum-v5", "total_steps=256", "train.horizon=128", "train.hidden=[8]",
+            "warm_start.algo=pg", "warm_start.total_steps=128", f"out_dir={tmp_path}",
+            "wandb.mode=disabled", "algo=trpo"]  # fmt: skip
+    assert run(compose_run_config(tiny), show_progress=False) == "done"
+    (path,) = (tmp_path / "single").iterdir()
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    status = json.loads((path / "status.json").read_text())
+    assert set(CONFIG_KEYS) | set(WARM_START_KEYS) <= set(config)
+    assert set(status) <= set(STATUS_KEYS) and status["status"] in STATUSES
+    assert list(pd.read_parquet(path / "metrics.parquet").columns) == list(METRICS)
+    records = load_records(tmp_path, "single")
+    assert list(records.runs.columns) == list(RUN_COLUMNS)
+    assert list(records.updates.columns) == [*METRICS, *UPDATE_LABELS]

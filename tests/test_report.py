@@ -5,8 +5,8 @@ import shutil
 
 from PIL import Image
 
-from analysis.load import load_records
 from analysis.report import main as report_main
+from records.load import load_records
 from tests.conftest import ROOT
 
 FIGURES = [

@@ -9,9 +9,9 @@ import yaml
 from omegaconf import OmegaConf
 from PIL import Image
 
-from analysis.load import load_records, load_sweeps
 from analysis.reproduction import algo_env_label, beside_published, merged_provenance, update_size
 from analysis.reproduction import main as reproduction_main
+from records.load import load_records, load_sweeps
 from tests.conftest import ROOT
 
 

@@ -17,10 +17,10 @@ import torch
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, train
 from experiments import wandb_mirror
-from experiments.record import RunRecord
-from experiments.run import CONF_DIR, run
+from experiments.run import run
 from experiments.stop_signals import StopSignals
 from experiments.validate import compose_run_config
+from records.store import RunRecord
 from tests.conftest import ROOT
 
 TIMING = ["rollout_s", "update_s", "sps"]  # wall-clock measurements: never equal twice
@@ -164,7 +164,7 @@ def test_when_wandb_will_not_continue_a_run_the_mirror_starts_a_new_one(tmp_path
 
 
 def test_a_stopped_run_whose_checkpoint_predates_resume_starts_afresh(tmp_path):
-    cfg = compose_run_config(CONF_DIR, ["env=InvertedPendulum-v5", "total_steps=512",
+    cfg = compose_run_config(["env=InvertedPendulum-v5", "total_steps=512",
                                         "train.horizon=128", "train.hidden=[8]", "checkpoints=2",
                                         "wandb.mode=disabled", f"out_dir={tmp_path}"])  # fmt: skip
     assert run(cfg, show_progress=False) == "done"

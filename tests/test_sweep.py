@@ -12,8 +12,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from experiments.run import CONF_DIR
 from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
+from records.paths import CONF_DIR
 from tests.conftest import ROOT, sweep_command
 
 SMOKE_GRID = {
@@ -174,7 +174,7 @@ def test_bad_preset_or_override_fails_before_any_run(tmp_path):
     ],
 )
 def test_launcher_configs_compose(launcher, target):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "config",
             overrides=["sweep=full", f"hydra/launcher={launcher}"],
@@ -217,7 +217,7 @@ def test_a_grid_can_name_its_algo_so_one_algo_has_several_grids():
 
 
 def test_ppo_table1_preset_expands_to_the_papers_variants():
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["sweep=ppo_table1"])
     jobs = expand_jobs(dict(cfg.sweep.grids), list(cfg.sweep.envs), list(cfg.sweep.seeds), [], [])
     assert len(jobs) == 11 * 7 * 3

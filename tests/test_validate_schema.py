@@ -12,7 +12,7 @@ from algos.allowed import check_settings
 from algos.registry import ALGOS
 from analysis.settings import REPORT_KEYS, REPRODUCTION_KEYS, per_env_min_gain
 from experiments.probe import PROBE_KEYS
-from experiments.run import CONF_DIR, run
+from experiments.run import run
 from experiments.validate import ConfigError, compose_run_config, schema, validate
 from tests.conftest import ROOT
 
@@ -31,7 +31,7 @@ def leaves(cfg: DictConfig, spec: dict, prefix: str = ""):
 
 @pytest.mark.parametrize("algo", sorted(ALGOS))
 def test_every_key_of_a_run_config_declares_what_it_allows(algo):
-    cfg = compose_run_config(CONF_DIR, [f"algo={algo}"])
+    cfg = compose_run_config([f"algo={algo}"])
     spec = schema(algo)
     undeclared = [key for key in leaves(cfg, spec) if key not in spec]
     assert not undeclared, f"keys without allowed values: {undeclared}"
@@ -53,7 +53,7 @@ def cases():
             shared = not key.startswith("algo.")
             if allowed is None or (shared and algo != "ppo"):
                 continue
-            cfg = compose_run_config(CONF_DIR, [f"algo={algo}"])
+            cfg = compose_run_config([f"algo={algo}"])
             if OmegaConf.select(cfg, key, default="<absent>") == "<absent>":
                 continue  # a dataclass field the YAML sets under another name (train.seed: seed)
             yield algo, key, allowed.invalid()
@@ -77,7 +77,7 @@ def test_one_bad_value_of_every_key_is_refused_in_one_line_with_nothing_written(
     overrides = [f"algo={algo}", f"{key}={literal(bad)}"]
     if key != "out_dir":
         overrides.append(f"out_dir={out}")
-    cfg = compose_run_config(CONF_DIR, overrides)
+    cfg = compose_run_config(overrides)
     with pytest.raises(ConfigError) as error:
         run(cfg, show_progress=False)
     message = str(error.value)
@@ -104,14 +104,14 @@ def test_one_bad_value_of_every_key_is_refused_in_one_line_with_nothing_written(
 )
 def test_invalid_values_and_combinations_are_named_with_what_is_allowed(args, message):
     with pytest.raises(ConfigError) as error:
-        validate(compose_run_config(CONF_DIR, args))
+        validate(compose_run_config(args))
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def test_the_study_presets_pass_validation():
     for preset in ("default", "ppo_table1", "full", "smoke"):
-        validate(compose_run_config(CONF_DIR, [f"sweep={preset}"]))
-    validate(compose_run_config(CONF_DIR, ["sweep=ppo_table1", "algo.objective=kl_fixed",
+        validate(compose_run_config([f"sweep={preset}"]))
+    validate(compose_run_config(["sweep=ppo_table1", "algo.objective=kl_fixed",
                                            "algo.kl_coef=3"]))  # fmt: skip
 
 

@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from algos.train import TrainConfig, checkpoint_updates, make_learner, train
-from experiments.record import RunRecord, load_checkpoint
-from experiments.run import CONF_DIR, run
+from experiments.run import run
 from experiments.validate import compose_run_config
+from records.store import RunRecord, load_checkpoint
 
 TINY = TrainConfig(env_id="InvertedPendulum-v5", total_steps=256, horizon=64, hidden=(8,),
                    value_epochs=1, algo="ppo", algo_params={"epsilon": 0.2, "epochs": 1})  # fmt: skip
@@ -61,7 +61,7 @@ def test_warm_start_loads_the_policy_critic_and_normalisers_into_another_algo():
 
 def test_warm_started_runs_share_one_starting_policy_trained_once(tmp_path):
     statuses = [
-        run(compose_run_config(CONF_DIR, [*args, *TINY_ARGS, f"out_dir={tmp_path}"]), False)
+        run(compose_run_config([*args, *TINY_ARGS, f"out_dir={tmp_path}"]), False)
         for args in (["algo=pg", "lr=0.01"], ["algo=trpo", "delta=0.05"])
     ]
     assert statuses == ["done", "done"]

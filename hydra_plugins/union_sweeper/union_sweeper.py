@@ -89,8 +89,9 @@ class UnionSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
-        from experiments.record import RunRecord, run_id
-        from experiments.validate import ConfigError, train_config, validate
+        from experiments.spec import RunSpec
+        from experiments.validate import ConfigError
+        from records.store import RunRecord
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(arguments)
@@ -114,15 +115,14 @@ class UnionSweeper(Sweeper):
         for job in jobs:
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-                validate(cfg)
+                spec = RunSpec.from_cfg(cfg)
             except (ConfigError, HydraException) as error:
                 message = " ".join(str(error).split())
                 print(
                     f"error: sweep '{preset.name}', job {' '.join(job)}: {message}", file=sys.stderr
                 )
                 sys.exit(2)
-            rid = run_id(train_config(cfg))
-            runs.setdefault(rid, (job, Path(cfg.out_dir) / cfg.sweep.name / rid))
+            runs.setdefault(spec.run_id, (job, spec.record_dir))
         todo = [(job, path) for job, path in runs.values() if not RunRecord(path).is_done()]
         sweep_root = Path(self.config.out_dir) / preset.name
         sweep_root.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ class UnionSweeper(Sweeper):
 
 def read_status(path: Path) -> dict:
     """The record's status.json ({} while it has none)."""
-    from experiments.record import RunRecord  # here, not at import: Hydra imports every plugin
+    from records.store import RunRecord  # here, not at import: Hydra imports every plugin
 
     return RunRecord(path).status() or {}
 

@@ -4,22 +4,22 @@ preset whose switches it has exactly, else the nearest preset with what differs,
 `modern` (conf/algo/ppo.yaml), off in `paper` (Baselines ppo1 clips no gradient)."""
 
 import functools
-from pathlib import Path
 
 import yaml
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+from records.paths import CONF_DIR
+
 PAPER_GRAD_CLIP = None  # ppo1 has no gradient clipping (conf/impl/paper.yaml says so)
 
 
 @functools.cache
 def presets() -> dict[str, dict]:
     """Each preset's switches, PPO's gradient clip among them."""
-    modern_clip = yaml.safe_load((CONF / "algo" / "ppo.yaml").read_text())["max_grad_norm"]
+    modern_clip = yaml.safe_load((CONF_DIR / "algo" / "ppo.yaml").read_text())["max_grad_norm"]
     clips = {"modern": modern_clip, "paper": PAPER_GRAD_CLIP}
     return {
         p.stem: yaml.safe_load(p.read_text()) | {"max_grad_norm": clips.get(p.stem)}
-        for p in sorted((CONF / "impl").glob("*.yaml"))
+        for p in sorted((CONF_DIR / "impl").glob("*.yaml"))
     }
 
 

@@ -1,16 +1,8 @@
-"""The run record, the analysis's source of truth: <out_dir>/<sweep>/<run_id>/ holding
-
-  config.yaml      the resolved config (plus run_id, step_size_key, step_size)
-  metrics.parquet  one row per policy update, rewritten every few updates
-  status.json      running | done | failed, the reason, wall time, versions, git sha
-  lock.json        who is training it now (created with O_EXCL; heartbeat = its mtime)
-  checkpoints/     update_<k>.pt: the full training state at update k (algos.train.Learner)
-
-Every file is written to a temporary name and renamed, so a reader never sees half a file.
+"""The run record on disk (its layout: records.schema): how a run writes it, locks it while
+training, checkpoints into it and resumes from it. Every file is written to a temporary name
+and renamed, so a reader never sees half a file.
 """
 
-import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -29,37 +21,10 @@ import torch
 import yaml
 
 from algos.metrics import METRICS
-from algos.registry import ALGOS
-from algos.train import TrainConfig
+from records.paths import REPO_ROOT
+from records.schema import STOPPED
 
 STALE_LOCK_S = 900  # a lock whose heartbeat is older than this is taken over
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-# Added to TrainConfig after runs were recorded: left out of the id at these values, so
-# every earlier run keeps its id (and its record is found again).
-LATER_FIELDS = {"warm_start": None, "obs_clip": 10.0, "normalize_advantages": True,
-                "orthogonal_init": True, "adam_eps": 1e-5, "lr_anneal": False}  # fmt: skip
-
-
-def scientific_config(config: TrainConfig) -> dict:
-    """What determines the run's result: everything in TrainConfig (no paths, no logging),
-    the fields added later only where they differ from what runs had before them."""
-    science = dataclasses.asdict(config)
-    for key, value in LATER_FIELDS.items():
-        if science[key] == value:
-            del science[key]
-    return json.loads(json.dumps(science, sort_keys=True))
-
-
-def run_id(config: TrainConfig) -> str:
-    """Readable prefix plus a hash of the scientific config: same science, same id."""
-    key = ALGOS[config.algo].step_size_key
-    digest = hashlib.sha256(
-        json.dumps(scientific_config(config), sort_keys=True).encode()
-    ).hexdigest()[:10]
-    value = config.algo_params[key]
-    return f"{config.algo}-{config.env_id}-{key}{value:g}-s{config.seed}-{digest}"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -120,9 +85,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-STOPPED = ("running", "interrupted", "preempted")  # statuses of an attempt that can continue
 
 
 def checkpoint_update(path: Path) -> int:
@@ -215,7 +177,8 @@ class RunRecord:
         return saved[-1] if saved else None
 
     def finite_returns(self) -> np.ndarray:
-        """The finished run's return_mean per update, updates with no finished episode left out."""
+        """The finished run's return_mean per update, updates with no finished episode left
+        out: its first is the run's initial return (records.load.initial_return)."""
         returns = pd.read_parquet(self.dir / "metrics.parquet", columns=["return_mean"])
         values = returns["return_mean"].to_numpy()
         return values[np.isfinite(values)]

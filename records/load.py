@@ -15,19 +15,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from algos.metrics import METRICS
-from analysis.implementation import implementation
+from algos.registry import variant
+from records.implementation import implementation
+from records.schema import METRICS, RUN_COLUMNS, STATUS_FIELDS, UPDATE_LABELS
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same result, ~10x faster
-
-RUN_COLUMNS = [
-    "run_id", "sweep", "algo", "variant", "env", "seed", "step_size_key", "step_size", "total_steps",
-    "status", "reason", "diverged", "updates", "steps", "baseline_return", "history_returns",
-    "warm_start_run", "impl", "wall_s", "git_sha", "versions",
-]  # fmt: skip
-
-STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
-"""What a run row takes from a record's status.json; the W&B mirror puts the same in its summary."""
 
 
 @dataclass
@@ -75,19 +67,6 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "git_sha": status.get("git_sha"),
         "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),
     }
-
-
-def variant(algo: dict) -> str:
-    """The update rule as a researcher names it: the algo, plus PG's optimiser when it is
-    the plain gradient step (pg_sgd), or PPO's objective and its coefficient when it is not
-    the clipped default (the PPO paper's Table 1 rows)."""
-    if algo["name"] == "pg" and algo.get("optimizer", "adam") != "adam":
-        return f"pg_{algo['optimizer']}"
-    objective = algo.get("objective", "clip")
-    if algo["name"] != "ppo" or objective == "clip":
-        return algo["name"]
-    coefficient = {"kl_fixed": "kl_coef", "kl_adaptive": "kl_target"}.get(objective)
-    return f"ppo_{objective}" + (f"({coefficient}={algo[coefficient]:g})" if coefficient else "")
 
 
 def load_records(out_dir: str | Path, sweep: str | None = None) -> Records:
@@ -143,11 +122,11 @@ def wandb_status(run) -> dict:
 
 def tidy(read: list[tuple[dict, pd.DataFrame]], skipped: list[tuple[str, str]]) -> Records:
     """Run rows and their metrics -> the two frames, each update labelled with its run."""
-    runs = pd.DataFrame([row for row, _ in read], columns=RUN_COLUMNS)
+    runs = pd.DataFrame([row for row, _ in read], columns=list(RUN_COLUMNS))
     frames = [metrics.assign(run_id=row["run_id"]) for row, metrics in read if len(metrics)]
     updates = pd.DataFrame()
     if frames:
-        labels = runs[["run_id", "algo", "variant", "env", "seed", "step_size"]]
+        labels = runs[list(UPDATE_LABELS)]
         updates = pd.concat(frames, ignore_index=True).merge(labels, on="run_id", how="left")
     return Records(runs=runs, updates=updates, skipped=skipped)
 
