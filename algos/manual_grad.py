@@ -1,10 +1,9 @@
 """Hand-derived gradients for the minibatch steps PPO and the critic take hundreds of times.
 
-A 64-sample Adam step of a 64x64 MLP through autograd costs about 1 ms on a CPU core,
-most of it per-node bookkeeping rather than arithmetic. PPO takes 320 such policy steps
-and 320 critic steps per 2048-step batch, about as long as MuJoCo takes to simulate the
-batch. The same maths written out as a few dozen tensor ops under no_grad costs a
-fraction of that. Each function here is tested equal to autograd in float64
+A 64-sample step of a 64x64 MLP through autograd is mostly per-node bookkeeping rather
+than arithmetic, and PPO takes 320 policy steps and 320 critic steps per 2048-step batch.
+The same maths written out as a few dozen tensor ops under no_grad skips that bookkeeping
+(benchmarks/ and README measure by how much). Each function here is tested equal to autograd in float64
 (tests/test_manual_grad.py); TRPO, whose Fisher-vector products need double backprop,
 and PG, which takes one step per batch, keep autograd.
 """

@@ -6,11 +6,11 @@ is taken one of two ways:
 
 - eager: the gradient function's ops one by one, written into the flat .grad buffer, then
   torch.optim's functional fused Adam on the optimiser's own state: the kernel that
-  `Adam.step()` runs, bit for bit, without its ~70 µs wrapper per call;
+  `Adam.step()` runs, bit for bit, without its per-call wrapper;
 - compiled (PPO's policy step only): gradient, clip and torch.optim's functional Adam
-  traced by torch.compile into one inductor graph, ~350 µs a step against ~620 µs eager on
-  a CPU core (Hopper, 64x64), after a compile of ~5 s (warm cache inside the project) to
-  ~30 s (cold); `use_compiled` decides when that pays.
+  traced by torch.compile into one inductor graph: faster per step, after a compile that
+  a run must repay (the cache inside the project makes later compiles cheaper);
+  `use_compiled` decides when that pays (the measurements are in README's Benchmarks).
 
 The two agree to float tolerance (tests/test_manual_grad.py); Adam's state lives in the
 torch.optim.Adam either way, so checkpoints, resumes and step-size annealing do not

@@ -60,7 +60,7 @@ class ObsNormalizer:
         if self.clip is None:
             return lambda obs: ((obs - mean) / std).astype(np.float32)
         low, high = -self.clip, self.clip
-        # minimum/maximum: np.clip's result at a few µs less per call, NaN passed on alike
+        # minimum/maximum: np.clip's result with less overhead per call, NaN passed on alike
         return lambda obs: np.minimum(np.maximum((obs - mean) / std, low), high).astype(np.float32)
 
     def update(self, raw_obs: np.ndarray) -> None:

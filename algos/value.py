@@ -25,7 +25,7 @@ class ValueFitter:
     def __init__(self, critic: ValueNet, lr: float, epochs: int, minibatch_size: int):
         self.critic = critic
         self.optimizer = adam(critic, lr)
-        # eager: compiled, its steps were ~20 % faster but whole TRPO runs slower (README)
+        # eager: compiling the critic's steps did not repay its compile time (README, Benchmarks)
         self.minibatch_step = MinibatchStep(critic, self.optimizer, value_grads, None, False)
         self.epochs = epochs
         self.minibatch_size = minibatch_size

@@ -1,12 +1,11 @@
 """Collapse detection: when a run that had learned falls back, and the KL of the updates
 that took it there. Pure functions of one run's return curve (and its KL series).
 
-Run-level (DESIGN.md): smooth return_mean with a trailing mean; once the smoothed
-return has gained at least `min_gain` over the run's initial return (the untrained,
-near-random policy: the run's first return, or for a warm-started run the return its
-starting policy had before it was trained, its `baseline_return`), a collapse is the
-first update where it is more than `drop_frac` × (best − initial) below its running best. The peak is where that best was
-set; the updates after the peak up to the detection are the fall.
+Run-level: smooth return_mean with a trailing mean; once the smoothed return has gained at
+least `min_gain` over the run's initial return (records.load.initial_return: the untrained
+policy's), a collapse is the first update where it is more than `drop_frac` × (best −
+initial) below its running best. The peak is where that best was set; the updates after
+the peak up to the detection are the fall.
 
 Update-level: update t is at risk when the run has gained (the mean return over the last
 `horizon` updates up to t, its level, is at least `min_gain` above the initial return) and
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from records.load import initial_return
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,11 @@ def run_collapses(
 def run_start(
     returns: np.ndarray, starts: pd.DataFrame | None, run_id: str
 ) -> tuple[float, list | None]:
-    """A run's initial (untrained) return and the history before its first update: from
-    `starts` for a warm-started run, else its own first return and no history."""
+    """A run's initial return (records.load.initial_return) and the history before its
+    first update: from `starts` (baseline_return, history_returns) for a warm-started run,
+    else from its own returns and no history."""
     if starts is not None and run_id in starts.index:
         baseline = starts.at[run_id, "baseline_return"]
-        history = starts.at[run_id, "history_returns"]
         if np.isfinite(baseline):
-            return float(baseline), history  # the rules take None as no history
-    return float(returns[0]), None
+            return initial_return(returns, baseline), starts.at[run_id, "history_returns"]
+    return initial_return(returns), None

@@ -7,6 +7,8 @@ import html as html_lib
 import numpy as np
 import pandas as pd
 
+from analysis.vocabulary import step_size_label
+
 
 def interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
     if not np.isfinite(value):
@@ -19,9 +21,9 @@ def frequency(k: int, n: int, low: float, high: float) -> str:
     return f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]" if n else "no finished run"
 
 
-def step_size_label(variant: str, key: str, value: float) -> str:
-    """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused)."""
-    return "none (no clipping)" if variant.startswith("ppo_none") else f"{key} {value:g}"
+def collapse_cell(row) -> str:
+    """A collapse-table row's `k/n = p [low, high]`, as the report's tables write it."""
+    return frequency(row.collapsed, row.runs, row.collapse_ci_low, row.collapse_ci_high)
 
 
 def rule_columns(table: pd.DataFrame) -> dict:

@@ -20,9 +20,9 @@ import statsmodels.api as sm
 from scipy.special import logit
 
 from analysis.collapse import CollapseRule, run_start, update_outcomes
-from analysis.tables import wilson_interval
+from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
+from analysis.vocabulary import ALL
 
-ALL = "all"
 """The label of rows pooled over algos."""
 
 
@@ -197,12 +197,10 @@ def logistic_dose_response(
                 crossing_kl=crossing_kl(result.params, level, progress, shares),
             )
             crossings = bootstrap_crossings(part, algos, level, progress, shares, resamples, rng)
-            if len(crossings) >= 10:
-                row.update(
-                    crossing_ci_low=float(np.quantile(crossings, 0.025)),
-                    crossing_ci_high=float(np.quantile(crossings, 0.975)),
-                    crossing_resamples=len(crossings),
-                )
+            low, high = percentile_interval(crossings)
+            if np.isfinite(low):
+                row.update(crossing_ci_low=low, crossing_ci_high=high,
+                           crossing_resamples=len(crossings))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -218,15 +216,13 @@ def bootstrap_crossings(
 ) -> np.ndarray:
     """Crossing KLs refitted on resamples of whole runs (finite ones only)."""
     positions = list(data.groupby("run_id").indices.values())  # row positions of each run
-    values = []
-    for _ in range(resamples):
-        picked = rng.integers(0, len(positions), len(positions))
+
+    def crossing(picked: np.ndarray) -> float:
         index = np.concatenate([positions[i] for i in picked])
         result = fit_logit(data.iloc[index].reset_index(drop=True), algos, clustered=False)
-        if result is not None:
-            values.append(crossing_kl(result.params, level, progress, shares))
-    values = np.asarray(values)
-    return values[np.isfinite(values)]
+        return np.nan if result is None else crossing_kl(result.params, level, progress, shares)
+
+    return bootstrap_over_runs(crossing, len(positions), resamples, rng)
 
 
 def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFrame:

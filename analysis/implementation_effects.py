@@ -1,5 +1,5 @@
-"""Each implementation setting against its base for the same update rule (issue 17's
-ablation): `paper` and `modern − X` against modern, `paper − X` against paper. What a switch
+"""Each implementation setting against its base for the same update rule (the
+implementation ablation): `paper` and `modern − X` against modern, `paper − X` against paper. What a switch
 changes in the final return, in the collapse frequency and in the size of the updates, each
 difference with its 95% interval.
 
@@ -13,9 +13,8 @@ for a warm start): the paper's sign of a failed variant.
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import confint_proportions_2indep
-from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from analysis.intervals import newcombe_interval, welch_interval
 from records.implementation import base_preset
 
 RULE = ["env", "variant", "step_size_key", "step_size"]
@@ -37,14 +36,6 @@ def finished_runs(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """95% Welch t interval of mean(a) − mean(b); NaN with fewer than two runs on a side."""
-    if len(a) < 2 or len(b) < 2:
-        return np.nan, np.nan
-    compare = CompareMeans(DescrStatsW(a), DescrStatsW(b))
-    return tuple(float(x) for x in compare.tconfint_diff(alpha=0.05, usevar="unequal"))
-
-
 def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
     """Per rule and setting whose base (`base_preset`) also ran that rule: one row."""
     rows = []
@@ -59,9 +50,7 @@ def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
             final = other["final_return"].to_numpy(dtype=float)
             low, high = welch_interval(final, base_final)
             k, k0 = int(other["collapsed"].sum()), int(reference["collapsed"].sum())
-            c_low, c_high = confint_proportions_2indep(
-                k, len(other), k0, len(reference), method="newcomb"
-            )
+            c_low, c_high = newcombe_interval(k, len(other), k0, len(reference))
             kl = float(other["run_kl_median"].median())
             rows.append(
                 {
@@ -88,8 +77,3 @@ def versus_base(finished: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def apart(low: float, high: float) -> bool:
-    """An interval that excludes zero."""
-    return bool(low > 0 or high < 0)

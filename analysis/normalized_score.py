@@ -11,32 +11,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.aggregate import mean_interval
-
-
-def final_episode_return(updates: pd.DataFrame, episodes: int) -> pd.Series:
-    """Per run: episode-weighted mean return_mean over its last updates covering `episodes`."""
-
-    def last(run: pd.DataFrame) -> float:
-        run = run.sort_values("update", ascending=False)
-        count = run["episodes"].fillna(0).to_numpy()
-        covered = np.cumsum(count) - count < episodes  # updates needed to reach `episodes`
-        used = run[covered & (count > 0)]
-        return (
-            float(np.average(used["return_mean"], weights=used["episodes"]))
-            if len(used)
-            else np.nan
-        )
-
-    return updates.groupby("run_id").apply(last, include_groups=False)
+from analysis.intervals import mean_interval
+from analysis.run_frame import final_episode_return, initial_returns
 
 
 def run_scores(runs: pd.DataFrame, updates: pd.DataFrame, episodes: int = 100) -> pd.DataFrame:
     """One row per finished run: its env, Table 1 variant, final score and normalised score."""
     done = runs[runs["status"] == "done"].set_index("run_id")
     done = done.assign(variant=done.apply(table1_label, axis=1))
-    first = updates.sort_values("update").groupby("run_id")["return_mean"].first()
-    frame = done.assign(score=final_episode_return(updates, episodes), initial=first).dropna(
+    initial = initial_returns(runs, updates)
+    frame = done.assign(score=final_episode_return(updates, episodes), initial=initial).dropna(
         subset=["score"]
     )
     random_return = frame.groupby("env")["initial"].mean()

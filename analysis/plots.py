@@ -11,22 +11,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-ALGO_ORDER = ["pg", "pg_sgd", "trpo", "ppo", "ppo_none"]
-ALGO_LABEL = {
-    "pg": "PG, Adam step (lr)",
-    "pg_sgd": "PG, plain step θ + lr·∇J (lr)",
-    "trpo": "TRPO (δ)",
-    "ppo": "PPO (ε)",
-    "ppo_none": "PPO, no clipping (ε unused)",
-}
-SCOPE_LABEL = {  # an algo as a whole, its variants pooled (the per-update and warning analyses)
-    "all": "all algos pooled",
-    "pg": "PG (Adam and plain step)",
-    "trpo": "TRPO",
-    "ppo": "PPO (clipped and not)",
-}
-PALETTE = dict(zip(["pg", "trpo", "ppo"], sns.color_palette("colorblind", 3), strict=True))
-PALETTE.update(pg_sgd=PALETTE["pg"], ppo_none=PALETTE["ppo"], all=(0.2, 0.2, 0.2))
+from algos.registry import ALGOS  # noqa: E402
+from analysis.vocabulary import (  # noqa: E402
+    ALL,
+    LABEL,
+    ORDER,
+    PALETTE,
+    SCOPE_LABEL,
+    kl_bounded_rules,
+    ordered,
+    step_size_label,
+)
+
 MAX_POINTS_PER_PANEL = 40_000
 
 
@@ -40,8 +36,12 @@ def save(fig: plt.Figure, stem: Path) -> list[Path]:
 
 def algos_in(frame: pd.DataFrame, column: str = "algo") -> list[str]:
     """The algos (or variants) in `frame[column]`, in the suite's usual order."""
-    present = set(frame[column])
-    return [a for a in ALGO_ORDER if a in present] + sorted(present - set(ALGO_ORDER))
+    return ordered(frame[column])
+
+
+def bound_label(marks: dict[str, list[float]]) -> str:
+    """What the dotted lines of KL bounds are: `TRPO's δ`."""
+    return ", ".join(f"{ALGOS[rule].scope_label}'s {ALGOS[rule].symbol}" for rule in marks)
 
 
 def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
@@ -55,8 +55,10 @@ def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
 
 
 def kl_vs_return(
-    updates: pd.DataFrame, horizon: int, deltas: list[float], stem: Path
+    updates: pd.DataFrame, horizon: int, marks: dict[str, list[float]], stem: Path
 ) -> list[Path]:
+    """Every update's kl_mean against the return change after it; `marks` maps a rule whose
+    step size bounds the KL to its step sizes (dotted)."""
     data = updates.assign(change=future_return_change(updates, horizon))
     data = data[(data["kl_mean"] > 0) & data["change"].notna()]
     envs = sorted(data["env"].unique())
@@ -68,12 +70,13 @@ def kl_vs_return(
         for algo in algos_in(panel):
             part = panel[panel["algo"] == algo]
             ax.scatter(part["kl_mean"], part["change"], s=6, alpha=0.35, color=PALETTE.get(algo),
-                       label=ALGO_LABEL.get(algo, algo), rasterized=True)  # fmt: skip
-        for delta in deltas:
-            ax.axvline(delta, color=PALETTE["trpo"], ls=":", lw=1)
+                       label=LABEL.get(algo, algo), rasterized=True)  # fmt: skip
+        for rule, values in marks.items():
+            for value in values:
+                ax.axvline(value, color=PALETTE[rule], ls=":", lw=1)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
-        ax.set_title(f"{env} (dotted: TRPO δ values)")
+        ax.set_title(f"{env} (dotted: {bound_label(marks)} values)")
         ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale)")
         ax.set_ylabel(f"return change over next {horizon} updates")
         ax.legend(markerscale=3, title="algo (step-size key)")
@@ -118,7 +121,7 @@ def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
             ax.set_xscale("log")
             ax.set_xlabel(f"{key} (log scale)")
             ax.set_ylabel(ylabel)
-            ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
+            ax.set_title(f"{env}: {LABEL.get(algo, algo)}")
             panels.append((ax, rows))
     return fig, panels
 
@@ -198,7 +201,8 @@ def learning_curves(
     `references` (algo, env, source, return) adds published figures as horizontal lines;
     `smooth_window` > 1 first averages each run's metric over that many updates. KL metrics
     span decades: their axis is logarithmic, the curve is the geometric mean over seeds with
-    its interval taken on log10, and each TRPO curve gets its bound δ as a dotted line.
+    its interval taken on log10, and each curve of a rule whose step size bounds the KL
+    (TRPO's δ) gets that bound as a dotted line.
     """
     if smooth_window > 1:
         ordered = updates.sort_values(["run_id", "update"])
@@ -233,10 +237,10 @@ def learning_curves(
             colors = sns.color_palette("viridis", len(sizes))
             for color, size in zip(colors, sizes, strict=True):
                 curve = panel[panel["step_size"] == size]
-                label = "no clipping" if algo == "ppo_none" else f"{size:g}"  # ε is unused there
+                label = step_size_label(algo, "", size).strip()
                 ax.plot(curve["step"], curve["mean"], color=color, linewidth=1.8, label=label)
                 ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
-                if is_kl and algo == "trpo":  # a variant named as its algo: TRPO itself
+                if is_kl and algo in kl_bounded_rules():  # the rule itself, not a variant of it
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
             if is_kl:
                 ax.set_yscale("log")
@@ -247,9 +251,10 @@ def learning_curves(
                     (references["env"] == env) & (references["algo"] == algo)
                 ]  # by variant = algo
                 reference_lines.update(published_lines(ax, published, source_colors))
-            ax.set_title(f"{env}: {ALGO_LABEL.get(algo, algo)}")
+            ax.set_title(f"{env}: {LABEL.get(algo, algo)}")
             ax.set_xlabel("env steps")
-            ax.set_ylabel(metric + (" (log scale; dotted: TRPO's δ)" if is_kl else ""))
+            bounds = bound_label(dict.fromkeys(kl_bounded_rules()))
+            ax.set_ylabel(metric + (f" (log scale; dotted: {bounds})" if is_kl else ""))
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
     mean = "geometric mean" if is_kl else "mean"
     fig.suptitle(f"{metric}: {mean} over seeds with 95% CI{smoothing}")
@@ -325,7 +330,7 @@ def table1_by_implementation(cells: pd.DataFrame, stem: Path) -> list[Path]:
 
 
 def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
-    order = ["all", *ALGO_ORDER]
+    order = [ALL, *ORDER]
     algos = sorted(
         {algo for algo, _ in verdicts}, key=lambda a: order.index(a) if a in order else 9
     )
@@ -362,7 +367,7 @@ def collapse_vs_kl(
     """P(collapse | kl_mean bin) per algo and pooled, 95% Wilson intervals; bins with fewer
     than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
     shown = bins[bins["shown"].astype(bool)]
-    scopes = [s for s in ["all", *ALGO_ORDER] if s in set(shown["scope"])]
+    scopes = [s for s in [ALL, *ORDER] if s in set(shown["scope"])]
     fig, ax = plt.subplots(figsize=(8.5, 5))
     for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
         rows = shown[shown["scope"] == scope].sort_values("kl_center")
@@ -371,8 +376,8 @@ def collapse_vs_kl(
         )  # a small shift per line so the intervals do not overlap
         ax.errorbar(x, rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
                     rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3,
-                    color=PALETTE.get(scope), lw=2.4 if scope == "all" else 1.4,
-                    ls="-" if scope == "all" else "--",
+                    color=PALETTE.get(scope), lw=2.4 if scope == ALL else 1.4,
+                    ls="-" if scope == ALL else "--",
                     label=SCOPE_LABEL.get(scope, scope))  # fmt: skip
     for algo, values in marks.items():
         for value in values:
@@ -383,7 +388,8 @@ def collapse_vs_kl(
     ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
     ax.set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
     ax.set_title(
-        f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: TRPO's δ)"
+        f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: "
+        f"{bound_label(marks)})"
     )
     if scopes:
         ax.legend(loc="upper left", fontsize=8)

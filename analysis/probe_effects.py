@@ -14,11 +14,10 @@ Across checkpoints: counts with Wilson intervals, means with t intervals (scipy)
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+import yaml
 
-from analysis.tables import wilson_interval
+from analysis.intervals import t_interval, wilson_interval
 
 KEYS = ["env_id", "arm", "target_kl"]
 KNOB_KEYS = ["env_id", "arm", "knob_value"]
@@ -31,6 +30,12 @@ def load_probe(files) -> pd.DataFrame:
     done = [Path(f) for f in files if (Path(f).parent / "probe.yaml").exists()]
     frames = [pd.read_csv(f, dtype={"knob_value": str}) for f in done]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def ppo_epsilons(files) -> list[float]:
+    """The ε of PPO's direction in the probe settings the given probe.csv files were made with."""
+    settings = [yaml.safe_load((Path(f).parent / "probe.yaml").read_text()) for f in files]
+    return sorted({s["ppo_epsilon"] for s in settings if "ppo_epsilon" in s})
 
 
 def with_gain(probe: pd.DataFrame, min_gain: dict[str, float], drop_frac: float) -> pd.DataFrame:
@@ -48,16 +53,6 @@ def with_gain(probe: pd.DataFrame, min_gain: dict[str, float], drop_frac: float)
     kept["parted"] = measured & ((kept["return_change_ci_high"] < predicted)
                                  | (kept["return_change_ci_low"] > predicted))  # fmt: skip
     return kept
-
-
-def t_interval(values) -> tuple[float, float, float]:
-    """Mean with its 95% t interval (NaN bounds for fewer than two values)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return (float(values.mean()) if len(values) else np.nan), np.nan, np.nan
-    ci = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
-    return float(values.mean()), float(ci.low), float(ci.high)
 
 
 def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

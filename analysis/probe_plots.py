@@ -1,33 +1,32 @@
 """The one-update probe's figures, drawn from analysis.probe_effects' tables: the damage
 against the update's KL per direction, the surrogate's prediction against the truth, and
-the directions compared at equal KL. One panel row per env probed."""
+the directions compared at equal KL. One panel row per env probed; `labels` names each
+direction in the legends (analysis.sections.probe)."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.plots import PALETTE, plt, save
+from algos.registry import KNOBS
+from analysis.plots import plt, save
+from analysis.vocabulary import DIRECTION_COLOR, DIRECTIONS, KNOB_COLOR
 
-DIRECTION_ORDER = ["vanilla", "natural", "ppo"]
-DIRECTION_LABEL = {
-    "vanilla": "vanilla gradient (PG's direction)",
-    "natural": "natural gradient (TRPO's direction)",
-    "ppo": "PPO's own update (ε 0.2)",
-}
-DIRECTION_COLOR = {"vanilla": PALETTE["pg"], "natural": PALETTE["trpo"], "ppo": PALETTE["ppo"]}
-KNOB_STYLE = {  # the update rule's colour; PG's two optimisers told apart by the marker
-    "pg_lr": (PALETTE["pg"], "o", "PG, Adam (lr)"),
-    "pg_sgd_lr": (PALETTE["pg"], "s", "PG, plain step (lr)"),
-    "trpo_delta": (PALETTE["trpo"], "D", "TRPO (δ)"),
-    "ppo_epsilon": (PALETTE["ppo"], "^", "PPO (ε; none = no clipping)"),
-}
 KL_LABEL = "KL(π_old‖π_new) of the one update, kl_mean (nats, log scale)"
 CHANGE_LABEL = "return change / gain (−1: all the gain lost)"
 
 
 def directions_in(ladder: pd.DataFrame) -> list[str]:
-    return [d for d in DIRECTION_ORDER if d in set(ladder["arm"])]
+    return [d for d in DIRECTIONS if d in set(ladder["arm"])]
+
+
+def knob_style(name: str) -> tuple:
+    """A knob's colour (its rule's), marker and legend label."""
+    if name not in KNOBS:
+        return "0.3", "x", name
+    knob = KNOBS[name][1]
+    label = knob.label + (f" (none = {knob.none_means})" if knob.none_means else "")
+    return KNOB_COLOR[name], knob.marker, label
 
 
 def error(rows: pd.DataFrame, column: str) -> np.ndarray:
@@ -50,7 +49,9 @@ def env_rows(frames: list[pd.DataFrame], columns: int, width: float = 5.2):
     return envs, fig, axes
 
 
-def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, stem: Path) -> list[Path]:
+def probe_return_vs_kl(
+    ladder, knobs, control, marks, drop_frac: float, labels: dict, stem: Path
+) -> list[Path]:
     """Left: the mean return change (fraction of the gain) against the target KL per direction,
     95% t intervals over checkpoints; the control's band; the first KL at which the damage
     is significant in most checkpoints marked. Right: one whole update at each study setting."""
@@ -63,7 +64,7 @@ def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, stem: Pa
             )
             color = DIRECTION_COLOR[arm]
             band(left, rows["target_kl"], rows, "change_frac", color, marker="o",
-                 label=DIRECTION_LABEL[arm])  # fmt: skip
+                 label=labels[arm])  # fmt: skip
             right.plot(rows["kl_mean"], rows["change_frac"], color=color, alpha=0.25, lw=1)
             hit = marks[(marks["env_id"] == env) & (marks["arm"] == arm)]
             for kl in hit["target_kl"]:
@@ -84,7 +85,7 @@ def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, stem: Pa
             ax.set_xlabel(KL_LABEL)
             ax.set_ylabel(CHANGE_LABEL)
         for knob, rows in knobs[knobs["env_id"] == env].groupby("arm", sort=False):
-            color, marker, label = KNOB_STYLE.get(knob, ("0.3", "x", knob))
+            color, marker, label = knob_style(knob)
             right.errorbar(rows["kl_mean"], rows["change_frac"], yerr=error(rows, "change_frac"),
                            color=color, marker=marker, ls="none", capsize=3, label=label)  # fmt: skip
             for r in rows.itertuples():
@@ -100,7 +101,9 @@ def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, stem: Pa
     return save(fig, stem)
 
 
-def probe_surrogate_vs_actual(ladder: pd.DataFrame, parts: pd.DataFrame, stem: Path) -> list[Path]:
+def probe_surrogate_vs_actual(
+    ladder: pd.DataFrame, parts: pd.DataFrame, labels: dict, stem: Path
+) -> list[Path]:
     """Per direction: the surrogate's predicted change and the true change, both as fractions
     of the gain, against the target KL (symmetric-log y); dashed where they part in most
     checkpoints."""
@@ -124,12 +127,12 @@ def probe_surrogate_vs_actual(ladder: pd.DataFrame, parts: pd.DataFrame, stem: P
             ax.set_yscale("symlog", linthresh=0.1)
             ax.set_xlabel(KL_LABEL, fontsize=8)
             ax.set_ylabel("change / gain (symmetric log)")
-            ax.set_title(f"{env}: {DIRECTION_LABEL[arm]}", fontsize=9)
+            ax.set_title(f"{env}: {labels[arm]}", fontsize=9)
             ax.legend(fontsize=7, loc="lower left")
     return save(fig, stem)
 
 
-def probe_direction_at_equal_kl(ladder, differences, stem: Path) -> list[Path]:
+def probe_direction_at_equal_kl(ladder, differences, labels: dict, stem: Path) -> list[Path]:
     """Left: the mean change per direction at each target KL, side by side (95% t intervals).
     Right: each direction minus the vanilla gradient, paired by checkpoint; 0 = no difference."""
     envs, fig, axes = env_rows([ladder], 2)
@@ -142,7 +145,7 @@ def probe_direction_at_equal_kl(ladder, differences, stem: Path) -> list[Path]:
             )
             left.errorbar(rows["target_kl"] * 10.0**offset, rows["change_frac"],
                           yerr=error(rows, "change_frac"), color=DIRECTION_COLOR[arm], marker="o",
-                          ls="none", capsize=3, label=DIRECTION_LABEL[arm])  # fmt: skip
+                          ls="none", capsize=3, label=labels[arm])  # fmt: skip
         for arm, rows in differences[differences["env_id"] == env].groupby("arm", sort=False):
             rows = rows.sort_values("target_kl")
             band(right, rows["target_kl"], rows, "difference_frac", DIRECTION_COLOR[arm], marker="o",

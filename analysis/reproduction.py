@@ -12,15 +12,14 @@ from omegaconf import DictConfig
 
 from analysis.aggregate import (
     interval_estimates,
-    mean_interval,
     performance_profiles,
     probability_of_improvement,
     score_matrix,
 )
+from analysis.intervals import mean_interval
 from analysis.normalized_score import (
     IMPLEMENTATIONS,
     compare_with_paper,
-    final_episode_return,
     normalized_scores,
     run_scores,
     scores_by_env,
@@ -29,11 +28,10 @@ from analysis.normalized_score import (
 )
 from analysis.plots import learning_curves, performance_profile, table1_comparison
 from analysis.plots import table1_by_implementation as table1_by_implementation_plot
+from analysis.run_frame import final_episode_return, initial_returns, per_run_returns
 from analysis.settings import REPRODUCTION_KEYS, check_or_exit
-from analysis.tables import per_run_returns
 from records.load import load, load_sweeps
-
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf" / "analysis")
+from records.paths import CONF_DIR
 
 UPDATE_SIZE_HEADING = (
     "Update size per {group}: kl_mean (exact KL(π_old‖π_new) of each update) median, 95th "
@@ -129,7 +127,7 @@ def normalized_returns(
     figure is not a max over training). Envs without a published figure are left out."""
     done = runs[runs["status"] == "done"].set_index("run_id")
     final = final_episode_return(updates, episodes)
-    first = updates.sort_values("update").groupby("run_id")["return_mean"].first()
+    first = initial_returns(runs, updates)
     finals = published[~published["metric"].str.contains("max")]
     reference = finals.groupby("env")["return"].median()
     frame = done.assign(final=final, first=first, task=done["env"].str.split("-").str[0])
@@ -194,7 +192,7 @@ def write(frame: pd.DataFrame, path: Path, heading: str, floatfmt: str = ".3g") 
 
 
 def table1_implementation_section(cfg: DictConfig, reference: Path, out: Path) -> list[str]:
-    """Table 1's decisive cells at 1M under impl=paper and impl=modern (issue 17): per env,
+    """Table 1's decisive cells at 1M under impl=paper and impl=modern: per env,
     each variant's final return, whether it ends below the random policy, its normalised
     score, and the order of the variants beside the paper's. Returns provenance lines."""
     records = load_sweeps(cfg, list(cfg.table1_impl_sweeps))
@@ -223,7 +221,7 @@ def table1_implementation_section(cfg: DictConfig, reference: Path, out: Path) -
     return [provenance(used, *cfg.table1_impl_sweeps)]
 
 
-@hydra.main(config_path=CONF_DIR, config_name="reproduction", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR / "analysis"), config_name="reproduction", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     check_or_exit(cfg, REPRODUCTION_KEYS)
     out = Path(cfg.results_dir)

@@ -8,35 +8,10 @@ collapsed). Runs that crashed for another reason or never finished are counted i
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.aggregate import mean_interval
-from analysis.collapse import smooth
+from analysis.intervals import mean_interval, wilson_interval
 
 GROUP = ["env", "variant", "algo", "step_size_key", "step_size"]
-
-
-def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion (NaN for no trials)."""
-    if trials == 0:
-        return float("nan"), float("nan")
-    ci = stats.binomtest(successes, trials).proportion_ci(0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-def per_run_returns(updates: pd.DataFrame, final_window: int, smooth_window: int) -> pd.DataFrame:
-    """final_return (mean of the last `final_window` updates) and best_return (max smoothed)."""
-    rows = []
-    for run_id, run in updates.groupby("run_id", sort=False):
-        returns = run.sort_values("update")["return_mean"].to_numpy()
-        rows.append(
-            {
-                "run_id": run_id,
-                "final_return": np.nanmean(returns[-final_window:]),
-                "best_return": np.nanmax(smooth(returns, smooth_window)),
-            }
-        )
-    return pd.DataFrame(rows, columns=["run_id", "final_return", "best_return"])
 
 
 def collapse_table(

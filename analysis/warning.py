@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.intervals import bootstrap_over_runs, percentile_interval
+
 SCORES = ("kl_max", "kl_mean")
 
 
@@ -151,13 +153,8 @@ def bootstrap_auc(
     """95% percentile interval of the AUC, resampling whole runs (updates within a run are correlated)."""
     run_index, runs = pd.factorize(data["run_id"])
     ranked = RankedScores(data[score].to_numpy(), data["positive"].to_numpy(), run_index)
-    aucs = np.array(
-        [
-            ranked.auc(np.bincount(rng.integers(0, len(runs), len(runs)), minlength=len(runs)))
-            for _ in range(resamples)
-        ]
-    )
-    aucs = aucs[np.isfinite(aucs)]
-    if len(aucs) < 10:
-        return float("nan"), float("nan")
-    return float(np.quantile(aucs, 0.025)), float(np.quantile(aucs, 0.975))
+
+    def auc(picked: np.ndarray) -> float:
+        return ranked.auc(np.bincount(picked, minlength=len(runs)))
+
+    return percentile_interval(bootstrap_over_runs(auc, len(runs), resamples, rng))

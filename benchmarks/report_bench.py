@@ -17,7 +17,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from algos.metrics import METRICS
-from analysis.report import CONF_DIR, build_report
+from analysis.report import build_report
+from records.paths import CONF_DIR
 
 GRIDS = {"pg": ("lr", [1e-3, 1e-2]), "trpo": ("delta", [0.01, 0.1]), "ppo": ("epsilon", [0.1, 0.3])}
 
@@ -60,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_synthetic_records(root / "runs", args.runs, args.updates)
-        cfg = OmegaConf.load(Path(CONF_DIR) / "report.yaml")
+        cfg = OmegaConf.load(CONF_DIR / "analysis" / "report.yaml")
         cfg.out_dir, cfg.sweep, cfg.report_dir = (
             str(root / "runs"),
             "synthetic",

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -176,3 +177,14 @@ def load_sweeps(cfg, sweeps: list[str]) -> Records:
         updates=updates[kept].drop(columns="sweep").reset_index(drop=True),
         skipped=[s for p in parts for s in p.skipped],
     )
+
+
+def initial_return(returns, baseline: float = float("nan")) -> float:
+    """The untrained policy's return, what a run's gain is measured from: a warm-started
+    run's `baseline_return` (its starting policy before that was trained), else the run's
+    own first finite return_mean (NaN if it has none)."""
+    if np.isfinite(baseline):
+        return float(baseline)
+    returns = np.asarray(returns, dtype=float)
+    finite = returns[np.isfinite(returns)]
+    return float(finite[0]) if len(finite) else float("nan")

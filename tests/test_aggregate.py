@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import interval_estimates, mean_interval, score_matrix
+from analysis.aggregate import interval_estimates, score_matrix
+from analysis.intervals import mean_interval
 
 
 def test_iqm_of_a_known_score_matrix_equals_the_hand_computed_one():

@@ -1,4 +1,4 @@
-"""Findings are computed: synthetic sweeps with different outcomes give different
+"""Findings are computed (each by its section, analysis/sections/): synthetic sweeps with different outcomes give different
 sentences, and one without collapses says it cannot tell and how many runs would."""
 
 from dataclasses import asdict
@@ -8,8 +8,13 @@ import pandas as pd
 
 from analysis.collapse import CollapseRule, run_collapses
 from analysis.dose_response import logistic_dose_response, update_trials
-from analysis.findings import findings, runs_needed
-from analysis.tables import collapse_table, per_run_returns
+from analysis.intervals import runs_needed
+from analysis.run_frame import per_run_returns
+from analysis.sections.per_update import crossing_finding, odds_ratio_finding
+from analysis.sections.step_sizes import step_size_finding
+from analysis.sections.update_sizes import bound_finding
+from analysis.sections.warning import warning_finding
+from analysis.tables import collapse_table
 from analysis.warning import kl_warning, label_updates
 
 RULE = CollapseRule(smooth_window=3, min_gain=100.0, drop_frac=0.5, recover_frac=0.9)
@@ -62,7 +67,9 @@ def sweep_findings(crashes: dict[float, list[int | None]]) -> list[str]:
     dose = logistic_dose_response(trials[trials["at_risk"]], resamples=20)
     results, _ = kl_warning(label_updates(updates, collapses, 5), 0.8, 5, 3, 50, 0)
     warning = pd.DataFrame([asdict(r) for r in results])
-    return [f.text for f in findings(table, dose, warning, updates, 0.1, 3, 5)]
+    found = [step_size_finding(table), odds_ratio_finding(dose, 3), crossing_finding(dose, 0.1),
+             warning_finding(warning, 5), bound_finding(updates)]  # fmt: skip
+    return [f.text for f in found if f is not None]
 
 
 def test_sweeps_with_different_outcomes_give_different_findings():

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.tables import collapse_table, wilson_interval
+from analysis.intervals import wilson_interval
+from analysis.tables import collapse_table
 from analysis.warning import roc_auc
 
 

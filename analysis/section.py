@@ -1,0 +1,129 @@
+"""What a report section is given and what it gives back.
+
+A section (one module of analysis/sections/) answers one question: `build(ctx)` runs its
+computation on the study's records (`Context`) and returns a `Part`: the raw frames it
+writes as CSV, its readable tables, its figures with their captions, and its Findings.
+The renderers (analysis.render) lay Parts out as HTML, Markdown and W&B; the order of
+analysis.sections.SECTIONS is the order of the report and of its Findings.
+"""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from analysis.collapse import CollapseRule
+from analysis.run_frame import run_frame
+from analysis.tables import collapse_table
+from analysis.vocabulary import kl_bounded_rules
+from records.load import Records
+
+
+@dataclass(frozen=True)
+class Finding:
+    text: str
+    figure: str  # the figure (report anchor / file stem) that shows it
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # its Markdown file: <name>.md
+    caption: str
+    shown: pd.DataFrame  # readable columns (analysis.display)
+    csv: str | None = None  # the CSV its raw columns are in, when not <name>.csv
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    paths: list[Path]  # PNG, SVG
+    caption: str
+
+
+@dataclass
+class Part:
+    title: str
+    data: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as <name>.csv
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    wandb: dict[str, pd.DataFrame] = field(default_factory=dict)  # logged as W&B tables
+
+
+class Context:
+    """The study's records and what several sections compute from them, computed once."""
+
+    def __init__(self, cfg: DictConfig, records: Records, out: Path):
+        self.cfg, self.records, self.out = cfg, records, out
+        self.runs, self.updates = records.runs, records.updates
+
+    def figure_stem(self, name: str) -> Path:
+        return self.out / name
+
+    @cached_property
+    def rules(self) -> dict[str, CollapseRule]:
+        return collapse_rules(self.cfg, sorted(self.runs["env"].unique()))
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The per-run frame (analysis.run_frame) of every run with updates."""
+        c = self.cfg
+        return run_frame(
+            self.runs, self.updates, self.rules, c.final_window, c.collapse.smooth_window
+        )
+
+    @cached_property
+    def runs_with_frame(self) -> pd.DataFrame:
+        """Run rows with their per-run frame, for the runs that have one."""
+        return self.runs.merge(self.frame, on="run_id", how="inner")
+
+    @cached_property
+    def collapse_table(self) -> pd.DataFrame:
+        return collapse_table(self.runs, self.frame, self.updates, self.cfg.seed)
+
+    @cached_property
+    def done(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "done"]
+
+    @cached_property
+    def done_updates(self) -> pd.DataFrame:
+        return self.updates[self.updates["run_id"].isin(self.done["run_id"])]
+
+    @cached_property
+    def kl_bounds(self) -> dict[str, list[float]]:
+        """The step sizes of each rule whose step size bounds the KL (TRPO's δ values)."""
+        return {rule: sorted(self.runs.loc[self.runs["variant"] == rule, "step_size"].unique())
+                for rule in kl_bounded_rules()}  # fmt: skip
+
+    @cached_property
+    def definition(self) -> str:
+        """The collapse rules in words, with their parameters."""
+        c, u = self.cfg.collapse, self.cfg.update_collapse
+        per_env = ", ".join(f"{k}: {v:g}" for k, v in c.min_gain_per_env.items())
+        return (
+            f"**Collapse (run level).** The return_mean, smoothed by a trailing mean over {c.smooth_window} "
+            f"updates, first gains at least min_gain = {c.min_gain:g} ({per_env}) over the run's initial "
+            f"return (the untrained policy's: for a warm-started run, its starting policy's before "
+            f"training), then falls below its running best by more than drop_frac = {c.drop_frac:g} of the "
+            f"gain. Recovered: it later regains {c.recover_frac:g} of the peak gain. A run that diverged "
+            f"(non-finite loss, KL or parameters) counts as collapsed; runs that crashed otherwise or did "
+            f"not finish are `excluded`. **Collapse (update level).** An update is at risk when the mean "
+            f"return over the last {u.horizon} updates up to it has gained at least min_gain and its own "
+            f"batch has not already fallen by more than {u.drop_frac:g} of that gain; it collapses when "
+            f"the mean return over the next {u.horizon} updates falls by more than {u.drop_frac:g} of the "
+            f"gain. A warm-started run's starting returns count as the updates before its first."
+        )
+
+
+def collapse_rules(cfg: DictConfig, envs: list[str]) -> dict[str, CollapseRule]:
+    """The run-level collapse rule of each env, from the report settings."""
+    c = cfg.collapse
+    return {
+        env: CollapseRule(
+            c.smooth_window, float(c.min_gain_per_env.get(env, c.min_gain)), c.drop_frac,
+            c.recover_frac,
+        )
+        for env in envs
+    }  # fmt: skip

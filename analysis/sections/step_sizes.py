@@ -1,0 +1,77 @@
+"""Per run, by nominal step size: how often runs collapsed at each update rule's step
+sizes, and at each size of update they measured (collapse frequency, Wilson intervals)."""
+
+import pandas as pd
+
+from analysis import display, plots
+from analysis.display import collapse_cell
+from analysis.dose_response import collapse_by_run_kl
+from analysis.intervals import HALF_WIDTH, runs_needed
+from analysis.section import Context, Figure, Finding, Part, Table
+
+TITLE = "Update size and collapse, per run"
+
+
+def build(ctx: Context) -> Part:
+    table, frame = ctx.collapse_table, ctx.runs_with_frame
+    finished = frame[frame["status"].eq("done") | frame["diverged"]]
+    by_run = collapse_by_run_kl(
+        finished.assign(collapsed=finished["collapsed"] | finished["diverged"],
+                        run_kl_max=finished["run_kl_mean_max"]), ctx.cfg.dose_response.run_quantiles,
+    )  # fmt: skip
+    stem = ctx.figure_stem
+    return Part(
+        TITLE,
+        data={"collapse_frequency": table, "collapse_by_run_kl": by_run},
+        tables=[
+            Table("collapse_by_run_kl",
+                  "Per run: run-level collapse frequency in quantile bins of each run's measured update "
+                  "size (all algos pooled; a diverged run counts as collapsed), 95% Wilson intervals.",
+                  display.run_kl(by_run)),
+            Table("collapse_frequency", "Per run, by nominal step size: " + ctx.definition,
+                  display.collapse_frequency(table)),
+        ],
+        figures=[
+            Figure("collapse_frequency", plots.collapse_frequency(table, stem("collapse_frequency")),
+                   "Share of runs that collapsed at each step size, per update rule, with 95% Wilson "
+                   "intervals (labels: collapsed/runs). Look for where each curve leaves zero."),
+            Figure("return_vs_step_size", plots.return_vs_step_size(table, stem("return_vs_step_size")),
+                   "Final and best return against step size: separates 'never learned' (low best) "
+                   "from 'learned, then collapsed' (high best, low final)."),
+            Figure("kl_vs_final_return", plots.kl_vs_final_return(frame, stem("kl_vs_final_return")),
+                   "Every run: its mean and max update KL against its final return; marker size = "
+                   "step-size rank."),
+        ],
+        findings=[step_size_finding(table)],
+        wandb={"collapse_frequency": table},
+    )  # fmt: skip
+
+
+def step_size_finding(table: pd.DataFrame) -> Finding:
+    """Collapse frequency at each update rule's smallest and largest step size."""
+    parts, unclear = [], []
+    for variant, rows in table[table["runs"] > 0].groupby("variant", sort=False):
+        rows = rows.sort_values("step_size")
+        small, large = rows.iloc[0], rows.iloc[-1]
+        key = small["step_size_key"]
+        if len(rows) == 1:
+            parts.append(f"{variant} {collapse_cell(large)}")
+        else:
+            parts.append(
+                f"{variant} {collapse_cell(small)} at {key} {small.step_size:g} → "
+                f"{collapse_cell(large)} at {key} {large.step_size:g}"
+            )
+        for r in (small, large):
+            if r.collapse_ci_high - r.collapse_ci_low > 2 * HALF_WIDTH:
+                unclear.append(runs_needed(int(r.collapsed), int(r.runs)))
+    text = (
+        "Share of runs that collapsed, smallest → largest step size [95% Wilson CI]: "
+        + "; ".join(parts)
+        + "."
+    )
+    if unclear:
+        text += (
+            f" These intervals are wider than ±{HALF_WIDTH:g}: at the observed rates that takes up to "
+            f"{max(unclear)} runs per step size."
+        )
+    return Finding(text, "collapse_frequency")

@@ -1,0 +1,53 @@
+"""How tables, figures and Findings name, order and colour update rules, their variants and
+the probe's directions: derived from the registry (algos.registry), written nowhere else."""
+
+import seaborn as sns
+
+from algos.registry import ALGOS, KNOBS
+
+ALL = "all"  # the scope of an analysis pooled over every update rule
+
+ORDER = [name for algo in ALGOS.values() for name in (algo.name, *algo.variant_labels)]
+LABEL = {algo.name: algo.label for algo in ALGOS.values()} | {
+    name: label for algo in ALGOS.values() for name, label in algo.variant_labels.items()
+}
+SCOPE_LABEL = {ALL: "all algos pooled"} | {a.name: a.scope_label for a in ALGOS.values()}
+
+_COLORS = sns.color_palette("colorblind", 10)
+PALETTE = {a.name: _COLORS[a.color] for a in ALGOS.values()} | {
+    name: _COLORS[algo.color] for algo in ALGOS.values() for name in algo.variant_labels
+}
+PALETTE[ALL] = (0.2, 0.2, 0.2)
+
+# The probe's directions: what each is called, and the rule whose direction it is (its colour).
+DIRECTIONS = {
+    "vanilla": ("vanilla gradient", "pg"),
+    "natural": ("natural gradient", "trpo"),
+    "ppo": ("PPO's update", "ppo"),
+}
+DIRECTION_COLOR = {name: PALETTE[rule] for name, (_, rule) in DIRECTIONS.items()}
+KNOB_COLOR = {name: PALETTE[rule] for name, (rule, _) in KNOBS.items()}
+
+
+def direction_name(arm: str) -> str:
+    return DIRECTIONS[arm][0] if arm in DIRECTIONS else arm
+
+
+def knob_name(arm: str) -> str:
+    return KNOBS[arm][1].label if arm in KNOBS else arm
+
+
+def ordered(present) -> list[str]:
+    """Update rules (or variants) in the suite's usual order, unknown ones after, sorted."""
+    present = set(present)
+    return [a for a in ORDER if a in present] + sorted(present - set(ORDER))
+
+
+def step_size_label(variant: str, key: str, value: float) -> str:
+    """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused)."""
+    return "none (no clipping)" if variant.startswith("ppo_none") else f"{key} {value:g}"
+
+
+def kl_bounded_rules() -> list[str]:
+    """The rules whose step size is a bound on the mean KL (TRPO's δ): figures mark it."""
+    return [a.name for a in ALGOS.values() if a.bound == "kl"]
