@@ -77,7 +77,8 @@ def run_frame(
 
 def initial_returns(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.Series:
     """initial_return per run_id, for analyses that need no other column of the frame."""
-    baselines = runs.set_index("run_id")["baseline_return"].astype(float)
+    indexed = runs.set_index("run_id")
+    baselines = indexed["baseline_return"].astype(float) if "baseline_return" in indexed else {}
     ordered = updates.sort_values("update")
     return ordered.groupby("run_id")["return_mean"].apply(
         lambda returns: initial_return(returns.to_numpy(), baselines.get(returns.name, np.nan))

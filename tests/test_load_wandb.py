@@ -93,7 +93,7 @@ def test_wandb_source_gives_the_records_frames(mirrored_sweep):
     remote = load_wandb("entity/trust-region", "mirrored", api=api)
     assert sorted(local.runs["status"]) == ["done", "done", "failed"]
     assert "kl_mean became nan" in local.runs.set_index("algo").loc["pg", "reason"]
-    pd.testing.assert_frame_equal(remote.runs[RUN_COLUMNS], local.runs[RUN_COLUMNS])
+    pd.testing.assert_frame_equal(remote.runs[list(RUN_COLUMNS)], local.runs[list(RUN_COLUMNS)])
     order = ["run_id", "update"]
     pd.testing.assert_frame_equal(
         remote.updates.sort_values(order, ignore_index=True)[local.updates.columns],
