@@ -51,6 +51,7 @@ class Algo:
     step_size_key: str  # the hyperparameter a sweep varies to change how far an update moves
     top_level_keys: dict[str, str]  # of delta/epsilon/lr, the ones this algo accepts -> meaning
     symbol: str  # the step size as the papers write it: lr, δ, ε
+    title: str  # the rule's name in a sentence: TRPO
     label: str  # in legends: the rule and its step-size key
     scope_label: str  # the rule with its variants pooled (per-update analyses)
     color: int  # index into seaborn's colorblind palette; its variants share it
@@ -86,7 +87,7 @@ NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bound
 
 ALGOS: dict[str, Algo] = {
     "pg": Algo(
-        "pg", PGConfig, PGUpdate, "lr", {"lr": "its policy step size"}, symbol="lr",
+        "pg", PGConfig, PGUpdate, "lr", {"lr": "its policy step size"}, symbol="lr", title="PG",
         label="PG, Adam step (lr)", scope_label="PG (Adam and plain step)", color=0, bound=None,
         variant=pg_variant, variant_labels={"pg_sgd": "PG, plain step θ + lr·∇J (lr)"},
         knobs={"pg_lr": Knob("PG Adam lr", lambda v: {"lr": v}, marker="o"),
@@ -94,13 +95,13 @@ ALGOS: dict[str, Algo] = {
                                  marker="s")},
     ),
     "trpo": Algo(
-        "trpo", TRPOConfig, TRPOUpdate, "delta", {"delta": "its KL bound δ"}, symbol="δ",
+        "trpo", TRPOConfig, TRPOUpdate, "delta", {"delta": "its KL bound δ"}, symbol="δ", title="TRPO",
         label="TRPO (δ)", scope_label="TRPO", color=1, bound="kl",
         knobs={"trpo_delta": Knob("TRPO δ", lambda v: {"delta": v}, marker="D")},
     ),
     "ppo": Algo(
         "ppo", PPOConfig, PPOUpdate, "epsilon",
-        {"epsilon": "its clip range ε", "lr": "its policy step size"}, symbol="ε",
+        {"epsilon": "its clip range ε", "lr": "its policy step size"}, symbol="ε", title="PPO",
         label="PPO (ε)", scope_label="PPO (clipped and not)", color=2, bound="ratio",
         variant=ppo_variant, variant_labels={"ppo_none": "PPO, no clipping (ε unused)"},
         knobs={"ppo_epsilon": Knob("PPO ε", lambda v: NO_CLIP if v == "none" else {"epsilon": v},

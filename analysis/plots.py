@@ -41,7 +41,7 @@ def algos_in(frame: pd.DataFrame, column: str = "algo") -> list[str]:
 
 def bound_label(marks: dict[str, list[float]]) -> str:
     """What the dotted lines of KL bounds are: `TRPO's δ`."""
-    return ", ".join(f"{ALGOS[rule].scope_label}'s {ALGOS[rule].symbol}" for rule in marks)
+    return ", ".join(f"{ALGOS[rule].title}'s {ALGOS[rule].symbol}" for rule in marks)
 
 
 def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:

@@ -19,13 +19,14 @@ PALETTE = {a.name: _COLORS[a.color] for a in ALGOS.values()} | {
 }
 PALETTE[ALL] = (0.2, 0.2, 0.2)
 
-# The probe's directions: what each is called, and the rule whose direction it is (its colour).
+# The probe's directions: what each is called in a sentence and in a legend ({epsilon}: the
+# probe's ppo_epsilon), and the rule whose direction it is (its colour).
 DIRECTIONS = {
-    "vanilla": ("vanilla gradient", "pg"),
-    "natural": ("natural gradient", "trpo"),
-    "ppo": ("PPO's update", "ppo"),
+    "vanilla": ("vanilla gradient", "vanilla gradient (PG's direction)", "pg"),
+    "natural": ("natural gradient", "natural gradient (TRPO's direction)", "trpo"),
+    "ppo": ("PPO's update", "PPO's own update (ε {epsilon})", "ppo"),
 }
-DIRECTION_COLOR = {name: PALETTE[rule] for name, (_, rule) in DIRECTIONS.items()}
+DIRECTION_COLOR = {name: PALETTE[rule] for name, (_, _, rule) in DIRECTIONS.items()}
 KNOB_COLOR = {name: PALETTE[rule] for name, (rule, _) in KNOBS.items()}
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from algos.allowed import id_neutral_values
 from algos.registry import ALGOS, Algo
@@ -64,16 +64,6 @@ def train_config(resolved: dict) -> TrainConfig:
     )
 
 
-def resolved_config(cfg: DictConfig) -> dict:
-    """The run's keys, resolved, as plain data; not Hydra's own node (a sweep job's is
-    half-filled until it runs)."""
-    return {
-        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for k, v in cfg.items()
-        if k != "hydra"
-    }
-
-
 @dataclass(frozen=True)
 class RunSpec:
     resolved: dict  # the composed config, resolved (what the record's config.yaml holds)
@@ -83,8 +73,7 @@ class RunSpec:
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> "RunSpec":
         """Validate a composed config (ConfigError, one line) and build its spec."""
-        validate(cfg)
-        return cls.from_resolved(resolved_config(cfg))
+        return cls.from_resolved(validate(cfg))
 
     @classmethod
     def from_resolved(cls, resolved: dict) -> "RunSpec":

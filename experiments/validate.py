@@ -70,14 +70,24 @@ UNUSED_BY_OBJECTIVE = {
 }
 
 
-def effective_algo_params(cfg: DictConfig | dict) -> dict:
-    """The algo's hyperparameters with the top-level delta/epsilon/lr overrides applied."""
-    algo = cfg["algo"]
-    params = OmegaConf.to_container(algo, resolve=True) if OmegaConf.is_config(algo) else dict(algo)
+def resolved_config(cfg: DictConfig) -> dict:
+    """The run's keys, resolved, as plain data; not Hydra's own node (a sweep job's is
+    half-filled until it runs)."""
+    return {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
+
+
+def effective_algo_params(resolved: dict) -> dict:
+    """The algo's hyperparameters (of a resolved config) with the top-level delta/epsilon/lr
+    overrides applied."""
+    params = dict(resolved["algo"])
     params.pop("name")
     for key in STEP_SIZE_KEYS:
-        if cfg[key] is not None:
-            params[key] = cfg[key]
+        if resolved[key] is not None:
+            params[key] = resolved[key]
     return params
 
 
@@ -88,7 +98,9 @@ def schema(algo: str) -> dict[str, Allowed | None]:
     return RUN_KEYS | train | algo_keys | {"algo.name": OneOf(*ALGOS)}
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig) -> dict:
+    """ConfigError (one line) for the first thing `cfg` does not allow; else the run's
+    resolved config (`resolved_config`)."""
     name = cfg.algo.name
     if name not in ALGOS:
         raise ConfigError(f"unknown algo '{name}'; allowed: {', '.join(ALGOS)}")
@@ -97,18 +109,14 @@ def validate(cfg: DictConfig) -> None:
         if cfg[key] is not None and key not in algo.top_level_keys:
             accepted = ", ".join(f"{k} ({meaning})" for k, meaning in algo.top_level_keys.items())
             raise ConfigError(f"{key} is not used by algo={name}; {name} accepts {accepted}")
-    params = effective_algo_params(cfg)
+    tree = resolved_config(cfg)
+    params = effective_algo_params(tree)
     fields = allowed_values(algo.config_cls)
     unknown = sorted(set(params) - set(fields))
     if unknown:
         raise ConfigError(
             f"unknown key algo.{unknown[0]} for algo={name}; allowed: {', '.join(sorted(fields))}"
         )
-    tree = {  # the run's keys, resolved; not Hydra's own node (a sweep job's is half-filled)
-        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for k, v in cfg.items()
-        if k != "hydra"
-    }
     check_settings(tree, {k: v for k, v in schema(name).items() if not k.startswith("algo.")})
     for key, value in params.items():  # as the user named it: delta, or algo.cg_iters
         fields[key].check(key if cfg.get(key) is not None else f"algo.{key}", value)
@@ -117,6 +125,7 @@ def validate(cfg: DictConfig) -> None:
     check_combinations(cfg, name, params)
     validate_warm_start(cfg)
     check_writable(cfg.out_dir)
+    return tree
 
 
 def check_combinations(cfg: DictConfig, algo: str, params: dict) -> None:

@@ -8,7 +8,6 @@ its run id), so it is trained once, reused by every run that asks for it, resume
 any run after a kill, and mirrored to W&B like the rest.
 """
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ WAIT_S = 5.0  # how often a run waiting for another process's pretraining looks 
 def pretrain_spec(spec: RunSpec) -> RunSpec:
     """The spec of the run that trains `spec`'s starting policy: the same env, seed and
     train settings, warm_start's algo with its defaults plus warm_start.params, from scratch."""
-    pre = OmegaConf.create(copy.deepcopy(spec.resolved))
+    pre = OmegaConf.create(spec.resolved)  # a copy: the spec is left as it is
     ws = pre.warm_start
     with open_dict(pre):
         pre.algo = OmegaConf.merge(OmegaConf.load(CONF_DIR / "algo" / f"{ws.algo}.yaml"), ws.params)

@@ -25,7 +25,7 @@ from analysis.probe_plots import (
     probe_surrogate_vs_actual,
 )
 from analysis.section import Context, Figure, Finding, Part, Table, collapse_rules
-from analysis.vocabulary import direction_name, knob_name
+from analysis.vocabulary import DIRECTIONS, direction_name, knob_name
 
 TITLE = "One update of a controlled size (the probe)"
 
@@ -38,11 +38,9 @@ def probe_files(ctx: Context) -> list[Path]:
 
 
 def direction_labels(epsilons: list[float]) -> dict[str, str]:
-    """The directions as the figures' legends name them."""
+    """The directions as the figures' legends name them, PPO's with the ε it was probed at."""
     eps = ", ".join(f"{e:g}" for e in epsilons) or "?"
-    return {"vanilla": "vanilla gradient (PG's direction)",
-            "natural": "natural gradient (TRPO's direction)",
-            "ppo": f"PPO's own update (ε {eps})"}  # fmt: skip
+    return {arm: legend.format(epsilon=eps) for arm, (_, legend, _) in DIRECTIONS.items()}
 
 
 def build(ctx: Context) -> Part | None:

@@ -41,7 +41,7 @@ def kl_bound_text(rule: str, updates: pd.DataFrame) -> str:
     largest = updates.loc[updates["kl_mean"].idxmax()]
     verb = f"held every update within {symbol}" if excess <= 1 else f"let updates exceed {symbol}"
     return (
-        f"{ALGOS[rule].scope_label} {verb}: over {len(updates)} updates the largest kl_mean / "
+        f"{ALGOS[rule].title} {verb}: over {len(updates)} updates the largest kl_mean / "
         f"{symbol} was {excess:.3g} (largest kl_mean {largest['kl_mean']:.3g} nats, at {symbol} "
         f"{largest['step_size']:g})"
     )
@@ -58,10 +58,7 @@ def ratio_bound_text(rule: str, updates: pd.DataFrame) -> str:
         f"{eps**2 / 2:.2g}) the largest ratio was {row.ratio_max:.3g} and the largest kl_mean {row.kl:.3g}"
         for eps, row in per_size.iterrows()
     ]
-    return (
-        f"{ALGOS[rule].scope_label.split(' (')[0]}'s clip bounds the incentive, not the step: "
-        + "; ".join(described)
-    )
+    return f"{ALGOS[rule].title}'s clip bounds the incentive, not the step: " + "; ".join(described)
 
 
 def bound_finding(updates: pd.DataFrame) -> Finding | None:
