@@ -5,6 +5,12 @@ Objectives of the PPO paper (Schulman et al. 2017, Table 1), with r = π_θ/π_o
   none:        L = E[r Â]
   kl_fixed:    L = E[r Â − β KL(π_old‖π_θ)]
   kl_adaptive: as kl_fixed, then β ← β/2 if KL < d_targ/1.5, β ← 2β if KL > 1.5 d_targ
+
+With any objective, `target_kl` adds the KL early stop of Spinning Up's PPO and SB3
+(`target_kl`): after each epoch the exact mean KL(π_old‖π_θ) over the whole batch is
+measured, and no further epoch starts once it exceeds 1.5 × target_kl (Spinning Up's
+threshold; it checks before every gradient step, SB3 before every minibatch step on the
+minibatch's k3 estimate, so an epoch here can overshoot further before it is caught).
 """
 
 import functools
@@ -38,6 +44,8 @@ class PPOConfig:
     objective: str = setting("clip", OneOf(*OBJECTIVES))
     kl_coef: float = setting(1.0, Real(0.0))  # β; the initial β for kl_adaptive
     kl_target: float = setting(0.01, Real(0.0))  # d_targ of the adaptive rule
+    # KL early stop: no epoch starts once the batch's mean KL > 1.5 × target_kl (None: off)
+    target_kl: float | None = setting(None, Real(0.0, optional=True), id_neutral=None)
 
 
 def ppo_objective(
@@ -149,7 +157,11 @@ class PPOUpdate:
         needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
         beta = torch.tensor(self.kl_coef, dtype=torch.float64)  # a tensor: β may change
         losses, clipped, grad_norms = [], [], []
+        epochs_run = 0
         for _ in range(c.epochs):
+            if c.target_kl is not None and epochs_run > 0 and self.batch_kl(batch) > 1.5 * c.target_kl:
+                break
+            epochs_run += 1
             for mb in batch.minibatches(c.minibatch_size, generator):
                 loss, clip_frac, grad_norm = self.minibatch_step(
                     mb.obs, mb.actions, mb.logp_old, mb.advantages, mb.mean_old,
@@ -163,9 +175,13 @@ class PPOUpdate:
             "clip_frac": torch.stack(clipped).mean().item(),
             "grad_norm": torch.stack(grad_norms).mean().item(),
             "kl_coef": self.kl_coef if needs_kl else float("nan"),
+            "epochs_run": epochs_run,
         }
         if c.objective == "kl_adaptive":
-            with torch.no_grad():
-                kl_mean = mean_kl(self.actor, batch).item()
-            self.kl_coef = adapt_kl_coef(self.kl_coef, kl_mean, c.kl_target)
+            self.kl_coef = adapt_kl_coef(self.kl_coef, self.batch_kl(batch), c.kl_target)
         return metrics
+
+    @torch.no_grad()
+    def batch_kl(self, batch: Batch) -> float:
+        """Exact mean KL(π_old‖π_θ) over the batch's states, at the actor's current θ."""
+        return mean_kl(self.actor, batch).item()

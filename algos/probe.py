@@ -22,7 +22,8 @@ from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.registry import ALGOS
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
-from algos.trpo import TRPOConfig, fisher_vector_product
+from algos.natural_gradient import fisher_vector_product
+from algos.trpo import TRPOConfig
 
 
 def vanilla_direction(actor: GaussianActor, batch: Batch) -> torch.Tensor:

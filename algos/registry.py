@@ -11,6 +11,8 @@ from typing import Protocol
 
 import torch
 
+from algos.hold import HoldConfig, HoldUpdate
+from algos.npg import NPGConfig, NPGUpdate
 from algos.pg import PGConfig, PGUpdate
 from algos.ppo import PPOConfig, PPOUpdate
 from algos.rollout import Batch
@@ -65,6 +67,13 @@ class Algo:
     knobs: dict[str, Knob] = field(default_factory=dict)  # the probe's native knobs
     # its update takes minibatch Adam steps (algos.minibatch_step): built with `compiled=`
     minibatch_steps: bool = False
+    # a config -> the setting that sizes its updates, where a way of running the rule is
+    # sized by another of its fields than `step_size_key` (PPO's KL early stop: target_kl)
+    sized_by: Callable[[dict], str | None] = lambda params: None
+
+    def step_size_key_of(self, params: dict) -> str:
+        """The key whose value sizes the updates of a run with these algo params."""
+        return self.sized_by(params) or self.step_size_key
 
 
 def pg_variant(params: dict) -> str | None:
@@ -75,12 +84,18 @@ def pg_variant(params: dict) -> str | None:
 
 def ppo_variant(params: dict) -> str | None:
     """PPO's objectives other than the clip, with the coefficient that sets their step
-    (the PPO paper's Table 1 rows)."""
+    (the PPO paper's Table 1 rows); with the KL early stop, `_kl_stop` after either."""
     objective = params.get("objective", "clip")
+    stop = "_kl_stop" if params.get("target_kl") is not None else ""
     if objective == "clip":
-        return None
+        return f"ppo{stop}" if stop else None
     coefficient = {"kl_fixed": "kl_coef", "kl_adaptive": "kl_target"}.get(objective)
-    return f"ppo_{objective}" + (f"({coefficient}={params[coefficient]:g})" if coefficient else "")
+    return f"ppo_{objective}" + (f"({coefficient}={params[coefficient]:g})" if coefficient else "") + stop
+
+
+def ppo_sized_by(params: dict) -> str | None:
+    """With the KL early stop on, its target sizes PPO's updates."""
+    return "target_kl" if params.get("target_kl") is not None else None
 
 
 NO_CLIP = {"objective": "none", "max_grad_norm": None}  # PPO with nothing bounding its step
@@ -103,10 +118,25 @@ ALGOS: dict[str, Algo] = {
         "ppo", PPOConfig, PPOUpdate, "epsilon",
         {"epsilon": "its clip range ε", "lr": "its policy step size"}, symbol="ε", title="PPO",
         label="PPO (ε)", scope_label="PPO (clipped and not)", color=2, bound="ratio",
-        variant=ppo_variant, variant_labels={"ppo_none": "PPO, no clipping (ε unused)"},
+        variant=ppo_variant,
+        variant_labels={"ppo_none": "PPO, no clipping (ε unused)",
+                        "ppo_kl_stop": "PPO, clip + KL early stop (target_kl)",
+                        "ppo_none_kl_stop": "PPO, no clipping + KL early stop (target_kl)"},
         knobs={"ppo_epsilon": Knob("PPO ε", lambda v: NO_CLIP if v == "none" else {"epsilon": v},
-                                   none_means="no clipping", marker="^")},
-        minibatch_steps=True,
+                                   none_means="no clipping", marker="^"),
+               "ppo_target_kl": Knob("PPO target_kl (no clipping)",
+                                     lambda v: NO_CLIP | {"target_kl": v}, marker="v")},
+        minibatch_steps=True, sized_by=ppo_sized_by,
+    ),
+    "npg": Algo(
+        "npg", NPGConfig, NPGUpdate, "delta", {"delta": "its quadratic-model KL δ"}, symbol="δ",
+        title="NPG", label="NPG, no line search (δ)", scope_label="NPG", color=4, bound=None,
+        knobs={"npg_delta": Knob("NPG δ", lambda v: {"delta": v}, marker="P")},
+    ),
+    "hold": Algo(
+        "hold", HoldConfig, HoldUpdate, "lr", {"lr": "its step size (always 0)"}, symbol="lr",
+        title="no update", label="no update (zero dose)", scope_label="no update", color=7,
+        bound=None,
     ),
 }  # fmt: skip
 

@@ -39,7 +39,7 @@ def scientific_config(config: TrainConfig) -> dict:
 
 def run_id(config: TrainConfig) -> str:
     """Readable prefix plus a hash of the scientific config: same science, same id."""
-    key = ALGOS[config.algo].step_size_key
+    key = ALGOS[config.algo].step_size_key_of(config.algo_params)
     digest = hashlib.sha256(
         json.dumps(scientific_config(config), sort_keys=True).encode()
     ).hexdigest()[:10]
@@ -86,8 +86,12 @@ class RunSpec:
         return ALGOS[self.config.algo]
 
     @property
+    def step_size_key(self) -> str:
+        return self.algo.step_size_key_of(self.config.algo_params)
+
+    @property
     def step_size(self) -> float:
-        return self.config.algo_params[self.algo.step_size_key]
+        return self.config.algo_params[self.step_size_key]
 
     @property
     def sweep(self) -> str:
@@ -103,7 +107,7 @@ class RunSpec:
         return [
             self.config.algo,
             self.config.env_id,
-            f"{self.algo.step_size_key}={self.step_size:g}",
+            f"{self.step_size_key}={self.step_size:g}",
         ]
 
     def stored_config(self, **warm_start) -> dict:
@@ -111,6 +115,6 @@ class RunSpec:
         CONFIG_KEYS, and its WARM_START_KEYS when given."""
         return self.resolved | {
             "run_id": self.run_id,
-            "step_size_key": self.algo.step_size_key,
+            "step_size_key": self.step_size_key,
             "step_size": self.step_size,
         } | warm_start  # fmt: skip

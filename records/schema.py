@@ -44,7 +44,7 @@ STATUS_FIELDS = ("status", "reason", "wall_s", "git_sha", "versions")
 
 CONFIG_KEYS = {
     "run_id": "the run's id: readable prefix + hash of its scientific config (experiments.spec)",
-    "step_size_key": "the hyperparameter that sizes its updates (delta, epsilon or lr)",
+    "step_size_key": "the hyperparameter that sizes its updates (delta, epsilon, lr or target_kl)",
     "step_size": "that hyperparameter's value",
 }
 WARM_START_KEYS = {

@@ -1,9 +1,12 @@
-"""PPO's surrogates on hand-computed cases, and the adaptive KL rule."""
+"""PPO's surrogates on hand-computed cases, the adaptive KL rule and the KL early stop."""
 
 import pytest
 import torch
 
-from algos.ppo import adapt_kl_coef, ppo_objective
+from algos.policy import GaussianActor, flat_params
+from algos.ppo import PPOConfig, PPOUpdate, adapt_kl_coef, ppo_objective
+from algos.surrogate import mean_kl
+from tests.conftest import make_batch
 
 EPS = 0.2
 
@@ -50,3 +53,36 @@ def test_adaptive_kl_coefficient_halves_doubles_or_stays():
 def test_unknown_objective_names_the_allowed_ones():
     with pytest.raises(ValueError, match="clip, none, kl_fixed, kl_adaptive"):
         ppo_objective(torch.ones(1), torch.ones(1), torch.zeros(1), "trust", EPS, 0.0)
+
+
+def ppo_after(epochs: int, objective: str = "none", **params) -> tuple[torch.Tensor, dict, float]:
+    """A fresh tiny actor after one PPO update: its parameters, the metrics, its mean KL."""
+    torch.manual_seed(0)
+    actor = GaussianActor(obs_dim=4, act_dim=2, hidden=(16,), init_log_std=0.0)
+    batch = make_batch(actor, n=256, seed=5)
+    config = PPOConfig(lr=3e-3, epochs=epochs, minibatch_size=64, objective=objective, **params)
+    metrics = PPOUpdate(actor, config).step(batch, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        kl = mean_kl(actor, batch).item()
+    return flat_params(actor), metrics, kl
+
+
+@pytest.mark.parametrize("objective", ["clip", "none"])
+def test_kl_early_stop_starts_no_epoch_after_the_kl_passed_its_threshold(objective):
+    target = 0.002
+    _, metrics, kl = ppo_after(10, objective, target_kl=target)
+    k = metrics["epochs_run"]
+    assert 1 <= k < 10  # it stopped early: the case under test happened
+    assert kl > 1.5 * target  # it stopped because the KL after epoch k passed the threshold
+    # and the KL had not passed it when epoch k started (after k − 1 epochs, without the stop)
+    _, _, kl_before = ppo_after(k - 1, objective) if k > 1 else (None, None, 0.0)
+    assert kl_before <= 1.5 * target
+    # the stopped update is exactly k epochs of the plain one
+    assert torch.equal(ppo_after(k, objective)[0], ppo_after(10, objective, target_kl=target)[0])
+
+
+def test_kl_early_stop_off_or_never_reached_is_the_plain_update():
+    plain, metrics, _ = ppo_after(4)
+    unreached, stopped_metrics, _ = ppo_after(4, target_kl=1e6)
+    assert torch.equal(plain, unreached)
+    assert metrics["epochs_run"] == stopped_metrics["epochs_run"] == 4

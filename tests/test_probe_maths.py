@@ -18,7 +18,7 @@ from algos.probe import (
     vanilla_direction,
 )
 from algos.surrogate import surrogate
-from algos.trpo import fisher_vector_product
+from algos.natural_gradient import fisher_vector_product
 from tests.conftest import make_batch
 
 TARGETS = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]

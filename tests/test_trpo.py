@@ -8,7 +8,8 @@ from algos.cg import conjugate_gradient
 from algos.kl import gaussian_kl
 from algos.policy import GaussianActor, flat_params
 from algos.surrogate import mean_kl, surrogate, update_diagnostics
-from algos.trpo import TRPOConfig, TRPOUpdate, backtracking_line_search, fisher_vector_product
+from algos.natural_gradient import fisher_vector_product
+from algos.trpo import TRPOConfig, TRPOUpdate, backtracking_line_search
 from tests.conftest import make_batch
 
 

@@ -1,0 +1,47 @@
+"""Natural policy gradient (Kakade 2001; as in Tianshou's MuJoCo benchmark): TRPO's full
+step taken as it is, with no line search on the exact KL.
+
+Δθ = sqrt(2δ / sᵀ(H + λI)s) · s,  s ≈ (H + λI)⁻¹g  (algos.natural_gradient)
+
+Its δ sets the KL that the quadratic model predicts, not a bound on the exact KL: the
+gap between the two is what the line search of TRPO guards against.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from algos.natural_gradient import NaturalGradientConfig, natural_step
+from algos.policy import GaussianActor, flat_params, set_flat_params
+from algos.rollout import Batch
+from algos.surrogate import surrogate
+
+
+@dataclass
+class NPGConfig(NaturalGradientConfig):
+    pass
+
+
+class NPGUpdate:
+    def __init__(self, actor: GaussianActor, config: NPGConfig):
+        self.actor = actor
+        self.config = config
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
+
+    def state_dict(self) -> dict:
+        """Nothing beyond the actor: each step is computed afresh from its batch."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
+        proposed = natural_step(self.actor, batch, self.config)
+        if proposed.full_step is None:
+            return proposed.metrics
+        with torch.no_grad():
+            set_flat_params(self.actor, flat_params(self.actor) + proposed.full_step)
+            proposed.metrics["policy_loss"] = -surrogate(self.actor, batch).item()
+        return proposed.metrics
