@@ -62,7 +62,11 @@ def natural_step(actor: GaussianActor, batch: Batch, c: NaturalGradientConfig) -
     fvp = fisher_vector_product(actor, batch, c.damping)
     direction, residual = conjugate_gradient(fvp, g, c.cg_iters, c.cg_residual_tol)
     shs = torch.dot(direction, fvp(direction)).item()
-    metrics = {"policy_loss": -loss_old.item(), "grad_norm": g.norm().item(), "cg_residual": residual}
+    metrics = {
+        "policy_loss": -loss_old.item(),
+        "grad_norm": g.norm().item(),
+        "cg_residual": residual,
+    }
     if not shs > 0.0:
         return NaturalStep(None, loss_old.item(), metrics)
     full_step = (2.0 * c.delta / shs) ** 0.5 * direction

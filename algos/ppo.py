@@ -159,7 +159,11 @@ class PPOUpdate:
         losses, clipped, grad_norms = [], [], []
         epochs_run = 0
         for _ in range(c.epochs):
-            if c.target_kl is not None and epochs_run > 0 and self.batch_kl(batch) > 1.5 * c.target_kl:
+            if (
+                c.target_kl is not None
+                and epochs_run > 0
+                and self.batch_kl(batch) > 1.5 * c.target_kl
+            ):
                 break
             epochs_run += 1
             for mb in batch.minibatches(c.minibatch_size, generator):

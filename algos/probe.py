@@ -18,11 +18,11 @@ import math
 import torch
 
 from algos.cg import conjugate_gradient
+from algos.natural_gradient import fisher_vector_product
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.registry import ALGOS
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
-from algos.natural_gradient import fisher_vector_product
 from algos.trpo import TRPOConfig
 
 

@@ -90,7 +90,11 @@ def ppo_variant(params: dict) -> str | None:
     if objective == "clip":
         return f"ppo{stop}" if stop else None
     coefficient = {"kl_fixed": "kl_coef", "kl_adaptive": "kl_target"}.get(objective)
-    return f"ppo_{objective}" + (f"({coefficient}={params[coefficient]:g})" if coefficient else "") + stop
+    return (
+        f"ppo_{objective}"
+        + (f"({coefficient}={params[coefficient]:g})" if coefficient else "")
+        + stop
+    )
 
 
 def ppo_sized_by(params: dict) -> str | None:

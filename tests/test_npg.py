@@ -17,7 +17,9 @@ from tests.test_trpo import explicit_kl_hessian
 def test_npg_full_step_puts_the_damped_quadratic_kl_at_delta(tiny_actor, damping):
     actor = tiny_actor.double()
     batch = make_batch(actor, n=64, seed=0)
-    fisher = explicit_kl_hessian(actor, batch) + damping * torch.eye(flat_params(actor).numel(), dtype=torch.float64)
+    fisher = explicit_kl_hessian(actor, batch) + damping * torch.eye(
+        flat_params(actor).numel(), dtype=torch.float64
+    )
     config = NaturalGradientConfig(delta=0.02, cg_iters=200, cg_residual_tol=1e-24, damping=damping)
     step = natural_step(actor, batch, config).full_step
     assert 0.5 * step @ fisher @ step == pytest.approx(0.02, rel=1e-6)
@@ -39,8 +41,12 @@ def test_kl_full_step_is_the_exact_kl_of_that_step(tiny_actor):
     with torch.no_grad():
         mean, log_std = actor(batch.obs)
     var_old, var_new = (2 * batch.log_std_old).exp(), (2 * log_std).exp()
-    closed_form = (log_std - batch.log_std_old + (var_old + (batch.mean_old - mean) ** 2) / (2 * var_new) - 0.5)
-    assert proposed.metrics["kl_full_step"] == pytest.approx(closed_form.sum(-1).mean().item(), rel=1e-10)
+    closed_form = (
+        log_std - batch.log_std_old + (var_old + (batch.mean_old - mean) ** 2) / (2 * var_new) - 0.5
+    )
+    assert proposed.metrics["kl_full_step"] == pytest.approx(
+        closed_form.sum(-1).mean().item(), rel=1e-10
+    )
 
 
 def test_npg_takes_the_full_step_where_trpo_backtracks():
@@ -63,15 +69,21 @@ def test_quadratic_kl_is_half_the_step_through_the_explicit_fisher(tiny_actor):
     batch = make_batch(actor, n=64, seed=2)
     theta = flat_params(actor)
     fisher = explicit_kl_hessian(actor, batch)
-    step = 0.05 * torch.randn(theta.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert quadratic_kl(actor, batch, theta, step) == pytest.approx((0.5 * step @ fisher @ step).item(), rel=1e-8)
+    step = 0.05 * torch.randn(
+        theta.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    assert quadratic_kl(actor, batch, theta, step) == pytest.approx(
+        (0.5 * step @ fisher @ step).item(), rel=1e-8
+    )
 
 
 def test_exact_over_quadratic_kl_tends_to_one_for_small_steps(tiny_actor):
     actor = tiny_actor.double()
     batch = make_batch(actor, n=64, seed=4)
     theta = flat_params(actor)
-    direction = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    direction = torch.randn(
+        theta.numel(), generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     gaps = []
     for scale in (1.0, 0.1, 0.01, 0.001):
         set_flat_params(actor, theta + scale * direction)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from algos.natural_gradient import fisher_vector_product
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.ppo import PPOConfig, PPOUpdate
 from algos.probe import (
@@ -18,7 +19,6 @@ from algos.probe import (
     vanilla_direction,
 )
 from algos.surrogate import surrogate
-from algos.natural_gradient import fisher_vector_product
 from tests.conftest import make_batch
 
 TARGETS = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]

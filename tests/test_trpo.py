@@ -6,9 +6,9 @@ from torch.func import functional_call
 
 from algos.cg import conjugate_gradient
 from algos.kl import gaussian_kl
+from algos.natural_gradient import fisher_vector_product
 from algos.policy import GaussianActor, flat_params
 from algos.surrogate import mean_kl, surrogate, update_diagnostics
-from algos.natural_gradient import fisher_vector_product
 from algos.trpo import TRPOConfig, TRPOUpdate, backtracking_line_search
 from tests.conftest import make_batch
 
