@@ -59,8 +59,9 @@ class Allowed:
         if self.kind is float:
             return isinstance(value, int | float) and math.isfinite(value)
         if self.kind is list:
+            item = int | float if self.item is float else self.item
             return (isinstance(value, list | tuple) and len(value) > 0
-                    and all(isinstance(v, self.item) and not isinstance(v, bool) and v != ""
+                    and all(isinstance(v, item) and not isinstance(v, bool) and v != ""
                             for v in value))  # fmt: skip
         return isinstance(value, str) and value != ""
 
@@ -81,7 +82,7 @@ class Allowed:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
         kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a non-empty string",
-                 list: f"a non-empty list of {'integers' if self.item is int else 'names'}"}  # fmt: skip
+                 list: f"a non-empty list of {ITEM_KINDS[self.item]}"}  # fmt: skip
         bounds = self.bounds(key)
         described = kinds[self.kind] + (f" with {bounds}" if bounds else "")
         return described + (" (or null)" if self.optional else "")
@@ -114,10 +115,12 @@ def OneOf(*choices, optional: bool = False) -> Allowed:
     return Allowed(str, choices=tuple(choices), optional=optional)
 
 
+ITEM_KINDS = {int: "integers", float: "numbers", str: "names"}
 FLAG = Allowed(bool)
 TEXT = Allowed(str)
 LAYERS = Allowed(list, low=1)  # hidden layer widths
 NAMES = Allowed(list, item=str)  # e.g. sweep names
+FRACTIONS = Allowed(list, low=0.0, high=1.0, low_open=True, item=float)  # each in (0, 1]
 LEARNING_RATE = Real(0.0, 100.0)  # an optimiser's step size; plain SGD steps need large ones
 
 

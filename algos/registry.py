@@ -70,6 +70,9 @@ class Algo:
     # a config -> the setting that sizes its updates, where a way of running the rule is
     # sized by another of its fields than `step_size_key` (PPO's KL early stop: target_kl)
     sized_by: Callable[[dict], str | None] = lambda params: None
+    # the zero-dose control: its collapses are the collapse rule's false alarms, the
+    # baseline of every other frequency
+    control: bool = False
 
     def step_size_key_of(self, params: dict) -> str:
         """The key whose value sizes the updates of a run with these algo params."""
@@ -140,7 +143,7 @@ ALGOS: dict[str, Algo] = {
     "hold": Algo(
         "hold", HoldConfig, HoldUpdate, "lr", {"lr": "its step size (always 0)"}, symbol="lr",
         title="no update", label="no update (zero dose)", scope_label="no update", color=7,
-        bound=None,
+        bound=None, control=True,
     ),
 }  # fmt: skip
 

@@ -7,7 +7,8 @@ import html as html_lib
 import numpy as np
 import pandas as pd
 
-from analysis.vocabulary import step_size_label
+from analysis.intervals import wilson_interval
+from analysis.vocabulary import CONTROLS, step_size_label
 
 
 def interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
@@ -37,9 +38,18 @@ def rule_columns(table: pd.DataFrame) -> dict:
     }
 
 
+def zero_dose_cells(table: pd.DataFrame) -> list[str]:
+    """Per row, the zero-dose control's collapses in the same env (the false-alarm rate)."""
+    controls = table[table["variant"].isin(CONTROLS)].groupby("env")
+    cells = {env: frequency(int(rows["collapsed"].sum()), int(rows["runs"].sum()),
+                            *wilson_interval(int(rows["collapsed"].sum()), int(rows["runs"].sum())))
+             for env, rows in controls}  # fmt: skip
+    return [cells.get(env, "no zero-dose run") for env in table["env"]]
+
+
 def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
-    """Per env × update rule × step size: run-level collapses with Wilson CI, update size,
-    final return."""
+    """Per env × update rule × step size: run-level collapses with Wilson CI beside the
+    zero-dose control's (the rule's false alarms), update size, final return."""
     return pd.DataFrame(
         {
             **rule_columns(table),
@@ -47,6 +57,7 @@ def collapse_frequency(table: pd.DataFrame) -> pd.DataFrame:
                 frequency(r.collapsed, r.runs, r.collapse_ci_low, r.collapse_ci_high)
                 for r in table.itertuples()
             ],
+            "with no update at all (zero dose, same env)": zero_dose_cells(table),
             "diverged": table["diverged"],
             "recovered": table["recovered"],
             "excluded": table["excluded"],
@@ -241,6 +252,106 @@ def versus_base(effects: pd.DataFrame) -> pd.DataFrame:
             ],
             "ended below start (base)": [
                 f"{r.below_start}/{r.runs} ({r.base_below_start}/{r.base_runs})" for r in rows
+            ],
+        }
+    )
+
+
+def robustness(table: pd.DataFrame) -> pd.DataFrame:
+    """The headline under each collapse definition tried, the report's own first."""
+    rows = list(table.itertuples())
+    return pd.DataFrame(
+        {
+            "update-level collapse: drop_frac, horizon": [
+                f"{r.drop_frac:g}, {r.horizon}" + (" (the report's)" if i == 0 else "")
+                for i, r in enumerate(rows)
+            ],
+            "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in rows],
+            "followed by a collapse (runs with one)": [
+                f"{r.collapses} ({r.collapsed_runs})" for r in rows
+            ],
+            "zero dose: collapses / updates [95% Wilson CI]": [
+                frequency(
+                    r.zero_dose_collapses,
+                    r.zero_dose_updates,
+                    r.zero_dose_ci_low,
+                    r.zero_dose_ci_high,
+                )
+                for r in rows
+            ],  # fmt: skip
+            "odds ratio per 10× kl_mean [95% CI]": [
+                interval(r.odds_ratio, r.odds_ratio_ci_low, r.odds_ratio_ci_high) for r in rows
+            ],
+            "kl_mean where P(collapse) = level [95% CI]": [
+                interval(r.crossing_kl, r.crossing_ci_low, r.crossing_ci_high, ".2g") for r in rows
+            ],
+        }
+    )
+
+
+def mechanism_odds(ratios: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "mechanism (against)": [f"{r.mechanism} ({r.reference})" for r in ratios.itertuples()],
+            "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in ratios.itertuples()],
+            "followed by a collapse": ratios["collapses"],
+            "odds ratio at equal kl_mean [95% CI, clustered by run]": [
+                interval(r.odds_ratio, r.ci_low, r.ci_high) for r in ratios.itertuples()
+            ],
+            "p": ratios["p_value"].map(lambda p: f"{p:.2g}" if np.isfinite(p) else "–"),
+        }
+    )
+
+
+def kl_control(control: pd.DataFrame) -> pd.DataFrame:
+    rows = list(control.itertuples())
+    return pd.DataFrame(
+        {
+            **rule_columns(control),
+            "updates": control["updates"],
+            "kl_mean median [5%–95%]": [f"{r.median:.2g} [{r.q05:.2g}–{r.q95:.2g}]" for r in rows],
+            "nominal target": [f"{r.target:g}" if np.isfinite(r.target) else "–" for r in rows],
+            "median / target": [
+                f"{r.median_over_target:.2g}" if np.isfinite(r.median_over_target) else "–"
+                for r in rows
+            ],  # fmt: skip
+            "95% / 5% (spread)": [f"{r.spread:.3g}" for r in rows],
+        }
+    )
+
+
+def taylor(model: pd.DataFrame) -> pd.DataFrame:
+    rows = list(model.itertuples())
+    return pd.DataFrame(
+        {
+            "update rule": model["variant"],
+            "δ": model["step_size"].map(lambda v: f"{v:g}"),
+            "updates": model["updates"],
+            "kl_full_step / δ median [5%–95%]": [
+                f"{r.median:.2g} [{r.q05:.2g}–{r.q95:.2g}]" for r in rows
+            ],
+            "share within [0.5, 2]": model["within"].map(lambda v: f"{v:.0%}"),
+            "line search shrank the step": model["backtracked"].map(
+                lambda v: f"{v:.0%}" if np.isfinite(v) else "–"
+            ),
+        }
+    )
+
+
+def line_search_worth(worth: pd.DataFrame) -> pd.DataFrame:
+    rows = list(worth.itertuples())
+    return pd.DataFrame(
+        {
+            "env": worth["env"],
+            "δ": worth["step_size"].map(lambda v: f"{v:g}"),
+            "collapsed with the line search": [
+                f"{r.with_collapsed}/{r.with_runs} ({r.with_rule})" for r in rows
+            ],
+            "without it": [
+                f"{r.without_collapsed}/{r.without_runs} ({r.without_rule})" for r in rows
+            ],
+            "difference [95% Newcombe CI]": [
+                interval(r.difference, r.ci_low, r.ci_high, "+.2f") for r in rows
             ],
         }
     )

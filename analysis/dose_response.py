@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy.special import logit
+from scipy.special import expit, logit
 
 from analysis.collapse import CollapseRule, run_start, update_outcomes
 from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
@@ -51,6 +51,7 @@ def update_trials(
                 {
                     "run_id": run_id,
                     "algo": run["algo"].to_numpy(),
+                    "variant": run["variant"].to_numpy(),
                     "env": run["env"].to_numpy(),
                     "update": run["update"].to_numpy(),
                     "kl_mean": run["kl_mean"].to_numpy(dtype=float),
@@ -61,7 +62,7 @@ def update_trials(
                 }
             )
         )
-    columns = ["run_id", "algo", "env", "update", "kl_mean", "kl_max", "progress", "collapse",
+    columns = ["run_id", "algo", "variant", "env", "update", "kl_mean", "kl_max", "progress", "collapse",
                "at_risk"]  # fmt: skip
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
@@ -107,15 +108,18 @@ BIN_COLUMNS = ["scope", "kl_low", "kl_high", "kl_center", "updates", "collapses"
                "ci_low", "ci_high", "runs", "shown"]  # fmt: skip
 
 
-def design(data: pd.DataFrame, algos: list[str]) -> pd.DataFrame:
-    """Regressors: intercept, log10 KL, training progress and one dummy per algo beyond
-    the first of `algos` (the reference level)."""
+MECHANISM = "variant"  # the covariate beside KL: the update rule as a researcher names it
+
+
+def design(data: pd.DataFrame, mechanisms: list[str]) -> pd.DataFrame:
+    """Regressors: intercept, log10 KL, training progress and one dummy per mechanism
+    (`MECHANISM` column) beyond the first of `mechanisms` (the reference level)."""
     x = pd.DataFrame(
         {"const": 1.0, "log10_kl": data["log10_kl"], "progress": data["progress"]},
         index=data.index,
     )
-    for algo in algos[1:]:
-        x[f"algo[{algo}]"] = (data["algo"] == algo).astype(float)
+    for mechanism in mechanisms[1:]:
+        x[f"algo[{mechanism}]"] = (data[MECHANISM] == mechanism).astype(float)
     return x
 
 
@@ -135,7 +139,12 @@ def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = sm.Logit(y, design(data, algos)).fit(disp=0, maxiter=200, **kwargs)
-    except (np.linalg.LinAlgError, ValueError, sm.tools.sm_exceptions.PerfectSeparationError):
+    except (
+        np.linalg.LinAlgError,
+        ValueError,
+        ZeroDivisionError,
+        sm.tools.sm_exceptions.PerfectSeparationError,
+    ):  # one run only: no clustered covariance
         return None
     return result if np.all(np.isfinite(result.params)) else None
 
@@ -158,18 +167,20 @@ def logistic_dose_response(
     resamples: int = 200,
     seed: int = 0,
     column: str = "kl_mean",
+    pooled_only: bool = False,
 ) -> pd.DataFrame:
-    """Per scope (all algos pooled, then each algo): the odds ratio of collapse per tenfold
+    """Per scope (all algos pooled, then each algo unless `pooled_only`): the odds ratio of collapse per tenfold
     increase of `column` with its cluster-robust 95% CI and p-value, and the KL at which
-    the fitted P(collapse) crosses `level` (at training progress `progress`; pooled: algo
+    the fitted P(collapse) crosses `level` (at training progress `progress`; mechanism
     effects weighted by their share of updates) with a 95% percentile interval from
-    `resamples` bootstrap resamples of whole runs."""
+    `resamples` bootstrap resamples of whole runs. The mechanism (variant) is a covariate."""
     data = with_log_kl(trials, column)
     rng = np.random.default_rng(seed)
     rows = []
-    for scope, part in [(ALL, data), *data.groupby("algo", sort=True)]:
-        algos = sorted(part["algo"].unique()) if scope == ALL else [scope]
-        shares = {a: float((part["algo"] == a).mean()) for a in algos[1:]}
+    scopes = [(ALL, data)] + ([] if pooled_only else list(data.groupby("algo", sort=True)))
+    for scope, part in scopes:
+        algos = sorted(part[MECHANISM].unique())
+        shares = {a: float((part[MECHANISM] == a).mean()) for a in algos[1:]}
         row = {
             "scope": scope,
             "updates": len(part),
@@ -223,6 +234,67 @@ def bootstrap_crossings(
         return np.nan if result is None else crossing_kl(result.params, level, progress, shares)
 
     return bootstrap_over_runs(crossing, len(positions), resamples, rng)
+
+
+def fitted_curve(
+    trials: pd.DataFrame, kl: np.ndarray, progress: float, resamples: int, seed: int
+) -> pd.DataFrame:
+    """The pooled fit's P(collapse) at each `kl` (training progress `progress`, mechanisms
+    at their shares of updates) with a 95% percentile band from refits on resamples of
+    whole runs; empty when the fit fails."""
+    data = with_log_kl(trials)
+    mechanisms = sorted(data[MECHANISM].unique())
+    shares = {m: float((data[MECHANISM] == m).mean()) for m in mechanisms[1:]}
+
+    def curve(result) -> np.ndarray:
+        params = result.params
+        rest = params["const"] + params["progress"] * progress
+        rest += sum(params[f"algo[{m}]"] * share for m, share in shares.items())
+        return expit(rest + params["log10_kl"] * np.log10(kl))
+
+    result = fit_logit(data, mechanisms, clustered=False)
+    if result is None:
+        return pd.DataFrame(columns=["kl", "p", "low", "high"])
+    positions = list(data.groupby("run_id").indices.values())
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(positions), len(positions))
+        index = np.concatenate([positions[i] for i in picked])
+        refit = fit_logit(data.iloc[index].reset_index(drop=True), mechanisms, clustered=False)
+        if refit is not None:
+            curves.append(curve(refit))
+    low, high = (np.percentile(curves, [2.5, 97.5], axis=0) if curves
+                 else (np.full(len(kl), np.nan), np.full(len(kl), np.nan)))  # fmt: skip
+    return pd.DataFrame({"kl": kl, "p": curve(result), "low": low, "high": high})
+
+
+def mechanism_odds_ratios(trials: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """At equal measured KL (and training progress): the odds of a collapse under each
+    mechanism against `reference`, from the pooled logistic fit, cluster-robust 95% CIs."""
+    data = with_log_kl(trials)
+    present = sorted(data[MECHANISM].unique())
+    if reference not in present:
+        return pd.DataFrame(columns=MECHANISM_COLUMNS)
+    mechanisms = [reference, *(m for m in present if m != reference)]
+    result = fit_logit(data, mechanisms, clustered=True)
+    rows = []
+    for m in mechanisms[1:]:
+        part = data[data[MECHANISM] == m]
+        row = {"mechanism": m, "reference": reference, "updates": len(part),
+               "collapses": int(part["collapse"].sum()), "runs": part["run_id"].nunique(),
+               "odds_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}  # fmt: skip
+        if result is not None:
+            low, high = result.conf_int().loc[f"algo[{m}]"]
+            row.update(odds_ratio=float(np.exp(result.params[f"algo[{m}]"])),
+                       ci_low=float(np.exp(low)), ci_high=float(np.exp(high)),
+                       p_value=float(result.pvalues[f"algo[{m}]"]))  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows, columns=MECHANISM_COLUMNS)
+
+
+MECHANISM_COLUMNS = ["mechanism", "reference", "updates", "collapses", "runs", "odds_ratio",
+                     "ci_low", "ci_high", "p_value"]  # fmt: skip
 
 
 def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFrame:

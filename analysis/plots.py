@@ -412,3 +412,79 @@ def performance_profile(profiles: dict, cis: dict, taus: np.ndarray, stem: Path)
     ax.legend(handles=[plt.Line2D([], [], color=c, label=g) for g, c in colors.items()], fontsize=8)
     ax.set_title("Performance profiles (rliable), 95% stratified-bootstrap bands")
     return save(fig, stem)
+
+
+def taylor_model(updates: pd.DataFrame, band: tuple[float, float], stem: Path) -> list[Path]:
+    """Per δ, the exact KL of TRPO's and NPG's full step over δ (what its quadratic model
+    promised), one box per rule; the shaded band is where the model is taken to hold."""
+    logged = updates.dropna(subset=["kl_full_step"]).assign(
+        ratio=lambda u: u["kl_full_step"] / u["step_size"],
+        delta=lambda u: u["step_size"].map("{:g}".format),
+    )
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    if len(logged):
+        deltas = sorted(logged["step_size"].unique())
+        variants = algos_in(logged, "variant")
+        sns.boxplot(logged, x="delta", y="ratio", hue="variant", order=[f"{d:g}" for d in deltas],
+                    hue_order=variants, palette={v: PALETTE.get(v) for v in variants}, ax=ax,
+                    fliersize=1.5, log_scale=True)  # fmt: skip
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, [LABEL.get(v, v) for v in labels], fontsize=8, loc="upper left")
+    ax.axhspan(*band, color="0.85", zorder=0)
+    ax.axhline(1.0, color="0.4", lw=1, ls=":")
+    ax.set_xlabel("δ (the quadratic model's KL of the full step, nats)")
+    ax.set_ylabel("kl_full_step / δ (exact over modelled KL)")
+    ax.set_title(f"Where the quadratic model of the KL holds (shaded: {band[0]:g}–{band[1]:g})")
+    return save(fig, stem)
+
+
+def headline(
+    bins: pd.DataFrame,
+    curve: pd.DataFrame,
+    control: dict,
+    horizon: int,
+    min_updates: int,
+    stem: Path,
+) -> list[Path]:
+    """The report's answer in one picture: P(collapse) per kl_mean bin and update rule, the
+    pooled fitted curve with its band, and the zero-dose control's rate as a grey band."""
+    fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    if len(curve):
+        ax.fill_between(
+            curve["kl"], curve["low"], curve["high"], color=PALETTE[ALL], alpha=0.15, lw=0
+        )
+        ax.plot(
+            curve["kl"],
+            curve["p"],
+            color=PALETTE[ALL],
+            lw=2.4,
+            label="fitted, all rules pooled (95% band)",
+        )
+    if control["updates"]:
+        low, high = control["ci"]
+        ax.axhspan(low, high, color="0.6", alpha=0.3, lw=0)
+        ax.axhline(
+            control["p"],
+            color="0.45",
+            lw=1.2,
+            ls="--",
+            label=f"no update at all: {control['collapses']}/{control['updates']} updates",
+        )
+    shown = bins[bins["shown"].astype(bool)]
+    scopes = [s for s in ORDER if s in set(shown["scope"])]
+    for offset, scope in zip(np.linspace(-0.05, 0.05, max(len(scopes), 1)), scopes, strict=False):
+        rows = shown[shown["scope"] == scope].sort_values("kl_center")
+        ax.errorbar(rows["kl_center"] * 10.0**offset, rows["p_collapse"],
+                    yerr=[rows["p_collapse"] - rows["ci_low"], rows["ci_high"] - rows["p_collapse"]],
+                    marker="o", ls="none", capsize=2, color=PALETTE.get(scope),
+                    label=SCOPE_LABEL.get(scope, scope))  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale)")
+    ax.set_ylabel(f"P(collapse within {horizon} updates)")
+    if len(curve) or len(shown):
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, f"no KL bin has {min_updates} updates at risk yet", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
+    return save(fig, stem)

@@ -9,7 +9,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from analysis import display
-from analysis.section import Part
+from analysis.section import Figure, Finding, Part
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4}"
@@ -17,6 +17,8 @@ STYLE = (
     "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:break-word}"
     "th{background:#f4f4f4;text-align:left}img{max-width:100%;border:1px solid #eee}"
     "figcaption{margin:.3em 0 1.5em}.findings li{margin:.4em 0}"
+    ".answer{font-size:1.15em;margin:.4em 0}.headline{margin:.3em 0}.headline img{max-height:430px}"
+    ".headline figcaption{margin:.2em 0;font-size:12px}.short li{margin:.15em 0}"
 )
 
 
@@ -35,36 +37,64 @@ def write_files(out: Path, parts: list[Part]) -> None:
             )
 
 
+def lead_and_rest(parts: list[Part]) -> tuple[Part | None, list[Part]]:
+    """The part that answers (it opens the report) and the sections after it."""
+    lead = next((part for part in parts if part.answer is not None), None)
+    return lead, [part for part in parts if part is not lead]
+
+
+def anchors(parts: list[Part]) -> set[str]:
+    return {x.name for part in parts for x in [*part.figures, *part.tables]}
+
+
+def finding_items(findings: list[Finding], known: set[str], link: str) -> str:
+    return "".join(
+        f"<li>{html.escape(f.text)}"
+        + (f" <a href='#{f.figure}'>({link}: {f.figure})</a>" if f.figure in known else "")
+        + "</li>"
+        for f in findings
+    )
+
+
+def figure_html(figure: Figure, css_class: str = "") -> str:
+    png, svg = figure.paths
+    return (
+        f"<figure id='{figure.name}' class='{css_class}'><a href='{png.name}'><img src='{embed(png)}' "
+        f"alt='{html.escape(figure.name)}: {html.escape(figure.caption)}'></a>"
+        f"<figcaption><b>{figure.name}</b> (<a href='{png.name}'>PNG</a>, <a href='{svg.name}'>SVG</a>): "
+        f"{html.escape(figure.caption)}</figcaption></figure>"
+    )
+
+
 def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) -> None:
-    figure_names = {f.name for part in parts for f in part.figures}
-    findings = [f for part in parts for f in part.findings if f.figure in figure_names]
+    """The first screen holds the answer, the headline figure and the short Findings; each
+    section below opens with its own (long) Findings."""
+    lead, rest = lead_and_rest(parts)
+    known = anchors(parts)
     page = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report: {html.escape(sweep)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>KL and policy collapse: sweep <code>{html.escape(sweep)}</code></h1>",
-        "<h2>Findings</h2><ol class='findings'>"
-        + "".join(
-            f"<li>{html.escape(f.text)} <a href='#{f.figure}'>(figure: {f.figure})</a></li>"
-            for f in findings
-        )
-        + "</ol>",
-        "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>",
     ]
-    for part in parts:
+    if lead is not None:
+        page.append(f"<p class='answer'>{html.escape(lead.answer)}</p>")
+        page += [figure_html(figure, "headline") for figure in lead.figures]
+        page.append(
+            f"<ol class='findings short'>{finding_items(lead.findings, known, 'details')}</ol>"
+        )
+    page.append(
+        "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>"
+    )
+    for part in rest:
         page.append(f"<h2>{html.escape(part.title)}</h2>")
+        if part.findings:
+            page.append(f"<ul class='findings'>{finding_items(part.findings, known, 'see')}</ul>")
         for table in part.tables:
             csv = table.csv or table.name
-            page.append(f"<p>{html.escape(table.caption.replace('*', ''))} "
+            page.append(f"<p id='{table.name}'>{html.escape(table.caption.replace('*', ''))} "
                         f"(<a href='{table.name}.md'>{table.name}.md</a>, <a href='{csv}.csv'>CSV</a>)</p>")  # fmt: skip
             page.append(display.html(table.shown))
-        for figure in part.figures:
-            png, svg = figure.paths
-            page.append(
-                f"<figure id='{figure.name}'><a href='{png.name}'><img src='{embed(png)}' "
-                f"alt='{html.escape(figure.name)}: {html.escape(figure.caption)}'></a>"
-                f"<figcaption><b>{figure.name}</b> (<a href='{png.name}'>PNG</a>, <a href='{svg.name}'>SVG</a>): "
-                f"{html.escape(figure.caption)}</figcaption></figure>"
-            )
+        page += [figure_html(figure) for figure in part.figures]
     page.append(
         "<p>Files: <a href='runs.csv'>runs.csv</a> (one row per run) and the CSV of every table.</p>"
     )
@@ -73,12 +103,18 @@ def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) ->
 
 
 def write_readme(out: Path, sweep: str, parts: list[Part], summary: list[str]) -> None:
-    findings = [f for part in parts for f in part.findings]
-    lines = [f"# Report: sweep `{sweep}`", "", "## Findings", ""]
-    lines += [f"{i}. {f.text} ([{f.figure}]({f.figure}.png))" for i, f in enumerate(findings, 1)]
+    lead, rest = lead_and_rest(parts)
+    lines = [f"# Report: sweep `{sweep}`", ""]
+    if lead is not None:
+        lines += [lead.answer, ""]
+        lines += [f"![{f.name}: {f.caption}]({f.paths[0].name})" for f in lead.figures] + [""]
+        lines += [
+            f"{i}. {f.text} ([{f.figure}]({f.figure}.md))" for i, f in enumerate(lead.findings, 1)
+        ]
     lines += ["", "## Runs", ""] + [f"- {x}" for x in summary]
-    for part in parts:
+    for part in rest:
         lines += ["", f"## {part.title}", ""]
+        lines += [f"- {f.text}" for f in part.findings] + ([""] if part.findings else [])
         for table in part.tables:
             lines += [table.caption, "", display.markdown(table.shown), ""]
         for figure in part.figures:

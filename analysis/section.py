@@ -7,7 +7,7 @@ The renderers (analysis.render) lay Parts out as HTML, Markdown and W&B; the ord
 analysis.sections.SECTIONS is the order of the report and of its Findings.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -15,16 +15,20 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from analysis.collapse import CollapseRule
+from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios, update_trials
+from analysis.robustness import definition_robustness, definitions
 from analysis.run_frame import run_frame
 from analysis.tables import collapse_table
 from analysis.vocabulary import kl_bounded_rules
 from records.load import Records
 
+REFERENCE_MECHANISM = "trpo"  # the mechanism the others are compared with at equal KL
+
 
 @dataclass(frozen=True)
 class Finding:
     text: str
-    figure: str  # the figure (report anchor / file stem) that shows it
+    figure: str  # the figure or table (its report anchor and file stem) that shows it
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Part:
     figures: list[Figure] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     wandb: dict[str, pd.DataFrame] = field(default_factory=dict)  # logged as W&B tables
+    # The report's answer in plain words: the part that has one opens the report, its
+    # figures and (short) findings on the first screen
+    answer: str | None = None
 
 
 class Context:
@@ -82,6 +89,35 @@ class Context:
     @cached_property
     def collapse_table(self) -> pd.DataFrame:
         return collapse_table(self.runs, self.frame, self.updates, self.cfg.seed)
+
+    @cached_property
+    def at_risk(self) -> pd.DataFrame:
+        """Every update of a finished run made while its policy had a gain to lose, with its
+        outcome under the report's update-level rule (analysis.dose_response.update_trials)."""
+        u = self.cfg.update_collapse
+        rules = {env: replace(rule, drop_frac=u.drop_frac) for env, rule in self.rules.items()}
+        trials = update_trials(self.updates, self.done, rules, u.horizon)
+        return trials[trials["at_risk"].astype(bool)]
+
+    @cached_property
+    def dose(self) -> pd.DataFrame:
+        """The per-update logistic dose–response on kl_mean (pooled, then per algo)."""
+        d = self.cfg.dose_response
+        return logistic_dose_response(self.at_risk, d.level, d.progress, d.bootstrap, self.cfg.seed)
+
+    @cached_property
+    def robustness(self) -> pd.DataFrame:
+        """The per-update headline under the report's and neighbouring collapse definitions."""
+        c, r, d = self.cfg, self.cfg.robustness, self.cfg.dose_response
+        tried = definitions(c.update_collapse.drop_frac, c.update_collapse.horizon, r.drop_fracs,
+                            r.horizons)  # fmt: skip
+        return definition_robustness(self.updates, self.done, self.rules, tried, d.level,
+                                     d.progress, r.bootstrap, c.seed)  # fmt: skip
+
+    @cached_property
+    def mechanism_odds(self) -> pd.DataFrame:
+        """At equal measured KL, each mechanism's odds of a collapse against TRPO's."""
+        return mechanism_odds_ratios(self.at_risk, REFERENCE_MECHANISM)
 
     @cached_property
     def done(self) -> pd.DataFrame:

@@ -6,7 +6,17 @@ import sys
 
 from omegaconf import DictConfig, OmegaConf
 
-from algos.allowed import NAMES, TEXT, Allowed, ConfigError, Int, OneOf, Real, check_settings
+from algos.allowed import (
+    FRACTIONS,
+    NAMES,
+    TEXT,
+    Allowed,
+    ConfigError,
+    Int,
+    OneOf,
+    Real,
+    check_settings,
+)
 
 SOURCES = ("records", "wandb")
 FRACTION = Real(0.0, 1.0)  # (0, 1]
@@ -34,6 +44,9 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "dose_response.progress": Real(0.0, 1.0, low_open=False),
     "dose_response.bootstrap": Int(),
     "dose_response.run_quantiles": Int(low=1),
+    "robustness.drop_fracs": FRACTIONS,
+    "robustness.horizons": Allowed(list, low=1),
+    "robustness.bootstrap": Int(),
     "warning.horizon": Int(low=1),
     "warning.flag_share": FRACTION,
     "warning.min_positives": Int(low=1),

@@ -44,9 +44,17 @@ def ordered(present) -> list[str]:
     return [a for a in ORDER if a in present] + sorted(present - set(ORDER))
 
 
+CONTROLS = [a.name for a in ALGOS.values() if a.control]  # the zero-dose rules
+
+
 def step_size_label(variant: str, key: str, value: float) -> str:
-    """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused)."""
-    return "none (no clipping)" if variant.startswith("ppo_none") else f"{key} {value:g}"
+    """`lr 0.01`; PPO without clipping has no step-size knob of its own (ε is unused), and
+    the zero-dose control has none at all."""
+    if variant in CONTROLS:
+        return "none (zero dose)"
+    if variant.startswith("ppo_none") and key == "epsilon":
+        return "none (no clipping)"
+    return f"{key} {value:g}"
 
 
 def kl_bounded_rules() -> list[str]:

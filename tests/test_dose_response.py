@@ -7,7 +7,13 @@ import pandas as pd
 from scipy.special import expit, logit
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.dose_response import collapse_by_run_kl, kl_bins, logistic_dose_response
+from analysis.dose_response import (
+    collapse_by_run_kl,
+    fitted_curve,
+    kl_bins,
+    logistic_dose_response,
+    mechanism_odds_ratios,
+)
 
 SLOPE, INTERCEPT, PROGRESS_EFFECT = 0.8, -1.5, -0.6  # per decade of KL: odds × e^0.8 ≈ 2.23
 ALGO_EFFECT = {"pg": 0.0, "ppo": -0.4, "trpo": 0.3}
@@ -29,7 +35,8 @@ def synthetic_trials(seed: int, runs: int = 60, updates: int = 80) -> pd.DataFra
     log_kl = np.repeat(run_log_kl, updates) + rng.normal(0.0, 0.5, len(frame))
     effect = frame["algo"].map(ALGO_EFFECT).to_numpy()
     p = expit(INTERCEPT + SLOPE * log_kl + PROGRESS_EFFECT * frame["progress"] + effect)
-    return frame.assign(kl_mean=10.0**log_kl, collapse=rng.random(len(frame)) < p)
+    return frame.assign(variant=frame["algo"], kl_mean=10.0**log_kl,
+                        collapse=rng.random(len(frame)) < p)  # fmt: skip
 
 
 def test_odds_ratio_ci_covers_the_true_one_in_at_least_90_percent_of_replicates():
@@ -101,3 +108,27 @@ def test_run_level_quantile_bins_hold_every_run_once_with_wilson_intervals():
     low, high = proportion_confint(table["collapsed"], table["runs"], method="wilson")
     np.testing.assert_allclose(table["ci_low"], low, atol=1e-12)
     np.testing.assert_allclose(table["ci_high"], high, atol=1e-12)
+
+
+def test_mechanism_odds_ratios_at_matched_kl_cover_the_true_effects():
+    covered, excluded_one = [], 0
+    for seed in range(20):
+        ratios = mechanism_odds_ratios(synthetic_trials(200 + seed, runs=90), "trpo")
+        assert list(ratios["mechanism"]) == ["pg", "ppo"]
+        truth = np.exp([ALGO_EFFECT[m] - ALGO_EFFECT["trpo"] for m in ratios["mechanism"]])
+        covered += list((ratios["ci_low"] <= truth) & (truth <= ratios["ci_high"]))
+        row = ratios.set_index("mechanism").loc["ppo"]  # true OR e^-0.7 ≈ 0.50
+        excluded_one += row["ci_high"] < 1.0
+    assert np.mean(covered) >= 0.85
+    assert excluded_one >= 10  # and the test has the power to see a real difference
+
+
+def test_fitted_curve_band_covers_the_true_pooled_curve():
+    trials = synthetic_trials(3, runs=120)
+    kl = np.logspace(-2.5, 0.5, 7)
+    curve = fitted_curve(trials, kl, progress=0.5, resamples=100, seed=0)
+    shares = trials["algo"].value_counts(normalize=True)
+    effect = sum(ALGO_EFFECT[a] * shares[a] for a in ALGO_EFFECT)
+    truth = expit(INTERCEPT + SLOPE * np.log10(kl) + PROGRESS_EFFECT * 0.5 + effect)
+    assert np.all((curve["low"] <= truth) & (truth <= curve["high"]))
+    assert np.all(np.diff(curve["p"]) > 0) and np.all(curve["high"] - curve["low"] < 0.2)

@@ -68,7 +68,7 @@ def test_the_report_shows_the_probe_with_its_figures_tables_and_findings(
     out = tmp_path / "runs"
     shutil.copytree(smoke_sweep, out)
     run_cli(probe_main, monkeypatch, "sweep=smoke", f"out_dir={out}", *SMALL_PROBE)
-    assert len(list(out.glob("smoke/*/probe/probe.yaml"))) == 12
+    assert len(list(out.glob("smoke/*/probe/probe.yaml"))) == 16
     run_cli(report_main, monkeypatch, f"out_dir={out}", "sweep=smoke",
             f"report_dir={tmp_path / 'reports'}", "collapse.min_gain_per_env.InvertedPendulum-v5=0")  # fmt: skip
     report = tmp_path / "reports" / "smoke"

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 FIGURES = [
     "collapse_vs_kl", "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
-    "learning_curves", "kl_curves", "kl_warning_roc",
+    "learning_curves", "kl_curves", "kl_warning_roc", "headline", "taylor_model",
 ]  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     assert "data:image/png;base64," in index  # self-contained: opens offline
     assert not re.search(r"src='(?!data:)", index)
     table = (report / "collapse_frequency.csv").read_text().splitlines()
-    assert len(table) == 1 + 6  # one row per algo × step size
+    assert len(table) == 1 + 8  # one row per algo × step size
     assert "smoothed by a trailing mean" in (report / "collapse_frequency.md").read_text()
     for name in (
         "collapse_vs_kl",
@@ -55,8 +55,12 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     ):
         assert (report / f"{name}.csv").exists() and (report / f"{name}.md").exists()
     readme = (report / "README.md").read_text()
-    assert readme.index("## Findings") < readme.index("## Runs")
-    assert index.index("<h2>Findings</h2>") < index.index("<h2>Runs</h2>")
+    runs_at = index.index("<h2>Runs</h2>")  # the first screen comes before it
+    assert index.index("<p class='answer'>") < index.index("id='headline'") < runs_at
+    short = re.search(r"<ol class='findings short'>(.*?)</ol>", index).group(1)
+    assert 1 <= short.count("<li>") <= 5 and index.index("findings short") < runs_at
+    assert readme.index("![headline") < readme.index("## Runs")
+    assert "with no update at all (zero dose, same env)" in index
     assert "collapse_ci_low" not in index  # the page shows readable columns, not raw CSV names
     assert "collapsed / runs = frequency [95% Wilson CI]" in index
     assert all(re.search(r"alt='[^']+'", tag) for tag in re.findall(r"<img[^>]*>", index))
@@ -71,7 +75,7 @@ def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tm
     (second / "status.json").write_text('{"status": "do')
     (third / "config.yaml").unlink()
     records = load_records(tmp_path, "smoke")
-    assert len(records.runs) == 9
+    assert len(records.runs) == 16 - 3
     assert {p for p, _ in records.skipped} == {str(first), str(second), str(third)}
     assert all(why for _, why in records.skipped)
     assert set(records.updates["run_id"]) == set(records.runs["run_id"])
@@ -89,4 +93,4 @@ def test_report_of_a_sweep_in_progress_says_which_groups_have_no_finished_run(
     report = build(runs, "smoke", tmp_path / "reports", monkeypatch)
     summary = (report / "README.md").read_text()
     assert "InvertedPendulum-v5 trpo: no finished runs yet (4 excluded)." in summary
-    assert "12 runs: 8 done, 4 running" in summary
+    assert "16 runs: 12 done, 4 running" in summary

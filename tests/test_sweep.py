@@ -21,6 +21,8 @@ SMOKE_GRID = {
     ("pg", 0.01),
     ("trpo", 0.01),
     ("trpo", 0.1),
+    ("npg", 0.1),
+    ("hold", 0.0),
     ("ppo", 0.1),
     ("ppo", 0.3),
 }
@@ -57,7 +59,7 @@ def test_expand_jobs_is_a_union_of_per_algo_grids():
 def test_smoke_sweep_covers_its_grid_exactly_once(smoke_sweep):
     sweep_dir = smoke_sweep / "smoke"
     runs = run_set(sweep_dir)
-    assert len(runs) == 12
+    assert len(runs) == 16
     seen = []
     for run_id in runs:
         cfg = yaml.safe_load((sweep_dir / run_id / "config.yaml").read_text())
@@ -77,7 +79,7 @@ def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
         timeout=120,
     )
     assert result.returncode == 0
-    assert "12 runs, 12 already done, 0 to run" in result.stdout
+    assert "16 runs, 16 already done, 0 to run" in result.stdout
     assert before == {
         p: p.stat().st_mtime for p in (smoke_sweep / "smoke").glob("*/metrics.parquet")
     }

@@ -3,13 +3,17 @@ module with TITLE and `build(ctx) -> Part | None` (analysis.section); adding one
 module and its entry here (docs/adding-a-report-section.md)."""
 
 from analysis.sections import (
+    headline,
     implementation,
+    mechanisms,
     per_update,
     probe,
     returns,
+    robustness,
     step_sizes,
     update_sizes,
     warning,
 )
 
-SECTIONS = [step_sizes, implementation, per_update, probe, warning, update_sizes, returns]
+SECTIONS = [headline, step_sizes, per_update, probe, mechanisms, robustness, implementation,
+            warning, update_sizes, returns]  # fmt: skip

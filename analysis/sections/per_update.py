@@ -2,14 +2,12 @@
 few updates more likely? Binned probabilities and a logistic dose–response on log10 KL
 (analysis.dose_response), with the KL where the fitted risk crosses the report's level."""
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
 from analysis import display, plots
 from analysis.display import interval
-from analysis.dose_response import kl_bins, logistic_dose_response, update_trials
+from analysis.dose_response import kl_bins, logistic_dose_response
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.vocabulary import ALL
 
@@ -18,12 +16,8 @@ TITLE = "Update size and collapse, per update"
 
 def build(ctx: Context) -> Part:
     cfg, d, horizon = ctx.cfg, ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
-    rules = {env: replace(rule, drop_frac=cfg.update_collapse.drop_frac)
-             for env, rule in ctx.rules.items()}  # fmt: skip
-    trials = update_trials(ctx.updates, ctx.done, rules, horizon)
-    at_risk = trials[trials["at_risk"].astype(bool)]
+    at_risk, dose = ctx.at_risk, ctx.dose
     bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
-    dose = logistic_dose_response(at_risk, d.level, d.progress, d.bootstrap, cfg.seed)
     dose_kl_max = logistic_dose_response(at_risk, d.level, d.progress, 0, cfg.seed, "kl_max")
     level = f"{d.level:.0%}"
     return Part(
