@@ -30,7 +30,7 @@ def tiny_run(tmp_path_factory):
 
 SMALL = ["episodes=2", "targets=[0.01,1.0]", "bootstrap=100", "jobs=1",
          "knobs.pg_lr=[]", "knobs.pg_sgd_lr=[]", "knobs.trpo_delta=[0.01]",
-         "knobs.ppo_epsilon=[none]"]  # fmt: skip
+         "knobs.ppo_epsilon=[none]", "knobs.npg_delta=[0.01]", "knobs.ppo_target_kl=[0.001]"]  # fmt: skip
 
 
 def probe_with(monkeypatch, *overrides: str) -> None:
@@ -40,7 +40,7 @@ def probe_with(monkeypatch, *overrides: str) -> None:
 def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run, monkeypatch):
     probe_with(monkeypatch, f"run={tiny_run}", "checkpoints=all", *SMALL)
     table = pd.read_csv(tiny_run / "probe" / "probe.csv", dtype={"knob_value": str})
-    assert len(table) == 2 * (1 + 3 * 2 + 2)  # 2 checkpoints × (control + 3 × 2 KLs + 2 knobs)
+    assert len(table) == 2 * (1 + 3 * 2 + 4)  # 2 checkpoints × (control + 3 × 2 KLs + 4 knobs)
     assert {"checkpoint", "arm", "target_kl", "kl_mean", "return_change", "return_change_ci_low",
             "return_change_ci_high", "predicted_change"} <= set(table.columns)  # fmt: skip
     control = table[table["arm"] == "control"]
@@ -48,7 +48,9 @@ def test_probe_writes_one_row_per_checkpoint_and_arm_at_the_target_kls(tiny_run,
     knobs = table[table["knob_value"].notna()]
     assert list(knobs["arm"] + " " + knobs["knob_value"]) == 2 * [
         "trpo_delta 0.01",
+        "npg_delta 0.01",
         "ppo_epsilon none",
+        "ppo_target_kl 0.001",
     ]
     assert (knobs.loc[knobs["arm"] == "trpo_delta", "kl_mean"] <= 0.01).all()  # TRPO's own bound
     moved = table[table["target_kl"].notna()]

@@ -14,7 +14,8 @@ from tests.conftest import run_cli
 
 SMALL_PROBE = ["episodes=2", "targets=[0.01,1.0]", "bootstrap=50", "jobs=1", "select=done",
                "checkpoints=1", "knobs.pg_lr=[0.1]", "knobs.pg_sgd_lr=[]",
-               "knobs.trpo_delta=[0.01]", "knobs.ppo_epsilon=[none]"]  # fmt: skip
+               "knobs.trpo_delta=[0.01]", "knobs.ppo_epsilon=[none]", "knobs.npg_delta=[]",
+               "knobs.ppo_target_kl=[]"]  # fmt: skip
 
 
 def probe_rows(checkpoint: str, arm: str, target, change, low, high, predicted, control=1000.0):
