@@ -3,6 +3,8 @@ Markdown README, and as a W&B run. They know how to lay out, not what a section 
 
 import base64
 import html
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +29,16 @@ def embed(path: Path) -> str:
 
 
 def write_files(out: Path, parts: list[Part]) -> None:
-    """Every part's raw frames as CSV and every table as Markdown (its caption, then the table)."""
+    """Every part's raw frames as CSV, every table as Markdown (its caption, then the
+    table), and findings.json: the answer and every Finding, by section, for scripts (the
+    project README's results are generated from it)."""
+    lead, rest = lead_and_rest(parts)
+    findings = {
+        "answer": lead.answer if lead is not None else None,
+        "first_screen": [asdict(f) for f in lead.findings] if lead is not None else [],
+        "sections": {part.title: [asdict(f) for f in part.findings] for part in rest},
+    }
+    (out / "findings.json").write_text(json.dumps(findings, indent=1, ensure_ascii=False) + "\n")
     for part in parts:
         for name, frame in part.data.items():
             frame.to_csv(out / f"{name}.csv", index=False)

@@ -1,0 +1,114 @@
+"""`python -m analysis.readme_results`: the project README's result blocks, generated from
+the committed results, so that no number in README is typed by hand.
+
+A block sits between `<!-- results:<name> -->` and `<!-- /results:<name> -->` in README.md;
+each is rebuilt from the files under results/ that BLOCKS names. `--check` writes nothing
+and exits 1 when a block differs from what the results say (the test suite runs it).
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.display import interval
+from records.paths import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+RESULTS = REPO_ROOT / "results"
+
+
+def default_block(results: Path) -> str:
+    """The default study: where and how it ran, its answer and Findings (findings.json),
+    and how far its headline has moved between runs (headlines.csv)."""
+    study = results / "default"
+    if not (study / "findings.json").exists():
+        return "_No committed default-study results yet: run `make sweep` and commit its report._"
+    findings = json.loads((study / "findings.json").read_text())
+    run = json.loads((study / "provenance.json").read_text())
+    runs = pd.read_csv(study / "runs.csv")
+    counts = runs["status"].value_counts().to_dict()
+    lines = [
+        f"`results/default/` ({run['command']} on a fresh clone of {run['commit'][:7]}, {run['date']}, "
+        f"{run['machine']}): {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
+        f"{run['wall_s'] / 60:.0f} min wall-clock including the install, the probe and the report; "
+        f"versions {runs['versions'].iloc[0]}. Its answer, as the report writes it:",
+        "",
+        f"> {findings['answer']}",
+        "",
+    ]
+    lines += [f"{i}. {f['text']}" for i, f in enumerate(findings["first_screen"], 1)]
+    for title in run.get("sections", []):
+        lines += ["", f"**{title}:**", ""] + [
+            f"- {f['text']}" for f in findings["sections"].get(title, [])
+        ]
+    history = pd.read_csv(study / "headlines.csv")
+    lines += [
+        "",
+        "How far the headline has moved between runs of the default study (each row one "
+        "`make sweep`; the design column says which grid it ran):",
+        "",
+        history.to_markdown(index=False),
+    ]
+    return "\n".join(lines)
+
+
+def grad_clip_pair_block(results: Path) -> str:
+    """The implementation ablation's decisive pair: 3 seeds (impl_ablation) against ten."""
+    rows = []
+    for study in ("impl_ablation", "grad_clip_pair"):
+        path = results / study / "implementation_effects.csv"
+        if not path.exists():
+            continue
+        effects = pd.read_csv(path)
+        pair = effects[(effects["variant"] == "ppo_none") & (effects["impl"] == "modern − max_grad_norm")
+                       & (effects["base"] == "modern")]  # fmt: skip
+        for r in pair.itertuples():
+            rows.append({
+                "study": f"`results/{study}/`", "runs (base)": f"{r.runs} ({r.base_runs})",
+                "final return, no grad clip (modern)": f"{r.final_return:,.0f} ({r.base_final_return:,.0f})",
+                "difference [95% Welch CI]": interval(r.final_diff, r.final_diff_ci_low, r.final_diff_ci_high, "+,.0f"),
+                "collapsed, no grad clip (modern)": f"{r.collapsed}/{r.runs} ({r.base_collapsed}/{r.base_runs})",
+                "kl_mean median ratio": f"×{r.kl_ratio:.2g}",
+            })  # fmt: skip
+    if not rows:
+        return "_No committed results of the decisive pair yet._"
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
+BLOCKS = {"default": default_block, "grad_clip_pair": grad_clip_pair_block}
+
+
+def rebuilt(text: str, results: Path) -> str:
+    """README text with every block it has regenerated."""
+    for name, build in BLOCKS.items():
+        pattern = re.compile(
+            rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S
+        )
+        text = pattern.sub(lambda m, b=build: m.group(1) + b(results) + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README is not up to date")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    new = rebuilt(text, RESULTS)
+    if args.check:
+        if new != text:
+            print(
+                "README.md's result blocks differ from results/: run python -m analysis.readme_results"
+            )
+            return 1
+        return 0
+    README.write_text(new)
+    print(f"README.md: {len(BLOCKS)} result blocks rebuilt from {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
