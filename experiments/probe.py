@@ -54,16 +54,27 @@ from records.store import RunRecord, atomic_write_bytes, load_checkpoint
 DIRECTIONS = ("vanilla", "natural", "ppo")
 SELECTIONS = ("starting", "done")
 SETTINGS = ("episodes", "directions", "targets", "tolerance", "ppo_epsilon", "knobs", "seed",
-            "bootstrap")  # fmt: skip
+            "bootstrap", "interval")  # fmt: skip
 
 
-def paired_change(arm: np.ndarray, control: np.ndarray, resamples: int, seed: int) -> tuple:
-    """Mean of arm − control over paired episodes, with its 95% percentile-bootstrap interval."""
+INTERVALS = ("t", "percentile", "BCa")  # of the paired mean change; coverage: benchmarks/probe_coverage.py
+
+
+def paired_change(
+    arm: np.ndarray, control: np.ndarray, resamples: int, seed: int, method: str = "t"
+) -> tuple:
+    """Mean of arm − control over paired episodes, with its 95% interval: Student's t on
+    the paired differences, or a percentile or BCa bootstrap (`resamples`)."""
     diff = arm - control
     if len(diff) < 2 or np.all(diff == diff[0]):
         return float(diff.mean()), float(diff.mean()), float(diff.mean())
-    ci = stats.bootstrap((diff,), np.mean, n_resamples=resamples, method="percentile",
-                         random_state=seed).confidence_interval  # fmt: skip
+    if method == "t":
+        ci = stats.ttest_1samp(diff, 0.0).confidence_interval(0.95)
+    elif method in ("percentile", "BCa"):
+        ci = stats.bootstrap((diff,), np.mean, n_resamples=resamples, method=method,
+                             random_state=seed).confidence_interval  # fmt: skip
+    else:
+        raise ValueError(f"unknown interval {method!r}; allowed: {', '.join(INTERVALS)}")
     return float(diff.mean()), float(ci.low), float(ci.high)
 
 
@@ -139,7 +150,7 @@ def probe_checkpoint(config: TrainConfig, state: dict, cfg: DictConfig) -> list[
         sizes = update_diagnostics(actor, batch, theta)
         returns, arm_lengths = evaluate(cfg.seed)
         set_flat_params(actor, theta)
-        change, low, high = paired_change(returns, control, cfg.bootstrap, cfg.seed)
+        change, low, high = paired_change(returns, control, cfg.bootstrap, cfg.seed, cfg.interval)
         return out | {
             "kl_mean": sizes["kl_mean"], "kl_max": sizes["kl_max"],
             "kl_reverse_mean": sizes["kl_reverse_mean"], "ratio_max": sizes["ratio_max"],
@@ -148,7 +159,7 @@ def probe_checkpoint(config: TrainConfig, state: dict, cfg: DictConfig) -> list[
             "return_change_ci_low": low, "return_change_ci_high": high,
         }  # fmt: skip
 
-    change, low, high = paired_change(again, control, cfg.bootstrap, cfg.seed)
+    change, low, high = paired_change(again, control, cfg.bootstrap, cfg.seed, cfg.interval)
     rows = [{"arm": "control", "target_kl": np.nan, "knob_value": None, "scale": 0.0,
              "kl_mean": 0.0, "kl_max": 0.0, "kl_reverse_mean": 0.0, "ratio_max": 1.0,
              "predicted_change": 0.0, "return_mean": float(again.mean()),
@@ -258,6 +269,7 @@ PROBE_KEYS: dict[str, Allowed | None] = {  # conf/probe/probe.yaml's keys; None:
     "knobs": None,  # KNOBS -> their values
     "seed": Int(),
     "bootstrap": Int(low=1),
+    "interval": OneOf(*INTERVALS),
     "jobs": Int(low=-1),  # and not 0: joblib's n_jobs
 }
 

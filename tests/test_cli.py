@@ -45,7 +45,7 @@ def test_tiny_run_leaves_a_complete_record_and_an_offline_wandb_run(tmp_path):
 
 
 BAD_INPUTS = [
-    (["algo=foo"], "unknown algo 'foo'; allowed: pg, ppo, trpo"),
+    (["algo=foo"], "unknown algo 'foo'; allowed: hold, npg, pg, ppo, trpo"),
     (["bogus=1"], "unknown key 'bogus'; allowed: algo, env"),
     (["algo.bogus=1"], "unknown key 'algo.bogus'"),
     (["env=Hoper-v5"], "unknown env 'Hoper-v5'; close matches: Hopper-v5"),
