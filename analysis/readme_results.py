@@ -45,15 +45,34 @@ def default_block(results: Path) -> str:
         lines += ["", f"**{title}:**", ""] + [
             f"- {f['text']}" for f in findings["sections"].get(title, [])
         ]
-    history = pd.read_csv(study / "headlines.csv")
     lines += [
         "",
         "How far the headline has moved between runs of the default study (each row one "
-        "`make sweep`; the design column says which grid it ran):",
+        "`make sweep`; earlier rows from `results/default/headlines.csv`, the last from this "
+        "report's `collapse_vs_kl.csv`):",
         "",
-        history.to_markdown(index=False),
+        headline_history(study, run).to_markdown(index=False),
     ]
     return "\n".join(lines)
+
+
+def headline_history(study: Path, run: dict) -> pd.DataFrame:
+    """Earlier runs' headlines as they were recorded, then this report's, computed."""
+    dose = pd.read_csv(study / "collapse_vs_kl.csv")
+    pooled = dose[(dose["scope"] == "all") & (dose["dose"] == "kl_mean")].iloc[0]
+    current = {
+        "run": f"{run['date']}, {run['machine']}, {run['commit'][:7]}",
+        "design": run["design"],
+        "updates at risk (runs)": f"{int(pooled['updates'])} ({int(pooled['runs'])})",
+        "odds ratio per 10× kl_mean [95% CI]": interval(pooled["odds_ratio"], pooled["odds_ratio_ci_low"],
+                                                       pooled["odds_ratio_ci_high"]),
+        "crossing kl_mean, nats [95% CI]": interval(pooled["crossing_kl"], pooled["crossing_ci_low"],
+                                                   pooled["crossing_ci_high"], ".2g"),
+        "source": "this report",
+    }  # fmt: skip
+    return pd.concat(
+        [pd.read_csv(study / "headlines.csv"), pd.DataFrame([current])], ignore_index=True
+    )
 
 
 def grad_clip_pair_block(results: Path) -> str:
@@ -79,7 +98,24 @@ def grad_clip_pair_block(results: Path) -> str:
     return pd.DataFrame(rows).to_markdown(index=False)
 
 
-BLOCKS = {"default": default_block, "grad_clip_pair": grad_clip_pair_block}
+def probe_coverage_block(results: Path) -> str:
+    """How often each interval the probe can use covers the control's true change of 0."""
+    tables = [pd.read_csv(path) for path in sorted((results / "probe_coverage").glob("*.csv"))]
+    if not tables:
+        return "_No committed coverage tables yet._"
+    table = pd.concat(tables, ignore_index=True)
+    shown = pd.DataFrame({
+        "task": table["task"], "M episodes per arm": table["episodes"], "interval": table["interval"],
+        "covered 0 / repeats": [f"{r.covered}/{r.repeats}" for r in table.itertuples()],
+        "coverage [95% Wilson CI]": [interval(r.coverage, r.coverage_ci_low, r.coverage_ci_high, ".3f")
+                                     for r in table.itertuples()],
+        "median width": table["median_width"].map(lambda v: f"{v:.3g}"),
+    })  # fmt: skip
+    return shown.to_markdown(index=False)
+
+
+BLOCKS = {"default": default_block, "grad_clip_pair": grad_clip_pair_block,
+          "probe_coverage": probe_coverage_block}  # fmt: skip
 
 
 def rebuilt(text: str, results: Path) -> str:

@@ -54,7 +54,7 @@ EAGER_STEP_PHASES = [  # inside what --compile traces: timed only when not compi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algo", default="ppo", choices=["pg", "trpo", "ppo"])
+    parser.add_argument("--algo", default="ppo", choices=list(ALGOS))
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--compile", default="never", choices=minibatch_step.COMPILE_MODES,

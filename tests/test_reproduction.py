@@ -91,14 +91,14 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert size.loc["ppo_clip(epsilon=0.1)", "updates"] == 2 * 4  # 2 seeds × 4 updates
     assert (size["kl_mean_median"] <= size["kl_mean_p95"]).all()
     returns_size = pd.read_csv(out / "returns_1m_update_size.csv")
-    assert len(returns_size) == 6 and (returns_size["updates"] == 2 * 4).all()
+    assert len(returns_size) == 8 and (returns_size["updates"] == 2 * 4).all()
     assert (returns_size["kl_mean_p95"] <= returns_size["kl_mean_max"]).all()
     returns = pd.read_csv(out / "returns_1m.csv")
     ours = returns[returns["source"].str.startswith("ours")]
     assert (
-        len(ours) == 2 * 6 and ours["source"].str.endswith("2 seeds)").all()
-    )  # 2 metrics × 6 variants
-    assert sorted(ours["algo"].unique()) == ["pg", "ppo", "trpo"]
+        len(ours) == 2 * 8 and ours["source"].str.endswith("2 seeds)").all()
+    )  # 2 metrics × 8 variants
+    assert sorted(ours["algo"].unique()) == ["hold", "npg", "pg", "ppo", "trpo"]
     assert (ours["ci_low"] <= ours["return"]).all() and (ours["return"] <= ours["ci_high"]).all()
     assert returns.loc[returns["algo"] == "ppo", "source"].iloc[0] == "S"  # published above ours
     by_impl = pd.read_csv(out / "ppo_table1_impl.csv")
@@ -108,12 +108,12 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
     assert len(pd.read_csv(out / "ppo_table1_impl_order.csv")) == 1
     provenance = (out / "provenance.md").read_text()
     assert "## `smoke` + `smoke`" in provenance and "- sweep: smoke (4 runs)" in provenance
-    assert "done (12 runs)" in provenance and "torch 2.13.0" in provenance
+    assert "done (16 runs)" in provenance and "torch 2.13.0" in provenance
     aggregate = pd.read_csv(out / "returns_1m_aggregate.csv")
-    assert len(aggregate) == 6 and (aggregate["runs"] == 2).all()
+    assert len(aggregate) == 8 and (aggregate["runs"] == 2).all()
     assert (aggregate["iqm_ci_low"] <= aggregate["iqm"]).all()
     improvement = pd.read_csv(out / "returns_1m_improvement.csv")
-    assert len(improvement) == 15 and improvement["probability"].between(0, 1).all()
+    assert len(improvement) == 28 and improvement["probability"].between(0, 1).all()  # 8 choose 2
     for figure in (
         "ppo_table1.png",
         "ppo_table1_impl.png",

@@ -8,6 +8,7 @@ from analysis.display import collapse_cell
 from analysis.dose_response import collapse_by_run_kl
 from analysis.intervals import HALF_WIDTH, runs_needed
 from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.vocabulary import CONTROLS
 
 TITLE = "Update size and collapse, per run"
 
@@ -50,7 +51,10 @@ def build(ctx: Context) -> Part:
 def step_size_finding(table: pd.DataFrame) -> Finding:
     """Collapse frequency at each update rule's smallest and largest step size."""
     parts, unclear = [], []
-    for variant, rows in table[table["runs"] > 0].groupby("variant", sort=False):
+    controls = table[table["variant"].isin(CONTROLS) & (table["runs"] > 0)]
+    for variant, rows in table[~table["variant"].isin(CONTROLS) & (table["runs"] > 0)].groupby(
+        "variant", sort=False
+    ):
         rows = rows.sort_values("step_size")
         small, large = rows.iloc[0], rows.iloc[-1]
         key = small["step_size_key"]
@@ -69,6 +73,9 @@ def step_size_finding(table: pd.DataFrame) -> Finding:
         + "; ".join(parts)
         + "."
     )
+    if len(controls):
+        text += " With no update at all (the zero-dose control): " + "; ".join(
+            f"{r.env} {collapse_cell(r)}" for r in controls.itertuples()) + "."  # fmt: skip
     if unclear:
         text += (
             f" These intervals are wider than ±{HALF_WIDTH:g}: at the observed rates that takes up to "
