@@ -57,7 +57,11 @@ SETTINGS = ("episodes", "directions", "targets", "tolerance", "ppo_epsilon", "kn
             "bootstrap", "interval")  # fmt: skip
 
 
-INTERVALS = ("t", "percentile", "BCa")  # of the paired mean change; coverage: benchmarks/probe_coverage.py
+INTERVALS = (
+    "t",
+    "percentile",
+    "BCa",
+)  # of the paired mean change; coverage: benchmarks/probe_coverage.py
 
 
 def paired_change(

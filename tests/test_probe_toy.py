@@ -10,6 +10,7 @@ from algos.policy import set_flat_params
 from algos.train import TrainConfig, make_learner
 from experiments.probe import candidate_updates, probe_checkpoint
 
+
 @pytest.fixture(scope="module")
 def toy_config() -> TrainConfig:
     return TrainConfig(env_id=BANDIT, seed=3, horizon=512, hidden=(8,), normalize_obs=False,
