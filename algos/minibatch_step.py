@@ -71,6 +71,12 @@ class MinibatchStep:
 
             # no pool of compile workers: left running, it slowed MuJoCo's steps by a third
             inductor_config.compile_threads = 1
+            # Each run's step guards on its own objects, so a process that trains run after
+            # run (a sweep's joblib worker) would pass dynamo's recompile limit at its 9th
+            # and fall back to eager code that cannot take capturable Adam on CPU. One step
+            # is compiled at a time, so each starts from a clean slate (the compiled code
+            # itself comes back from the on-disk cache).
+            torch.compiler.reset()
             self.compiled = torch.compile(self._graph, dynamic=False)
 
     @torch.no_grad()

@@ -4,10 +4,11 @@ import copy
 
 import pytest
 import torch
+import torch._dynamo
 
 from algos.kl import gaussian_kl
 from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
-from algos.policy import GaussianActor, ValueNet
+from algos.policy import GaussianActor, ValueNet, flat_params
 from algos.ppo import OBJECTIVES, PPOConfig, PPOUpdate, ppo_grads, ppo_objective
 from algos.surrogate import ratio
 from algos.value import ValueFitter, value_grads
@@ -139,3 +140,16 @@ def test_critic_fit_trains_the_same_as_autograd_over_a_whole_fit():
     assert metrics["value_loss"] == pytest.approx(sum(losses) / len(losses), rel=tolerance["rtol"])
     for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q, **tolerance)
+
+
+def test_one_process_compiles_run_after_run_past_dynamos_recompile_limit(monkeypatch):
+    """A sweep worker trains many runs in one process: each run's compiled step must
+    compile afresh, not hit the recompile limit and fall back to eager capturable Adam."""
+    monkeypatch.setattr(torch._dynamo.config, "cache_size_limit", 1)
+    for run in range(3):  # without a fresh start per run, the second would fail
+        torch.manual_seed(run)
+        actor = GaussianActor(3, 2, (8,), 0.0)
+        batch = make_batch(actor, 128, run)
+        before = flat_params(actor)
+        PPOUpdate(actor, PPOConfig(epochs=1), compiled=True).step(batch, torch.Generator())
+        assert not torch.equal(flat_params(actor), before)
