@@ -316,6 +316,9 @@ def kl_control(control: pd.DataFrame) -> pd.DataFrame:
                 for r in rows
             ],  # fmt: skip
             "95% / 5% (spread)": [f"{r.spread:.3g}" for r in rows],
+            "kl_mean / kl_quadratic median": control["model_ratio_median"].map(
+                lambda v: f"{v:.3g}" if np.isfinite(v) else "–"
+            ),
         }
     )
 

@@ -4,7 +4,7 @@ Per update: every update of a finished run is one trial, its dose the update's k
 (exact KL(π_old‖π_new) over the batch's states), its outcome the update-level collapse
 rule of analysis.collapse (the return falls by more than drop_frac of the run's gain
 within `horizon` updates). Binned on half-decades of KL with Wilson intervals, and a
-logistic regression of the outcome on log10 kl_mean with algo and training progress as
+logistic regression of the outcome on log10 kl_mean with the mechanism (variant) and training progress as
 covariates, its standard errors clustered by run (updates of one run are not independent).
 A run-level bootstrap gives the interval of the KL at which P(collapse) crosses a level.
 
@@ -123,10 +123,11 @@ def design(data: pd.DataFrame, mechanisms: list[str]) -> pd.DataFrame:
     return x
 
 
-def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool):
+def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool, start=None):
     """statsmodels' Logit of `collapse` on design(); with clustered=True its covariance is
     the cluster-robust sandwich with runs as clusters. None when it cannot be fitted
-    (one outcome only, or perfect separation)."""
+    (one outcome only, or perfect separation). `start`: Newton's starting point (a
+    bootstrap refit starts from the full fit, which it is near)."""
     y = data["collapse"].astype(float)
     if y.nunique() < 2:
         return None
@@ -138,7 +139,7 @@ def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = sm.Logit(y, design(data, algos)).fit(disp=0, maxiter=200, **kwargs)
+            result = sm.Logit(y, design(data, algos)).fit(disp=0, maxiter=200, start_params=start, **kwargs)
     except (
         np.linalg.LinAlgError,
         ValueError,
@@ -207,7 +208,8 @@ def logistic_dose_response(
                 p_value=float(result.pvalues["log10_kl"]),
                 crossing_kl=crossing_kl(result.params, level, progress, shares),
             )
-            crossings = bootstrap_crossings(part, algos, level, progress, shares, resamples, rng)
+            crossings = bootstrap_crossings(part, algos, level, progress, shares, resamples, rng,
+                                            result.params.to_numpy())  # fmt: skip
             low, high = percentile_interval(crossings)
             if np.isfinite(low):
                 row.update(crossing_ci_low=low, crossing_ci_high=high,
@@ -224,13 +226,15 @@ def bootstrap_crossings(
     shares: dict,
     resamples: int,
     rng: np.random.Generator,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Crossing KLs refitted on resamples of whole runs (finite ones only)."""
+    """Crossing KLs refitted on resamples of whole runs (finite ones only), each refit
+    starting from `start`."""
     positions = list(data.groupby("run_id").indices.values())  # row positions of each run
 
     def crossing(picked: np.ndarray) -> float:
         index = np.concatenate([positions[i] for i in picked])
-        result = fit_logit(data.iloc[index].reset_index(drop=True), algos, clustered=False)
+        result = fit_logit(data.iloc[index].reset_index(drop=True), algos, clustered=False, start=start)
         return np.nan if result is None else crossing_kl(result.params, level, progress, shares)
 
     return bootstrap_over_runs(crossing, len(positions), resamples, rng)
@@ -261,7 +265,8 @@ def fitted_curve(
     for _ in range(resamples):
         picked = rng.integers(0, len(positions), len(positions))
         index = np.concatenate([positions[i] for i in picked])
-        refit = fit_logit(data.iloc[index].reset_index(drop=True), mechanisms, clustered=False)
+        refit = fit_logit(data.iloc[index].reset_index(drop=True), mechanisms, clustered=False,
+                          start=result.params.to_numpy())  # fmt: skip
         if refit is not None:
             curves.append(curve(refit))
     low, high = (np.percentile(curves, [2.5, 97.5], axis=0) if curves

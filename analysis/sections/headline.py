@@ -6,11 +6,13 @@ Every number comes from the computations the sections below show in full."""
 import numpy as np
 import pandas as pd
 
+from algos.registry import ALGOS
 from analysis import plots
 from analysis.display import interval
 from analysis.dose_response import fitted_curve, kl_bins
 from analysis.intervals import wilson_interval
 from analysis.section import REFERENCE_MECHANISM, Context, Figure, Finding, Part
+from analysis.sections.per_update import kl_interval
 from analysis.sections.robustness import odds_span
 from analysis.vocabulary import ALL, CONTROLS
 
@@ -70,8 +72,8 @@ def answer(pooled, control: dict, level: float, horizon: int) -> str:
             f"{pooled['odds_ratio']:.2g}.")  # fmt: skip
     text = text[0].upper() + text[1:]
     if control["updates"]:
-        text += (f" A policy that never moved was followed by a 'collapse' after {control['p']:.0%} of "
-                 "its updates: the collapse rule's false-alarm rate.")  # fmt: skip
+        text += (f" A policy that never moved was followed by a 'collapse' after {control['collapses']} of "
+                 f"its {control['updates']} updates: the collapse rule's false-alarm rate.")  # fmt: skip
     return text
 
 
@@ -84,10 +86,11 @@ def short_findings(ctx: Context, pooled, control: dict) -> list[Finding]:
             f"per tenfold kl_mean ({int(pooled['updates'])} updates at risk, {int(pooled['runs'])} runs).",
             "collapse_vs_kl"))  # fmt: skip
         if np.isfinite(pooled["crossing_kl"]):
-            found.append(Finding(
-                f"The fitted risk crosses {level} at kl_mean "
-                f"{interval(pooled['crossing_kl'], pooled['crossing_ci_low'], pooled['crossing_ci_high'], '.2g')} nats.",
-                "collapse_vs_kl"))  # fmt: skip
+            bounds = kl_interval(
+                pooled["crossing_ci_low"], pooled["crossing_ci_high"], pooled["kl_observed_high"]
+            )
+            found.append(Finding(f"The fitted risk crosses {level} at kl_mean {pooled['crossing_kl']:.2g}{bounds} nats.",
+                                 "collapse_vs_kl"))  # fmt: skip
     if control["runs"]:
         low, high = control["runs_ci"]
         found.append(Finding(
@@ -97,13 +100,13 @@ def short_findings(ctx: Context, pooled, control: dict) -> list[Finding]:
     span = odds_span(ctx.robustness)
     if span is not None:
         found.append(Finding(
-            f"Under {len(ctx.robustness)} neighbouring collapse definitions the odds ratio stays within "
-            f"{span[0]:.2g}–{span[1]:.2g}.", "robustness"))  # fmt: skip
+            f"Under the report's collapse definition and {len(ctx.robustness) - 1} neighbours, the odds ratio "
+            f"per tenfold kl_mean stays within {span[0]:.2g}–{span[1]:.2g}.", "robustness"))  # fmt: skip
     odds = ctx.mechanism_odds[np.isfinite(ctx.mechanism_odds["odds_ratio"].astype(float))]
     if len(odds):
         apart = odds[(odds["ci_low"] > 1) | (odds["ci_high"] < 1)]
         found.append(Finding(
-            f"At equal kl_mean, {len(apart)} of {len(odds)} mechanisms differ from {REFERENCE_MECHANISM} beyond "
+            f"At equal kl_mean, {len(apart)} of {len(odds)} mechanisms differ from {ALGOS[REFERENCE_MECHANISM].title} beyond "
             f"their interval (odds ratios {odds['odds_ratio'].min():.2g}–{odds['odds_ratio'].max():.2g}).",
             "mechanism_odds"))  # fmt: skip
     return found[:5]

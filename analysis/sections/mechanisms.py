@@ -5,6 +5,7 @@ and is TRPO's line search then worth anything against NPG."""
 import numpy as np
 import pandas as pd
 
+from algos.registry import ALGOS
 from analysis import display, plots
 from analysis.display import interval
 from analysis.mechanisms import (
@@ -76,7 +77,7 @@ def odds_finding(odds: pd.DataFrame) -> Finding | None:
     )
     verdict = (f"{len(apart)} of {len(fitted)} differ from {REFERENCE} beyond their interval"
                if len(apart) else f"none differs from {REFERENCE} beyond its interval")  # fmt: skip
-    return Finding(f"At equal kl_mean, the odds of a collapse against {REFERENCE}: {cells} ({verdict}).",
+    return Finding(f"At equal kl_mean, the odds of a collapse against {ALGOS[REFERENCE].title}: {cells} ({verdict}).",
                    "mechanism_odds")  # fmt: skip
 
 

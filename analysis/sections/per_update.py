@@ -28,7 +28,7 @@ def build(ctx: Context) -> Part:
         tables=[
             Table("collapse_vs_kl",
                   f"Per update: logistic regression of 'a collapse follows within {horizon} updates' on "
-                  f"log10 kl_mean, with algo and training progress as covariates (statsmodels; standard "
+                  f"log10 kl_mean, with the mechanism (update rule and variant) and training progress as covariates (statsmodels; standard "
                   f"errors clustered by run); 'all' pools the algos. Level = {level}, for an update "
                   f"{d.progress:.0%} of the way through its run; its interval is a percentile bootstrap "
                   f"over runs ({d.bootstrap} resamples).",
@@ -85,7 +85,7 @@ def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
         f"Per update ({int(pooled['updates'])} updates at risk in {int(pooled['runs'])} runs, "
         f"{int(pooled['collapses'])} followed by a collapse within {horizon} updates), each tenfold "
         f"increase of kl_mean multiplies the odds of a collapse by {or_text(pooled)} "
-        "(logistic regression with algo and training progress, 95% CI clustered by run)"
+        "(logistic regression with the mechanism and training progress, 95% CI clustered by run)"
     )
     if per_algo:
         text += "; per algo: " + ", ".join(per_algo)
