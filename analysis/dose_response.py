@@ -139,7 +139,9 @@ def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool, start=None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = sm.Logit(y, design(data, algos)).fit(disp=0, maxiter=200, start_params=start, **kwargs)
+            result = sm.Logit(y, design(data, algos)).fit(
+                disp=0, maxiter=200, start_params=start, **kwargs
+            )
     except (
         np.linalg.LinAlgError,
         ValueError,
@@ -234,7 +236,9 @@ def bootstrap_crossings(
 
     def crossing(picked: np.ndarray) -> float:
         index = np.concatenate([positions[i] for i in picked])
-        result = fit_logit(data.iloc[index].reset_index(drop=True), algos, clustered=False, start=start)
+        result = fit_logit(
+            data.iloc[index].reset_index(drop=True), algos, clustered=False, start=start
+        )
         return np.nan if result is None else crossing_kl(result.params, level, progress, shares)
 
     return bootstrap_over_runs(crossing, len(positions), resamples, rng)
