@@ -75,8 +75,8 @@ def odds_finding(odds: pd.DataFrame) -> Finding | None:
     cells = "; ".join(
         f"{r.mechanism} {interval(r.odds_ratio, r.ci_low, r.ci_high)}" for r in fitted.itertuples()
     )
-    verdict = (f"{len(apart)} of {len(fitted)} differ from {REFERENCE} beyond their interval"
-               if len(apart) else f"none differs from {REFERENCE} beyond its interval")  # fmt: skip
+    verdict = (f"{len(apart)} of {len(fitted)} differ from {ALGOS[REFERENCE].title} beyond their interval"
+               if len(apart) else f"none differs from {ALGOS[REFERENCE].title} beyond its interval")  # fmt: skip
     return Finding(f"At equal kl_mean, the odds of a collapse against {ALGOS[REFERENCE].title}: {cells} ({verdict}).",
                    "mechanism_odds")  # fmt: skip
 
