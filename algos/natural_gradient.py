@@ -47,6 +47,25 @@ def fisher_vector_product(
     return product
 
 
+class NaturalGradientUpdate:
+    """What TRPO's and NPG's update rules share beyond their step: no optimiser and no
+    state beyond the actor."""
+
+    def __init__(self, actor: GaussianActor, config: NaturalGradientConfig):
+        self.actor = actor
+        self.config = config
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
+
+    def state_dict(self) -> dict:
+        """Nothing beyond the actor: each step is computed afresh from its batch."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 @dataclass
 class NaturalStep:
     full_step: torch.Tensor | None  # None when the curvature along s is not positive

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.natural_gradient import NaturalGradientConfig, natural_step
-from algos.policy import GaussianActor, flat_params, set_flat_params
+from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, natural_step
+from algos.policy import flat_params, set_flat_params
 from algos.rollout import Batch
 from algos.surrogate import surrogate
 
@@ -22,21 +22,7 @@ class NPGConfig(NaturalGradientConfig):
     pass
 
 
-class NPGUpdate:
-    def __init__(self, actor: GaussianActor, config: NPGConfig):
-        self.actor = actor
-        self.config = config
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return []
-
-    def state_dict(self) -> dict:
-        """Nothing beyond the actor: each step is computed afresh from its batch."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
+class NPGUpdate(NaturalGradientUpdate):
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         proposed = natural_step(self.actor, batch, self.config)
         if proposed.full_step is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from algos.allowed import Int, Real, setting
-from algos.natural_gradient import NaturalGradientConfig, natural_step
+from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, natural_step
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
@@ -25,21 +25,7 @@ class TRPOConfig(NaturalGradientConfig):
     backtrack_iters: int = setting(10, Int())  # at most this many shrinkings of the full step
 
 
-class TRPOUpdate:
-    def __init__(self, actor: GaussianActor, config: TRPOConfig):
-        self.actor = actor
-        self.config = config
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return []
-
-    def state_dict(self) -> dict:
-        """Nothing beyond the actor: each step is computed afresh from its batch."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
+class TRPOUpdate(NaturalGradientUpdate):
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
         c = self.config
         proposed = natural_step(self.actor, batch, c)
