@@ -62,7 +62,7 @@ def test_measured_and_predicted_return_changes_match_the_analytic_change(toy_con
 def test_the_controls_interval_covers_zero_as_often_as_a_95_percent_interval_should(toy_config):
     state = make_learner(toy_config).state_dict(0, 0)
     covered = 0
-    for repeat in range(200):  # M = 10 episodes per arm, the probe's default
+    for repeat in range(200):  # M = 10 episodes per arm: the bandit's returns are not skewed
         cfg = probe_settings(episodes=10, directions=[], knobs={}, seed=20 * repeat)
         (control,) = probe_checkpoint(toy_config, state, cfg)
         assert control["arm"] == "control"
