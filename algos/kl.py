@@ -22,6 +22,23 @@ def gaussian_kl(
     return per_dim.sum(dim=-1)
 
 
+def gaussian_kl_parts(
+    mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor, log_std_q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(p‖q) per state split into what moving the mean costs and what changing the spread
+    costs: shift + scale = gaussian_kl, with
+
+    shift = Σ_i (μ_p,i − μ_q,i)² / (2 σ_q,i²)   (0 when the means agree)
+    scale = Σ_i [ log σ_q,i − log σ_p,i + σ_p,i² / (2 σ_q,i²) − ½ ]   (0 when the spreads agree)
+
+    Both are non-negative, so an update's KL can be read as spent on one or the other.
+    """
+    var_q = torch.exp(2.0 * log_std_q)
+    shift = ((mean_p - mean_q) ** 2 / (2.0 * var_q)).sum(dim=-1)
+    scale = (log_std_q - log_std_p + torch.exp(2.0 * log_std_p) / (2.0 * var_q) - 0.5).sum(dim=-1)
+    return shift, scale
+
+
 def kl_k1(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
     """Unbiased, high-variance estimator of KL(old‖new) from actions a ~ π_old: log π_old/π_new."""
     return logp_old - logp_new

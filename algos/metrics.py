@@ -12,6 +12,8 @@ METRICS = {
     "episodes": "how many finished",
     "kl_mean": "exact KL(π_old‖π_new) of the update, averaged over the batch's states (nats)",
     "kl_max": "its largest per-state value",
+    "kl_shift": "the part of kl_mean spent moving the action mean: mean_s Σ_i Δμ_i² / (2σ_new,i²)",
+    "kl_scale": "the part spent changing the action spread: kl_mean − kl_shift (closed form, ≥ 0)",
     "kl_quadratic": "½ΔθᵀFΔθ: the second-order (Fisher) model of kl_mean for the same update",
     "kl_model_ratio": "kl_mean / kl_quadratic: 1 where the quadratic model of the KL holds",
     "kl_full_step": "exact mean KL of TRPO's or NPG's full natural-gradient step, before any line search",

@@ -10,7 +10,7 @@ import math
 import torch
 from torch.func import functional_call, jvp
 
-from algos.kl import gaussian_kl, kl_k3
+from algos.kl import gaussian_kl, gaussian_kl_parts, kl_k3
 from algos.policy import GaussianActor, flat_params, gaussian_entropy, gaussian_log_prob
 from algos.rollout import Batch
 
@@ -68,6 +68,7 @@ def update_diagnostics(
     with torch.no_grad():
         mean, log_std = actor(batch.obs)
         kl = gaussian_kl(batch.mean_old, batch.log_std_old, mean, log_std)
+        kl_shift, kl_scale = gaussian_kl_parts(batch.mean_old, batch.log_std_old, mean, log_std)
         kl_reverse = gaussian_kl(mean, log_std, batch.mean_old, batch.log_std_old)
         logp = gaussian_log_prob(mean, log_std, batch.actions)
         r = torch.exp(logp - batch.logp_old)
@@ -77,6 +78,8 @@ def update_diagnostics(
             "kl_quadratic": kl_quadratic,
             "kl_model_ratio": kl_mean / kl_quadratic if kl_quadratic > 0.0 else math.nan,
             "kl_max": kl.max().item(),
+            "kl_shift": kl_shift.mean().item(),
+            "kl_scale": kl_scale.mean().item(),
             "kl_k3": kl_k3(batch.logp_old, logp).mean().item(),
             "kl_reverse_mean": kl_reverse.mean().item(),
             "ratio_min": r.min().item(),

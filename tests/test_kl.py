@@ -2,7 +2,9 @@
 
 import torch
 
-from algos.kl import gaussian_kl, kl_k1, kl_k3
+from torch.distributions import Normal, kl_divergence
+
+from algos.kl import gaussian_kl, gaussian_kl_parts, kl_k1, kl_k3
 from algos.policy import gaussian_log_prob
 
 
@@ -62,3 +64,22 @@ def test_k1_and_k3_estimators_are_unbiased_and_k3_is_nonnegative():
     for estimate in (kl_k1(logp_old, logp_new), kl_k3(logp_old, logp_new)):
         assert abs(estimate.mean().item() - exact) < 5 * estimate.std().item() / n**0.5
     assert (kl_k3(logp_old, logp_new) >= 0).all()
+
+
+def test_the_mean_shift_and_scale_parts_add_up_to_torchs_closed_form_kl():
+    for seed in range(5):
+        mean_p, log_std_p, mean_q, log_std_q = sample_pair(10 + seed)
+        shift, scale = gaussian_kl_parts(mean_p, log_std_p, mean_q, log_std_q)
+        total = kl_divergence(Normal(mean_p, log_std_p.exp()), Normal(mean_q, log_std_q.exp()))
+        assert torch.allclose(shift + scale, total.sum(-1))
+        assert torch.all(shift > 0) and torch.all(scale > 0)
+
+
+def test_each_part_is_the_whole_kl_when_the_other_does_not_change():
+    mean_p, log_std_p, mean_q, log_std_q = sample_pair(20)
+    same_spread = gaussian_kl_parts(mean_p, log_std_p, mean_q, log_std_p)
+    assert torch.allclose(same_spread[0], gaussian_kl(mean_p, log_std_p, mean_q, log_std_p))
+    assert torch.allclose(same_spread[1], torch.zeros(4, dtype=torch.float64))
+    same_mean = gaussian_kl_parts(mean_p, log_std_p, mean_p, log_std_q)
+    assert torch.allclose(same_mean[0], torch.zeros(4, dtype=torch.float64))
+    assert torch.allclose(same_mean[1], gaussian_kl(mean_p, log_std_p, mean_p, log_std_q))
