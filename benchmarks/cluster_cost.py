@@ -27,18 +27,11 @@ import torch
 
 from algos.minibatch_step import COMPILE_MODES, use_compiled
 from algos.train import train
+from experiments.preset import preset_jobs
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
-from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def preset_jobs(preset: str) -> list[list[str]]:
-    cfg = compose_run_config([f"sweep={preset}"])
-    sweep = cfg.sweep
-    return [[f"sweep={preset}", *job] for job in
-            expand_jobs(dict(sweep.grids), list(sweep.envs), list(sweep.seeds), [], [])]  # fmt: skip
 
 
 def algo_env(job: list[str]) -> tuple[str, str]:

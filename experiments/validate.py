@@ -58,6 +58,7 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "wandb.group": Allowed(str, optional=True),
     "sweep.name": TEXT,
     "sweep.grids": None,  # the sweeper expands them into jobs and validates each job
+    "sweep.held_out": None,  # more grids, the same way
     "sweep.envs": None,
     "sweep.seeds": None,
 }

@@ -1,7 +1,6 @@
 """Closed-form Gaussian KL against Monte-Carlo, and the properties KL must have."""
 
 import torch
-
 from torch.distributions import Normal, kl_divergence
 
 from algos.kl import gaussian_kl, gaussian_kl_parts, kl_k1, kl_k3

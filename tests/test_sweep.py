@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from hydra_plugins.union_sweeper.union_sweeper import expand_jobs
+from hydra_plugins.union_sweeper.union_sweeper import GridError, expand_jobs, preset_grids
 from records.paths import CONF_DIR
 from tests.conftest import ROOT, sweep_command
 
@@ -216,6 +217,35 @@ def test_a_grid_can_name_its_algo_so_one_algo_has_several_grids():
         ["algo=ppo", "epsilon=0.2", "env=E", "seed=0"],
         ["algo=ppo", "algo.objective=none", "env=E", "seed=0"],
     ]
+
+
+def test_an_axis_given_per_env_runs_each_envs_own_values_there_only():
+    grids = {"trpo": {"delta": {"A": [1, 3], "B": [10]}}, "pg": {"lr": [0.1]}}
+    jobs = expand_jobs(grids, ["A", "B"], [0, 1], [], [])
+    trpo = [j for j in jobs if j[0] == "algo=trpo"]
+    assert sorted((j[1], j[2]) for j in trpo if j[3] == "seed=0") == [
+        ("delta=1", "env=A"),
+        ("delta=10", "env=B"),
+        ("delta=3", "env=A"),
+    ]
+    assert len(trpo) == 6 and len(jobs) == 6 + 4
+    only_b = expand_jobs(grids, ["A", "B"], [0], [], [["env=B"]])
+    assert [j[1] for j in only_b if j[0] == "algo=trpo"] == ["delta=10"]
+
+
+def test_an_axis_given_per_env_must_cover_every_env_the_sweep_runs():
+    with pytest.raises(GridError, match="gives delta for A but not for B"):
+        expand_jobs({"trpo": {"delta": {"A": [1]}}}, ["A", "B"], [0], [], [])
+
+
+def test_held_out_grids_run_with_the_grids_and_need_names_of_their_own():
+    preset = OmegaConf.create({"grids": {"ppo": {"epsilon": [0.2]}},
+                               "held_out": {"ppo_epochs": {"algo": "ppo", "algo.epochs": [30]}}})  # fmt: skip
+    assert list(preset_grids(preset)) == ["ppo", "ppo_epochs"]
+    assert list(preset_grids(OmegaConf.create({"grids": {"ppo": {}}}))) == ["ppo"]
+    clash = OmegaConf.create({"grids": {"ppo": {}}, "held_out": {"ppo": {}}})
+    with pytest.raises(GridError, match="both in grids and in held_out"):
+        preset_grids(clash)
 
 
 def test_ppo_table1_preset_expands_to_the_papers_variants():

@@ -3,9 +3,14 @@
 A preset (conf/sweep/<name>.yaml) lists, per algo, the step sizes to try:
   sweep.grids: {pg: {lr: [...]}, trpo: {delta: [...]}, ppo: {epsilon: [...]}}
 and the envs and seeds every algo runs on. A grid's name is its algo unless the grid
-says `algo: <name>`, so one algo can have several grids (e.g. PPO's objective variants). Hydra's basic sweeper only takes Cartesian
-products, so this one expands the union (each algo's grid × envs × seeds, crossed with
-any comma-list the command line adds), checks every job's config before any starts,
+says `algo: <name>`, so one algo can have several grids (e.g. PPO's objective variants).
+An axis may instead map each env to its own values, for a study whose step sizes break
+each task at a different size: `trpo: {delta: {Hopper-v5: [...], HalfCheetah-v5: [...]}}`.
+`sweep.held_out` has more grids of the same form, run alongside: the runs whose update
+size a knob other than the step size changes (the analysis fits on `grids` and predicts
+these). Hydra's basic sweeper only takes Cartesian products, so this one expands the
+union (each algo's grid × envs × seeds, crossed with any comma-list the command line
+adds), checks every job's config before any starts,
 leaves out runs whose record is already `done`, and hands the rest to whichever Hydra
 launcher is configured (joblib, submitit, ray). Failed runs do not stop the sweep; they
 are listed at the end.
@@ -14,7 +19,7 @@ are listed at the end.
 import itertools
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +42,10 @@ class UnionSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="union", node=UnionSweeperConf)
 
 
+class GridError(ValueError):
+    """A preset's grid that cannot be expanded; its message is one line."""
+
+
 def expand_jobs(
     grids: dict,
     envs: Sequence[str],
@@ -50,6 +59,7 @@ def expand_jobs(
     axis (e.g. ["seed=0", "seed=1"]); an axis over env or seed replaces the preset's list.
     Seeds vary fastest, then envs: the first jobs a launcher starts side by side are
     different seeds, so warm-start runs train their distinct starting policies in parallel.
+    An axis given per env (a mapping env -> values) must give values for every env run.
     """
     env_axis = next((a for a in crossed if a[0].startswith("env=")), [f"env={e}" for e in envs])
     seed_axis = next((a for a in crossed if a[0].startswith("seed=")), [f"seed={s}" for s in seeds])
@@ -58,16 +68,53 @@ def expand_jobs(
     for name, axes in grids.items():
         grid = dict(axes)
         algo = grid.pop("algo", name)
-        keys = list(grid)
-        algo_axis = [[f"{k}={v}" for k, v in zip(keys, values, strict=True)]
-                     for values in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
-        for point, *rest, env, seed in itertools.product(
-            algo_axis, *other_axes, env_axis or [None], seed_axis or [None]
-        ):
-            job = [*fixed, f"algo={algo}", *point, *rest]
-            job += [x for x in (env, seed) if x is not None]
-            jobs.append(job)
+        points = grid_points(name, grid, [e.split("=", 1)[1] for e in env_axis])
+        for point in dict.fromkeys(p for per_env in points.values() for p in per_env):
+            for *rest, env, seed in itertools.product(
+                *other_axes, env_axis or [None], seed_axis or [None]
+            ):
+                if env is not None and point not in points[env.split("=", 1)[1]]:
+                    continue
+                job = [*fixed, f"algo={algo}", *point, *rest]
+                job += [x for x in (env, seed) if x is not None]
+                jobs.append(job)
     return jobs
+
+
+def grid_points(name: str, grid: dict, envs: list[str]) -> dict[str | None, list[tuple]]:
+    """Each env's points of one grid (tuples of overrides), in the grid's order; with no
+    env axis, the one key None."""
+    per_env = {k for k, values in grid.items() if isinstance(values, Mapping)}
+    if per_env and not envs:
+        raise GridError(
+            f"grid '{name}' gives {', '.join(sorted(per_env))} per env, but the sweep has no envs"
+        )
+    points = {}
+    for env in envs or [None]:
+        values = {}
+        for key, axis in grid.items():
+            if key in per_env and env not in axis:
+                raise GridError(
+                    f"grid '{name}' gives {key} for {', '.join(map(str, axis))} but not for {env}: "
+                    f"an axis given per env needs values for every env the sweep runs"
+                )
+            values[key] = axis[env] if key in per_env else axis
+        keys = list(values)
+        points[env] = [tuple(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+                       for combo in itertools.product(*(values[k] for k in keys))]  # fmt: skip
+    return points
+
+
+def preset_grids(preset: DictConfig) -> dict:
+    """A preset's grids and its held-out grids, as one union (plain data)."""
+    grids = OmegaConf.to_container(preset.grids, resolve=True) if preset.grids else {}
+    held_out = preset.get("held_out")
+    held_out = OmegaConf.to_container(held_out, resolve=True) if held_out else {}
+    if both := sorted(set(grids) & set(held_out)):
+        raise GridError(
+            f"grid names {', '.join(both)} are both in grids and in held_out: give each its own"
+        )
+    return grids | held_out
 
 
 class UnionSweeper(Sweeper):
@@ -105,11 +152,15 @@ class UnionSweeper(Sweeper):
                     )
                 crossed.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
         preset = self.config.sweep
-        grids = OmegaConf.to_container(preset.grids, resolve=True)
-        if grids:
-            jobs = expand_jobs(grids, list(preset.envs), list(preset.seeds), fixed, crossed)
-        else:
-            jobs = [[*fixed, *point] for point in itertools.product(*crossed)]
+        try:
+            grids = preset_grids(preset)
+            if grids:
+                jobs = expand_jobs(grids, list(preset.envs), list(preset.seeds), fixed, crossed)
+            else:
+                jobs = [[*fixed, *point] for point in itertools.product(*crossed)]
+        except GridError as error:
+            print(f"error: sweep '{preset.name}': {error}", file=sys.stderr)
+            sys.exit(2)
 
         runs: dict[str, tuple[list[str], Path]] = {}
         for job in jobs:

@@ -1,0 +1,25 @@
+"""A study preset's runs as the sweeper expands them (its jobs, their run ids), so that the
+analysis and the benchmarks find a preset's runs the way its sweep made them."""
+
+from experiments.spec import RunSpec
+from experiments.validate import compose_run_config
+from hydra_plugins.union_sweeper.union_sweeper import expand_jobs, preset_grids
+
+PARTS = ("all", "grids", "held_out")  # every grid | the step-size grids | the held-out knobs
+
+
+def preset_jobs(preset: str, part: str = "all") -> list[list[str]]:
+    """Each job's command line (`sweep=<preset>` and its overrides) in the sweep's order."""
+    sweep = compose_run_config([f"sweep={preset}"]).sweep
+    grids = preset_grids(sweep)
+    held_out = set(sweep.get("held_out") or {})
+    chosen = {name: grid for name, grid in grids.items()
+              if part == "all" or (name in held_out) == (part == "held_out")}  # fmt: skip
+    return [[f"sweep={preset}", *job] for job in
+            expand_jobs(chosen, list(sweep.envs), list(sweep.seeds), [], [])]  # fmt: skip
+
+
+def preset_run_ids(preset: str, part: str = "all") -> list[str]:
+    """The run ids of a preset's jobs (a run two jobs share counted once)."""
+    ids = (RunSpec.from_cfg(compose_run_config(job)).run_id for job in preset_jobs(preset, part))
+    return list(dict.fromkeys(ids))
