@@ -360,6 +360,125 @@ def line_search_worth(worth: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def per_task(fits: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
+    """Per task (and pooled): the dose–response's odds ratio and crossing KL beside the
+    zero-dose control's false alarms on that task."""
+    zero = controls.set_index("env")
+
+    def control_cell(env: str, kind: str) -> str:
+        if env not in zero.index or not zero.at[env, f"{kind}_n"]:
+            return "no zero-dose run"
+        r = zero.loc[env]
+        return frequency(
+            int(r[f"{kind}_k"]), int(r[f"{kind}_n"]), r[f"{kind}_low"], r[f"{kind}_high"]
+        )
+
+    return pd.DataFrame(
+        {
+            "task": fits["env"],
+            "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in fits.itertuples()],
+            "followed by a collapse": fits["collapses"],
+            "odds ratio per 10× kl_mean [95% CI, clustered by run]": [
+                interval(r.odds_ratio, r.odds_ratio_ci_low, r.odds_ratio_ci_high)
+                for r in fits.itertuples()
+            ],
+            "kl_mean where P(collapse) = level [95% bootstrap CI]": [
+                interval(r.crossing_kl, r.crossing_ci_low, r.crossing_ci_high, ".2g")
+                for r in fits.itertuples()
+            ],
+            "zero dose: runs collapsed": [control_cell(e, "runs") for e in fits["env"]],
+            "zero dose: updates followed by a 'collapse'": [control_cell(e, "updates") for e in fits["env"]],
+        }
+    )  # fmt: skip
+
+
+def p_text(p: float) -> str:
+    return f"{p:.2g}" if np.isfinite(p) else "–"
+
+
+def task_tests(tests: dict) -> pd.DataFrame:
+    """The two transfer tests: does the slope differ between tasks, does the level."""
+    return pd.DataFrame(
+        {
+            "question": ["does the slope (odds ratio per 10× kl_mean) differ between tasks?",
+                         "does the level (the risk at a given kl_mean) differ, with one common slope?"],
+            "Wald χ² (df)": [f"{tests['slope_chi2']:.3g} ({tests['df']})",
+                             f"{tests['level_chi2']:.3g} ({tests['df']})"],
+            "p": [p_text(tests["slope_p"]), p_text(tests["level_p"])],
+        }
+    )  # fmt: skip
+
+
+def held_out_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Each predictor's Brier score and log-loss on the held-out updates, and how much worse
+    than the update-size fit it does (95% bootstrap over held-out runs)."""
+    return pd.DataFrame(
+        {
+            "predictor": table["predictor"],
+            "Brier score": table["brier"].map("{:.4f}".format),
+            "its excess over the update-size fit [95% CI]": [
+                interval(r.brier_gap, r.brier_gap_low, r.brier_gap_high, ".4f") for r in table.itertuples()
+            ],
+            "log-loss": table["log_loss"].map("{:.4f}".format),
+            "its excess [95% CI]": [
+                interval(r.log_loss_gap, r.log_loss_gap_low, r.log_loss_gap_high, ".4f")
+                for r in table.itertuples()
+            ],
+        }
+    )  # fmt: skip
+
+
+def held_out_settings(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task and held-out setting: predicted against observed collapses."""
+    return pd.DataFrame(
+        {
+            "task": table["env"],
+            "held-out setting": table["setting"],
+            "runs collapsed [95% Wilson CI]": [
+                frequency(r.runs_collapsed, r.runs, r.runs_ci_low, r.runs_ci_high) for r in table.itertuples()
+            ],
+            "kl_mean median": table["kl_median"].map("{:.2g}".format),
+            "updates at risk": table["updates"],
+            "collapses: predicted / observed": [
+                f"{r.predicted_collapses:.1f} / {r.collapses}" for r in table.itertuples()
+            ],
+            "P(collapse) per update: predicted / observed [95% CI over runs]": [
+                f"{r.predicted_rate:.3f} / " + interval(r.observed_rate, r.observed_ci_low, r.observed_ci_high, ".3f")
+                for r in table.itertuples()
+            ],
+        }
+    )  # fmt: skip
+
+
+def kl_parts(table: pd.DataFrame) -> pd.DataFrame:
+    terms = {"log10_kl_shift": "per 10× kl_shift (at fixed kl_scale)",
+             "log10_kl_scale": "per 10× kl_scale (at fixed kl_shift)",
+             "log10_kl": "per 10× kl_mean (at fixed share)",
+             "shift_share": "share spent on the shift, 0 → 1 (at fixed kl_mean)"}  # fmt: skip
+    return pd.DataFrame(
+        {
+            "model": table["model"],
+            "odds ratio": table["term"].map(terms),
+            "[95% CI, clustered by run]": [interval(r.odds_ratio, r.ci_low, r.ci_high) for r in table.itertuples()],
+            "p": table["p_value"].map(p_text),
+            "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in table.itertuples()],
+        }
+    )  # fmt: skip
+
+
+def shift_shares(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "update rule": table["variant"],
+            "updates at risk": table["updates"],
+            "kl_shift / kl_mean: median (5–95 %)": [
+                f"{r.shift_share_median:.2f} ({r.shift_share_p05:.2f}–{r.shift_share_p95:.2f})"
+                for r in table.itertuples()
+            ],
+        }
+    )
+
+
 def markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False)
 

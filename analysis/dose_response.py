@@ -4,8 +4,9 @@ Per update: every update of a finished run is one trial, its dose the update's k
 (exact KL(π_old‖π_new) over the batch's states), its outcome the update-level collapse
 rule of analysis.collapse (the return falls by more than drop_frac of the run's gain
 within `horizon` updates). Binned on half-decades of KL with Wilson intervals, and a
-logistic regression of the outcome on log10 kl_mean with the mechanism (variant) and training progress as
-covariates, its standard errors clustered by run (updates of one run are not independent).
+logistic regression of the outcome on log10 kl_mean with the mechanism (variant), the
+task (env, with several) and training progress as covariates, its standard errors
+clustered by run (updates of one run are not independent).
 A run-level bootstrap gives the interval of the KL at which P(collapse) crosses a level.
 
 Per run: the run-level collapse frequency by quantile bins of each run's median and
@@ -23,8 +24,6 @@ from analysis.collapse import CollapseRule, run_start, update_outcomes
 from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
 from analysis.vocabulary import ALL
 
-"""The label of rows pooled over algos."""
-
 
 def update_trials(
     updates: pd.DataFrame,
@@ -35,7 +34,7 @@ def update_trials(
     """One row per update of the runs in `runs` (run_id, updates, baseline_return and
     history_returns: see analysis.collapse.run_start): run_id, algo, env, kl_mean, kl_max,
     progress (update / the run's number of updates), `at_risk` and `collapse` (the
-    update-level rule). Only updates at risk are trials: one made after the policy has
+    update-level rule), and kl_shift and kl_scale where the records have them. Only updates at risk are trials: one made after the policy has
     already fallen cannot collapse it again, whatever its size."""
     info = runs.set_index("run_id")
     frames = []
@@ -56,14 +55,18 @@ def update_trials(
                     "update": run["update"].to_numpy(),
                     "kl_mean": run["kl_mean"].to_numpy(dtype=float),
                     "kl_max": run["kl_max"].to_numpy(dtype=float),
+                    **{
+                        part: run[part].to_numpy(dtype=float) if part in run else np.nan
+                        for part in ("kl_shift", "kl_scale")
+                    },  # fmt: skip
                     "progress": run["update"].to_numpy() / max(info.at[run_id, "updates"], 1),
                     "at_risk": at_risk,
                     "collapse": collapse,
                 }
             )
         )
-    columns = ["run_id", "algo", "variant", "env", "update", "kl_mean", "kl_max", "progress", "collapse",
-               "at_risk"]  # fmt: skip
+    columns = ["run_id", "algo", "variant", "env", "update", "kl_mean", "kl_max", "kl_shift", "kl_scale",
+               "progress", "collapse", "at_risk"]  # fmt: skip
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
@@ -109,24 +112,47 @@ BIN_COLUMNS = ["scope", "kl_low", "kl_high", "kl_center", "updates", "collapses"
 
 
 MECHANISM = "variant"  # the covariate beside KL: the update rule as a researcher names it
+STRATA = (MECHANISM, "env")  # the categorical covariates: mechanism and task, where present
 
 
-def design(data: pd.DataFrame, mechanisms: list[str]) -> pd.DataFrame:
-    """Regressors: intercept, log10 KL, training progress and one dummy per mechanism
-    (`MECHANISM` column) beyond the first of `mechanisms` (the reference level)."""
+def strata_levels(data: pd.DataFrame, reference: str | None = None) -> dict[str, list[str]]:
+    """Each stratum's levels in `data`, the first the reference level (`reference` for the
+    mechanism when given, else the first in order); a stratum with one level has no dummy."""
+    levels = {c: sorted(data[c].unique()) for c in STRATA if c in data}
+    if reference is not None:
+        levels[MECHANISM] = [reference, *(m for m in levels[MECHANISM] if m != reference)]
+    return levels
+
+
+def dummy(column: str, level: str) -> str:
+    """The regressor of one stratum level, e.g. variant[pg], env[Walker2d-v5]."""
+    return f"{column}[{level}]"
+
+
+def design(data: pd.DataFrame, levels: dict[str, list[str]]) -> pd.DataFrame:
+    """Regressors: intercept, log10 KL, training progress and one dummy per stratum level
+    beyond its first (the reference level)."""
     x = pd.DataFrame(
         {"const": 1.0, "log10_kl": data["log10_kl"], "progress": data["progress"]},
         index=data.index,
     )
-    for mechanism in mechanisms[1:]:
-        x[f"algo[{mechanism}]"] = (data[MECHANISM] == mechanism).astype(float)
+    for column, values in levels.items():
+        for value in values[1:]:
+            x[dummy(column, value)] = (data[column] == value).astype(float)
     return x
 
 
-def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool, start=None):
-    """statsmodels' Logit of `collapse` on design(); with clustered=True its covariance is
-    the cluster-robust sandwich with runs as clusters. None when it cannot be fitted
-    (one outcome only, or perfect separation). `start`: Newton's starting point (a
+def level_shares(data: pd.DataFrame, levels: dict[str, list[str]]) -> dict[str, float]:
+    """Each dummy's share of the updates: where the crossing and the curve are evaluated
+    (an average update of the data, not one of its reference levels)."""
+    return {dummy(c, v): float((data[c] == v).mean()) for c, vs in levels.items() for v in vs[1:]}
+
+
+def fit_logit(data: pd.DataFrame, levels: dict[str, list[str]], clustered: bool, start=None,
+              x: pd.DataFrame | None = None):  # fmt: skip
+    """statsmodels' Logit of `collapse` on design() (or on `x`); with clustered=True its
+    covariance is the cluster-robust sandwich with runs as clusters. None when it cannot be
+    fitted (one outcome only, or perfect separation). `start`: Newton's starting point (a
     bootstrap refit starts from the full fit, which it is near)."""
     y = data["collapse"].astype(float)
     if y.nunique() < 2:
@@ -139,7 +165,7 @@ def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool, start=None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = sm.Logit(y, design(data, algos)).fit(
+            result = sm.Logit(y, design(data, levels) if x is None else x).fit(
                 disp=0, maxiter=200, start_params=start, **kwargs
             )
     except (
@@ -152,14 +178,14 @@ def fit_logit(data: pd.DataFrame, algos: list[str], clustered: bool, start=None)
     return result if np.all(np.isfinite(result.params)) else None
 
 
-def crossing_kl(params: pd.Series, level: float, progress: float, algo_shares: dict) -> float:
+def crossing_kl(params: pd.Series, level: float, progress: float, shares: dict) -> float:
     """The KL at which the fitted P(collapse) equals `level`, at training progress
-    `progress` and algo dummies at `algo_shares`; NaN when P does not rise with KL."""
+    `progress` and the strata dummies at `shares`; NaN when P does not rise with KL."""
     slope = params["log10_kl"]
     if not slope > 0:
         return float("nan")
     rest = params["const"] + params["progress"] * progress
-    rest += sum(params[f"algo[{a}]"] * share for a, share in algo_shares.items())
+    rest += sum(params[name] * share for name, share in shares.items())
     return float(10.0 ** ((logit(level) - rest) / slope))
 
 
@@ -175,15 +201,16 @@ def logistic_dose_response(
     """Per scope (all algos pooled, then each algo unless `pooled_only`): the odds ratio of collapse per tenfold
     increase of `column` with its cluster-robust 95% CI and p-value, and the KL at which
     the fitted P(collapse) crosses `level` (at training progress `progress`; mechanism
-    effects weighted by their share of updates) with a 95% percentile interval from
-    `resamples` bootstrap resamples of whole runs. The mechanism (variant) is a covariate."""
+    and task effects weighted by their share of updates) with a 95% percentile interval
+    from `resamples` bootstrap resamples of whole runs. The mechanism (variant) and, with
+    several tasks, the task (env) are covariates."""
     data = with_log_kl(trials, column)
     rng = np.random.default_rng(seed)
     rows = []
     scopes = [(ALL, data)] + ([] if pooled_only else list(data.groupby("algo", sort=True)))
     for scope, part in scopes:
-        algos = sorted(part[MECHANISM].unique())
-        shares = {a: float((part[MECHANISM] == a).mean()) for a in algos[1:]}
+        levels = strata_levels(part)
+        shares = level_shares(part, levels)
         row = {
             "scope": scope,
             "updates": len(part),
@@ -200,7 +227,7 @@ def logistic_dose_response(
             "crossing_ci_high": np.nan,
             "crossing_resamples": 0,
         }
-        result = fit_logit(part, algos, clustered=True)
+        result = fit_logit(part, levels, clustered=True)
         if result is not None:
             low, high = result.conf_int().loc["log10_kl"]
             row.update(
@@ -210,7 +237,7 @@ def logistic_dose_response(
                 p_value=float(result.pvalues["log10_kl"]),
                 crossing_kl=crossing_kl(result.params, level, progress, shares),
             )
-            crossings = bootstrap_crossings(part, algos, level, progress, shares, resamples, rng,
+            crossings = bootstrap_crossings(part, levels, level, progress, shares, resamples, rng,
                                             result.params.to_numpy())  # fmt: skip
             low, high = percentile_interval(crossings)
             if np.isfinite(low):
@@ -222,7 +249,7 @@ def logistic_dose_response(
 
 def bootstrap_crossings(
     data: pd.DataFrame,
-    algos: list[str],
+    levels: dict[str, list[str]],
     level: float,
     progress: float,
     shares: dict,
@@ -237,7 +264,7 @@ def bootstrap_crossings(
     def crossing(picked: np.ndarray) -> float:
         index = np.concatenate([positions[i] for i in picked])
         result = fit_logit(
-            data.iloc[index].reset_index(drop=True), algos, clustered=False, start=start
+            data.iloc[index].reset_index(drop=True), levels, clustered=False, start=start
         )
         return np.nan if result is None else crossing_kl(result.params, level, progress, shares)
 
@@ -248,19 +275,19 @@ def fitted_curve(
     trials: pd.DataFrame, kl: np.ndarray, progress: float, resamples: int, seed: int
 ) -> pd.DataFrame:
     """The pooled fit's P(collapse) at each `kl` (training progress `progress`, mechanisms
-    at their shares of updates) with a 95% percentile band from refits on resamples of
-    whole runs; empty when the fit fails."""
+    and tasks at their shares of updates) with a 95% percentile band from refits on
+    resamples of whole runs; empty when the fit fails."""
     data = with_log_kl(trials)
-    mechanisms = sorted(data[MECHANISM].unique())
-    shares = {m: float((data[MECHANISM] == m).mean()) for m in mechanisms[1:]}
+    levels = strata_levels(data)
+    shares = level_shares(data, levels)
 
     def curve(result) -> np.ndarray:
         params = result.params
         rest = params["const"] + params["progress"] * progress
-        rest += sum(params[f"algo[{m}]"] * share for m, share in shares.items())
+        rest += sum(params[name] * share for name, share in shares.items())
         return expit(rest + params["log10_kl"] * np.log10(kl))
 
-    result = fit_logit(data, mechanisms, clustered=False)
+    result = fit_logit(data, levels, clustered=False)
     if result is None:
         return pd.DataFrame(columns=["kl", "p", "low", "high"])
     positions = list(data.groupby("run_id").indices.values())
@@ -269,7 +296,7 @@ def fitted_curve(
     for _ in range(resamples):
         picked = rng.integers(0, len(positions), len(positions))
         index = np.concatenate([positions[i] for i in picked])
-        refit = fit_logit(data.iloc[index].reset_index(drop=True), mechanisms, clustered=False,
+        refit = fit_logit(data.iloc[index].reset_index(drop=True), levels, clustered=False,
                           start=result.params.to_numpy())  # fmt: skip
         if refit is not None:
             curves.append(curve(refit))
@@ -282,22 +309,22 @@ def mechanism_odds_ratios(trials: pd.DataFrame, reference: str) -> pd.DataFrame:
     """At equal measured KL (and training progress): the odds of a collapse under each
     mechanism against `reference`, from the pooled logistic fit, cluster-robust 95% CIs."""
     data = with_log_kl(trials)
-    present = sorted(data[MECHANISM].unique())
-    if reference not in present:
+    if reference not in set(data[MECHANISM]):
         return pd.DataFrame(columns=MECHANISM_COLUMNS)
-    mechanisms = [reference, *(m for m in present if m != reference)]
-    result = fit_logit(data, mechanisms, clustered=True)
+    levels = strata_levels(data, reference)
+    result = fit_logit(data, levels, clustered=True)
     rows = []
-    for m in mechanisms[1:]:
+    for m in levels[MECHANISM][1:]:
         part = data[data[MECHANISM] == m]
         row = {"mechanism": m, "reference": reference, "updates": len(part),
                "collapses": int(part["collapse"].sum()), "runs": part["run_id"].nunique(),
                "odds_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}  # fmt: skip
         if result is not None:
-            low, high = result.conf_int().loc[f"algo[{m}]"]
-            row.update(odds_ratio=float(np.exp(result.params[f"algo[{m}]"])),
+            name = dummy(MECHANISM, m)
+            low, high = result.conf_int().loc[name]
+            row.update(odds_ratio=float(np.exp(result.params[name])),
                        ci_low=float(np.exp(low)), ci_high=float(np.exp(high)),
-                       p_value=float(result.pvalues[f"algo[{m}]"]))  # fmt: skip
+                       p_value=float(result.pvalues[name]))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=MECHANISM_COLUMNS)
 

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from algos.registry import ALGOS  # noqa: E402
+from analysis.dose_response import kl_bins  # noqa: E402
 from analysis.vocabulary import (  # noqa: E402
     ALL,
     LABEL,
@@ -396,6 +397,75 @@ def collapse_vs_kl(
     else:  # nothing to draw: say why instead of leaving an empty panel
         ax.text(0.5, 0.5, f"no KL bin has {min_updates} updates at risk yet", ha="center",
                 va="center", transform=ax.transAxes)  # fmt: skip
+    return save(fig, stem)
+
+
+def collapse_vs_kl_by_task(
+    at_risk: pd.DataFrame, controls: pd.DataFrame, per_decade: int, min_updates: int, stem: Path
+) -> list[Path]:
+    """One panel per task: P(collapse | kl_mean bin), the update rules pooled, 95% Wilson
+    intervals, bins of fewer than `min_updates` updates left out; the zero-dose control's
+    update-level rate on the task as a grey band."""
+    tasks = sorted(at_risk["env"].unique())
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(4.2 * len(tasks), 4), sharey=True, squeeze=False
+    )
+    zero = controls.set_index("env")
+    for ax, task in zip(axes[0], tasks, strict=True):
+        bins = kl_bins(at_risk[at_risk["env"] == task], "kl_mean", per_decade, min_updates)
+        rows = bins[bins["shown"].astype(bool) & (bins["scope"] == ALL)].sort_values("kl_center")
+        ax.errorbar(rows["kl_center"], rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
+                    rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3, color=PALETTE[ALL],
+                    lw=2, label="all update rules")  # fmt: skip
+        if task in zero.index and zero.at[task, "updates_n"]:
+            r = zero.loc[task]
+            ax.axhspan(r["updates_low"], r["updates_high"], color="0.6", alpha=0.3, lw=0,
+                       label="zero dose (no update)")  # fmt: skip
+            ax.axhline(r["updates_k"] / r["updates_n"], color="0.4", lw=1)
+        ax.set_xscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("kl_mean of the update (nats, log scale)")
+        if not len(rows):
+            ax.text(0.5, 0.5, f"no bin has {min_updates} updates at risk", ha="center", va="center",
+                    transform=ax.transAxes)  # fmt: skip
+    axes[0][0].set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.suptitle("Update size vs collapse, per task")
+    return save(fig, stem)
+
+
+def held_out_calibration(bins: pd.DataFrame, settings: pd.DataFrame, stem: Path) -> list[Path]:
+    """Left: observed against predicted P(collapse) of the held-out updates in equal-count
+    bins of the prediction (95% Wilson intervals) and the diagonal of a calibrated fit.
+    Right: per task and held-out setting, the observed per-update rate (95% interval over
+    runs) against the predicted one."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax in (left, right):
+        ax.axline((0, 0), slope=1, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("predicted P(collapse) per update (fitted on the step-size grids)")
+    left.errorbar(bins["predicted"], bins["observed"], yerr=[bins["observed"] - bins["ci_low"],
+                  bins["ci_high"] - bins["observed"]], marker="o", capsize=3, color=PALETTE[ALL], ls="")  # fmt: skip
+    left.set_ylabel("observed share of updates followed by a collapse")
+    left.set_title("Held-out updates, binned by prediction")
+    markers = dict(zip(sorted(settings["env"].unique()), "osD^v", strict=False))
+    colors = dict(zip(sorted(settings["setting"].unique()),
+                      sns.color_palette("colorblind", settings["setting"].nunique()), strict=True))  # fmt: skip
+    for r in settings.itertuples():
+        right.errorbar([r.predicted_rate], [r.observed_rate],
+                       yerr=[[r.observed_rate - r.observed_ci_low], [r.observed_ci_high - r.observed_rate]],
+                       marker=markers[r.env], color=colors[r.setting], capsize=3, ls="")  # fmt: skip
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=s) for s, c in colors.items()]
+    handles += [
+        plt.Line2D([], [], color="0.3", marker=m, ls="", label=e) for e, m in markers.items()
+    ]
+    right.legend(handles=handles, fontsize=7, loc="upper left")
+    right.set_ylabel("observed per-update rate (95% CI over runs)")
+    right.set_title("Per held-out setting and task")
+    top = max(float(np.nanmax([bins["ci_high"].max(), settings["observed_ci_high"].max(),
+                               settings["predicted_rate"].max(), bins["predicted"].max()])), 0.05)  # fmt: skip
+    for ax in (left, right):
+        ax.set_xlim(0, 1.05 * top)
+        ax.set_ylim(0, 1.05 * top)
     return save(fig, stem)
 
 

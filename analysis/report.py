@@ -20,6 +20,7 @@ from analysis import render
 from analysis.section import Context, Part
 from analysis.sections import SECTIONS
 from analysis.settings import REPORT_KEYS, check_or_exit
+from experiments.preset import held_out_settings
 from records.load import load, wandb_path
 from records.paths import CONF_DIR
 
@@ -36,8 +37,13 @@ def build_report(cfg: DictConfig) -> Path:
         raise SystemExit(f"error: no runs of sweep {cfg.sweep} in {where}")
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(cfg, records, out)
-    ctx.runs.merge(ctx.frame, on="run_id", how="left").to_csv(out / "runs.csv", index=False)
+    ctx = Context(cfg, records, out, held_out_settings(cfg.sweep))
+    runs = ctx.runs.merge(ctx.frame, on="run_id", how="left")
+    if ctx.held_out:
+        runs = pd.concat(
+            [runs, ctx.held_runs.assign(held_out=ctx.held_runs["run_id"].map(ctx.held_out))]
+        )
+    runs.to_csv(out / "runs.csv", index=False)
     parts: list[Part] = [part for section in SECTIONS if (part := section.build(ctx)) is not None]
     summary = summary_lines(ctx.runs, records.skipped, ctx.collapse_table)
     render.write_files(out, parts)

@@ -62,16 +62,25 @@ class Part:
 class Context:
     """The study's records and what several sections compute from them, computed once."""
 
-    def __init__(self, cfg: DictConfig, records: Records, out: Path):
+    def __init__(self, cfg: DictConfig, records: Records, out: Path, held_out: dict | None = None):
+        """`held_out`: run id -> its held-out setting (experiments.preset.held_out_settings).
+        Those runs are kept apart: every section sees the step-size runs only, and the
+        out-of-sample section predicts the held-out runs from them."""
         self.cfg, self.records, self.out = cfg, records, out
-        self.runs, self.updates = records.runs, records.updates
+        self.held_out = held_out or {}
+        runs, updates = records.runs, records.updates
+        apart = runs["run_id"].isin(self.held_out)
+        self.runs, self.held_runs = runs[~apart], runs[apart]
+        held = (updates["run_id"].isin(self.held_out) if "run_id" in updates
+                else pd.Series(False, index=updates.index))  # fmt: skip
+        self.updates, self.held_updates = updates[~held], updates[held]
 
     def figure_stem(self, name: str) -> Path:
         return self.out / name
 
     @cached_property
     def rules(self) -> dict[str, CollapseRule]:
-        return collapse_rules(self.cfg, sorted(self.runs["env"].unique()))
+        return collapse_rules(self.cfg, sorted(self.records.runs["env"].unique()))
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -98,6 +107,30 @@ class Context:
         rules = {env: replace(rule, drop_frac=u.drop_frac) for env, rule in self.rules.items()}
         trials = update_trials(self.updates, self.done, rules, u.horizon)
         return trials[trials["at_risk"].astype(bool)]
+
+    @cached_property
+    def held_out_at_risk(self) -> pd.DataFrame:
+        """The held-out runs' updates at risk, as `at_risk`, each with its `setting`."""
+        done = self.held_runs[self.held_runs["status"] == "done"]
+        if done.empty:
+            return pd.DataFrame(columns=[*self.at_risk.columns, "setting"])
+        u = self.cfg.update_collapse
+        rules = {env: replace(rule, drop_frac=u.drop_frac) for env, rule in self.rules.items()}
+        trials = update_trials(self.held_updates, done, rules, u.horizon)
+        trials = trials[trials["at_risk"].astype(bool)]
+        return trials.assign(setting=trials["run_id"].map(self.held_out))
+
+    @cached_property
+    def held_out_frame(self) -> pd.DataFrame:
+        """The per-run frame of the held-out runs."""
+        c = self.cfg
+        return run_frame(self.held_runs, self.held_updates, self.rules, c.final_window,
+                         c.collapse.smooth_window)  # fmt: skip
+
+    @cached_property
+    def tasks(self) -> list[str]:
+        """The tasks (envs) of the finished runs."""
+        return sorted(self.done["env"].unique())
 
     @cached_property
     def dose(self) -> pd.DataFrame:

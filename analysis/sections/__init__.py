@@ -5,15 +5,18 @@ module and its entry here (docs/adding-a-report-section.md)."""
 from analysis.sections import (
     headline,
     implementation,
+    kl_parts,
     mechanisms,
+    out_of_sample,
     per_update,
     probe,
     returns,
     robustness,
     step_sizes,
+    tasks,
     update_sizes,
     warning,
 )
 
-SECTIONS = [headline, step_sizes, per_update, probe, mechanisms, robustness, implementation,
-            warning, update_sizes, returns]  # fmt: skip
+SECTIONS = [headline, tasks, step_sizes, per_update, out_of_sample, kl_parts, probe, mechanisms,
+            robustness, implementation, warning, update_sizes, returns]  # fmt: skip

@@ -1,0 +1,97 @@
+"""Is KL the risk variable, or only a label of the step-size knob? The dose–response fitted
+on the step-size runs predicts the held-out runs, whose update size another knob changed
+(analysis.out_of_sample). Only for a study with held-out grids."""
+
+import pandas as pd
+
+from analysis import display, plots
+from analysis.display import interval
+from analysis.out_of_sample import calibration, calibration_bins, per_setting, predictions, scores
+from analysis.section import Context, Figure, Finding, Part, Table
+
+TITLE = "Out of sample: knobs the fit never saw"
+OURS = "update size (fitted on the step-size grids)"
+
+
+def build(ctx: Context) -> Part | None:
+    held = ctx.held_out_at_risk
+    if held.empty:
+        return None
+    d, seed, horizon = ctx.cfg.dose_response, ctx.cfg.seed, ctx.cfg.update_collapse.horizon
+    scored = predictions(ctx.at_risk, held)
+    if scored is None or scored.empty:
+        return None
+    shift = predictions(ctx.at_risk, held, "kl_shift")
+    others = {}
+    if shift is not None and len(shift) == len(scored):
+        others["kl_shift alone (fitted on the step-size grids)"] = shift["p"].to_numpy()
+    table = scores(scored, d.bootstrap, seed, others)
+    calibrated = calibration(ctx.at_risk, scored, d.bootstrap, seed)
+    bins = calibration_bins(scored)
+    collapsed = (
+        ctx.held_out_frame.set_index("run_id")["collapsed"]
+        if len(ctx.held_out_frame)
+        else pd.Series(dtype=bool)
+    )
+    settings = per_setting(scored, collapsed, d.bootstrap, seed)
+    return Part(
+        TITLE,
+        data={"held_out_scores": table, "held_out_calibration": pd.DataFrame([calibrated]),
+              "held_out_bins": bins, "held_out_settings": settings},
+        tables=[
+            Table("held_out_settings",
+                  f"Held-out runs (a knob other than the step size changed, the step size at its default): "
+                  f"per task and setting, the collapses the dose–response fitted on the step-size runs "
+                  f"predicts (the sum of its per-update P(a collapse within {horizon} updates)) against those "
+                  "observed, and the run-level collapses.",
+                  display.held_out_settings(settings)),
+            Table("held_out_scores",
+                  "Proper scores of the prediction on every held-out update at risk (lower is better), against "
+                  "two baselines that see the held-out outcomes, each leaving the scored run out: the base "
+                  "rate, and the rate at the same knob setting; excess over the update-size fit with a 95% "
+                  f"bootstrap interval over held-out runs ({d.bootstrap} resamples; positive: the fit is better).",
+                  display.held_out_scores(table)),
+        ],
+        figures=[
+            Figure("held_out_calibration", plots.held_out_calibration(bins, settings, ctx.figure_stem("held_out_calibration")),
+                   "Calibration out of sample: the held-out updates' observed collapse rate against the rate "
+                   "predicted from their kl_mean by the fit on the step-size runs; on the dotted diagonal the "
+                   "prediction is right."),
+        ],
+        findings=[calibration_finding(calibrated, table)],
+    )  # fmt: skip
+
+
+def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
+    rows = table.set_index("predictor")
+    knob = rows.loc["knob and its value (the other runs at the setting)"]
+    base = rows.loc["base rate (the other held-out runs)"]
+    verdict = (
+        "does not predict them: the observed rate is outside the prediction's interval"
+        if c["miscalibrated"]
+        else "predicts the collapses of runs made unstable by other knobs"
+    )
+    against = []
+    for name, row in (("the base rate", base), ("a model of the knob and its value", knob)):
+        low, high = row["brier_gap_low"], row["brier_gap_high"]
+        word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
+        against.append(
+            f"{word} {name} (Brier excess {interval(row['brier_gap'], low, high, '.4f')})"
+        )
+    shift = "kl_shift alone (fitted on the step-size grids)"
+    shift_text = ""
+    if shift in rows.index:
+        r = rows.loc[shift]
+        word = ("worse" if r["log_loss_gap_low"] > 0 else "better" if r["log_loss_gap_high"] < 0
+                else "no better or worse")  # fmt: skip
+        shift_text = (f" Fitted on kl_shift instead of kl_mean, the prediction is {word} out of sample "
+                      f"(log-loss excess {interval(r['log_loss_gap'], r['log_loss_gap_low'], r['log_loss_gap_high'], '.4f')}).")  # fmt: skip
+    slope = interval(c["slope"], c["slope_low"], c["slope_high"])
+    return Finding(
+        f"Fitted on the step-size runs alone (δ, ε, lr, target_kl), update size {verdict}: over {c['updates']} held-out updates of "
+        f"{c['runs']} runs, predicted P(collapse) {c['predicted']:.3f}, observed {c['observed']:.3f} "
+        f"(observed − predicted {interval(c['gap'], c['gap_low'], c['gap_high'], '.3f')}, refitting and "
+        f"resampling runs; recalibration slope {slope}, 1 when the spread is right). It "
+        + " and ".join(against) + "." + shift_text,
+        "held_out_settings",
+    )  # fmt: skip
