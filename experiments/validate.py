@@ -219,13 +219,22 @@ def env_problem(env_id: str) -> str | None:
 
 
 def compose_run_config(argv: list[str]) -> DictConfig:
-    """Compose the config the command line asks for, turning Hydra's errors into ConfigError."""
+    """Compose the config the command line asks for, turning Hydra's errors into ConfigError.
+    Inside another Hydra app (the report finding a preset's runs) its Hydra is set aside
+    for the composition and put back after it."""
     overrides = [arg for arg in argv if not arg.startswith("-")]
+    running = GlobalHydra.instance()
+    outer = running.hydra if running.is_initialized() else None
+    running.clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=overrides)
     except HydraException as error:
         raise ConfigError(describe_hydra_error(str(error))) from None
+    finally:
+        if outer is not None:
+            running.clear()
+            running.initialize(outer)
 
 
 def describe_hydra_error(message: str) -> str:
