@@ -19,6 +19,7 @@ from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios
 from analysis.robustness import definition_robustness, definitions
 from analysis.run_frame import run_frame
 from analysis.tables import collapse_table
+from analysis.tasks import per_task_dose_response, task_interaction
 from analysis.vocabulary import kl_bounded_rules
 from records.load import Records
 
@@ -131,6 +132,17 @@ class Context:
     def tasks(self) -> list[str]:
         """The tasks (envs) of the finished runs."""
         return sorted(self.done["env"].unique())
+
+    @cached_property
+    def per_task(self) -> pd.DataFrame:
+        """The per-update dose–response pooled with the task as a stratum, then per task."""
+        d = self.cfg.dose_response
+        return per_task_dose_response(self.at_risk, d.level, d.progress, d.bootstrap, self.cfg.seed)
+
+    @cached_property
+    def task_tests(self) -> dict:
+        """Whether the dose–response's slope and level differ between tasks."""
+        return task_interaction(self.at_risk)
 
     @cached_property
     def dose(self) -> pd.DataFrame:

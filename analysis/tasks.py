@@ -16,6 +16,8 @@ from analysis.dose_response import (
 )
 from analysis.vocabulary import ALL
 
+ALPHA = 0.05  # the level at which the transfer tests' Findings call a difference
+
 
 def per_task_dose_response(
     trials: pd.DataFrame, level: float, progress: float, resamples: int, seed: int

@@ -14,6 +14,7 @@ from analysis.intervals import wilson_interval
 from analysis.section import REFERENCE_MECHANISM, Context, Figure, Finding, Part
 from analysis.sections.per_update import kl_interval
 from analysis.sections.robustness import odds_span
+from analysis.tasks import ALPHA
 from analysis.vocabulary import ALL, CONTROLS
 
 TITLE = "The answer"
@@ -77,6 +78,17 @@ def answer(pooled, control: dict, level: float, horizon: int) -> str:
     return text
 
 
+def transfer_finding(fits: pd.DataFrame, tests: dict, level: str) -> Finding:
+    """One line: each task's crossing KL and whether the slope transfers."""
+    per_task = fits[fits["env"] != ALL]
+    crossings = ", ".join(
+        f"{r.env.split('-')[0]} {r.crossing_kl:.2g}" for r in per_task.itertuples()
+    )
+    slope = "differs between tasks" if tests["slope_p"] < ALPHA else "transfers"
+    return Finding(f"Per task the risk crosses {level} at kl_mean {crossings} nats; the slope {slope} "
+                   f"(p = {tests['slope_p']:.2g}).", "per_task")  # fmt: skip
+
+
 def short_findings(ctx: Context, pooled, control: dict) -> list[Finding]:
     level = f"{ctx.cfg.dose_response.level:.0%}"
     found = []
@@ -91,6 +103,8 @@ def short_findings(ctx: Context, pooled, control: dict) -> list[Finding]:
             )
             found.append(Finding(f"The fitted risk crosses {level} at kl_mean {pooled['crossing_kl']:.2g}{bounds} nats.",
                                  "collapse_vs_kl"))  # fmt: skip
+    if len(ctx.tasks) > 1:
+        found.append(transfer_finding(ctx.per_task, ctx.task_tests, level))
     if control["runs"]:
         low, high = control["runs_ci"]
         found.append(Finding(

@@ -10,11 +10,10 @@ from analysis import display, plots
 from analysis.display import interval
 from analysis.intervals import wilson_interval
 from analysis.section import Context, Figure, Finding, Part, Table
-from analysis.tasks import per_task_dose_response, task_interaction
+from analysis.tasks import ALPHA
 from analysis.vocabulary import ALL, CONTROLS
 
 TITLE = "One answer across tasks"
-ALPHA = 0.05  # the transfer tests' level
 
 
 def zero_dose_by_task(ctx: Context) -> pd.DataFrame:
@@ -41,8 +40,7 @@ def build(ctx: Context) -> Part | None:
     if len(ctx.tasks) < 2:
         return None
     d, horizon = ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
-    fits = per_task_dose_response(ctx.at_risk, d.level, d.progress, d.bootstrap, ctx.cfg.seed)
-    tests = task_interaction(ctx.at_risk)
+    fits, tests = ctx.per_task, ctx.task_tests
     controls = zero_dose_by_task(ctx)
     level = f"{d.level:.0%}"
     return Part(
