@@ -229,7 +229,7 @@ def main(cfg: DictConfig) -> None:
     reference = Path(cfg.reference_dir)
     if not (reference / "ppo_paper_table1.csv").exists():
         raise SystemExit(f"reference_dir {reference} has no ppo_paper_table1.csv: "
-                         "set reference_dir=<path to shared/reference>")  # fmt: skip
+                         "set reference_dir=<a folder with the published figures, as reference/>")  # fmt: skip
     made = []  # provenance sections, one per set of sweeps read
     table1 = load(cfg, cfg.table1_sweep)
     if len(table1.runs):

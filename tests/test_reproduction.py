@@ -56,7 +56,7 @@ def test_update_size_summarises_each_groups_updates_and_ignores_other_runs():
 
 
 def write_references(directory):
-    """Published figures in the format of ../shared/reference (values made up for the test)."""
+    """Published figures in the format of reference/ (values made up for the test)."""
     directory.mkdir()
     pd.DataFrame([
         {"variant": "clipping", "objective": "clip", "epsilon": e, "kl_target": None, "kl_coef": None,
