@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/cluster_cost.py                       # full, ppo_table1, returns_1m
     .venv/bin/python benchmarks/cluster_cost.py --presets returns_1m --cores 64 --batches 6
 
-Expands each preset into its jobs (the sweeper's own expansion), and for each algo × env
-among them times a short run of the first such job's config on this machine, one torch
-thread, eager by default (`--compile auto`: compiled where the real run would be, at a
-compile per env here): seconds per batch after the first, and the first batch's excess
-(warm-up, compile) once per run.
+Expands each preset into its runs (the sweeper's own expansion, and the starting policies
+its warm starts train), and for each kind of run among them (its algo, env and knobs such
+as PPO's epochs: everything but the seed and the step size) times a short run of the first
+such config on this machine, one torch thread, eager by default (`--compile auto`:
+compiled where the real run would be, at a compile per env here): seconds per batch after
+the first, and the first batch's excess (warm-up, compile) once per run.
 A run's cost is then that fixed part + its updates × seconds per batch + its evaluations
 (counted at their ceiling: every episode to the time limit at the rollout's per-step cost).
 Wall time on N cores schedules the runs longest first, one per core. Extrapolating from a
@@ -16,9 +17,9 @@ physics' cost; the README sets these figures beside the 1M-step runs measured on
 """
 
 import argparse
+import dataclasses
 import heapq
 import time
-from collections import Counter
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,26 +27,47 @@ import pandas as pd
 import torch
 
 from algos.minibatch_step import COMPILE_MODES, use_compiled
-from algos.train import train
+from algos.train import TrainConfig, train
 from experiments.preset import preset_jobs
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
+from experiments.warm_start import pretrain_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def algo_env(job: list[str]) -> tuple[str, str]:
-    values = dict(item.split("=", 1) for item in job)
-    return values["algo"], values["env"]
+STEP_SIZE_OVERRIDES = ("delta=", "epsilon=", "lr=")  # a step size changes no cost per batch
 
 
-def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
-    """Seconds per batch of the job's algo and env (first batch excluded) and the first
-    batch's excess (compile, warm-up), from a run of `batches` batches."""
-    real = RunSpec.from_cfg(compose_run_config(job)).config
-    steps = real.batch_size * batches
-    short = RunSpec.from_cfg(compose_run_config([*job, f"total_steps={steps}"])).config
-    compiled = use_compiled(compile_mode, real.num_updates)
+def timing_key(job: list[str]) -> tuple[str, ...]:
+    """What sets a job's cost per batch: its overrides less the seed and the step size
+    (algo, env, and knobs such as algo.epochs)."""
+    return tuple(item for item in job
+                 if not item.startswith(("sweep=", "seed=", *STEP_SIZE_OVERRIDES)))  # fmt: skip
+
+
+def preset_runs(preset: str) -> list[tuple[tuple, TrainConfig]]:
+    """(timing key, config) of every run a preset trains: its jobs, each run once, and the
+    starting policies its warm starts train (one per env × seed × train settings)."""
+    runs, seen = [], set()
+    for job in preset_jobs(preset):
+        spec = RunSpec.from_cfg(compose_run_config(job))
+        specs = [(timing_key(job), spec)]
+        if spec.config.warm_start is not None:
+            pre = pretrain_spec(spec)
+            specs.append((("pretrain", pre.config.algo, pre.config.env_id), pre))
+        for key, s in specs:
+            if s.run_id not in seen:
+                seen.add(s.run_id)
+                runs.append((key, s.config))
+    return runs
+
+
+def time_batches(config: TrainConfig, batches: int, compile_mode: str) -> dict:
+    """Seconds per batch of `config` (first batch excluded) and the first batch's excess
+    (compile, warm-up), from a run of `batches` batches from scratch."""
+    short = dataclasses.replace(config, total_steps=config.batch_size * batches, warm_start=None)
+    compiled = use_compiled(compile_mode, config.num_updates)
     stamps = [time.perf_counter()]
     train(short, lambda row: stamps.append(time.perf_counter()),
           compile_mode="always" if compiled else "never")  # fmt: skip
@@ -54,9 +76,8 @@ def time_batches(job: list[str], batches: int, compile_mode: str) -> dict:
             "first_batch_extra_s": stamps[1] - stamps[0] - per_batch}  # fmt: skip
 
 
-def run_seconds(job: list[str], timing: dict) -> float:
-    """A whole run of `job` at `timing`'s rate: fixed part + updates + evaluations."""
-    config = RunSpec.from_cfg(compose_run_config(job)).config
+def run_seconds(config: TrainConfig, timing: dict) -> float:
+    """A whole run of `config` at `timing`'s rate: fixed part + updates + evaluations."""
     step_s = timing["s_per_batch"] / config.batch_size
     limit = gym.spec(config.env_id).max_episode_steps or 1000
     evals = config.num_updates // config.eval_every if config.eval_every else 0
@@ -65,7 +86,9 @@ def run_seconds(job: list[str], timing: dict) -> float:
 
 
 def makespan(run_seconds: list[float], cores: int) -> float:
-    """Wall time of the runs on `cores` cores, one run per core, longest first."""
+    """Wall time of the runs on `cores` cores, one run per core, longest first (a starting
+    policy is scheduled like any run: it must finish before its runs start, which this
+    leaves out)."""
     loads = [0.0] * cores
     for seconds in sorted(run_seconds, reverse=True):
         heapq.heapreplace(loads, loads[0] + seconds)
@@ -82,25 +105,26 @@ def main() -> None:
                              "and no compile per env here)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
-    jobs = {preset: preset_jobs(preset) for preset in args.presets}
-    timings: dict[tuple[str, str], dict] = {}
-    for preset_jobs_ in jobs.values():
-        for job in preset_jobs_:
-            key = algo_env(job)
+    runs = {preset: preset_runs(preset) for preset in args.presets}
+    timings: dict[tuple, dict] = {}
+    for preset_runs_ in runs.values():
+        for key, config in preset_runs_:
             if key not in timings:
-                timings[key] = time_batches(job, args.batches, args.compile)
-                print(f"{key[0]:>4} {key[1]:<26} {timings[key]['s_per_batch']:.2f} s/batch"
+                timings[key] = time_batches(config, args.batches, args.compile)
+                print(f"{' '.join(key):<60} {timings[key]['s_per_batch']:.2f} s/batch"
                       f"{' (compiled)' if timings[key]['compiled'] else ''}", flush=True)  # fmt: skip
     rows = []
-    for preset, preset_jobs_ in jobs.items():
-        counts = Counter(algo_env(job) for job in preset_jobs_)
-        first = {algo_env(job): job for job in reversed(preset_jobs_)}
-        per_run = {key: run_seconds(first[key], timings[key]) for key in counts}
-        seconds = [per_run[key] for key in counts for _ in range(counts[key])]
+    for preset, preset_runs_ in runs.items():
+        seconds = [run_seconds(config, timings[key]) for key, config in preset_runs_]
+        pretrain = sum(
+            s for (key, _), s in zip(preset_runs_, seconds, strict=True) if key[0] == "pretrain"
+        )
         rows.append({
             "preset": preset,
             "runs": len(seconds),
+            "starting_policies": sum(key[0] == "pretrain" for key, _ in preset_runs_),
             "core_hours": sum(seconds) / 3600,
+            "of_which_starting_policies": pretrain / 3600,
             f"wall_h_on_{args.cores}_cores": makespan(seconds, args.cores) / 3600,
             "longest_run_h": max(seconds) / 3600,
         })  # fmt: skip
@@ -109,7 +133,7 @@ def main() -> None:
     out = ROOT / "results" / "bench" / "cluster_cost.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    rates = pd.DataFrame([{"algo": k[0], "env": k[1], **v} for k, v in timings.items()])
+    rates = pd.DataFrame([{"job": " ".join(k), **v} for k, v in timings.items()])
     rates.to_csv(out.with_name("cluster_cost_rates.csv"), index=False)
     print(f"tables: {out}, {out.with_name('cluster_cost_rates.csv')}")
 

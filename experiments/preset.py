@@ -1,6 +1,8 @@
 """A study preset's runs as the sweeper expands them (its jobs, their run ids), so that the
 analysis and the benchmarks find a preset's runs the way its sweep made them."""
 
+from omegaconf import OmegaConf
+
 from experiments.spec import RunSpec
 from experiments.validate import ConfigError, compose_run_config
 from hydra_plugins.union_sweeper.union_sweeper import expand_jobs, preset_grids
@@ -26,17 +28,23 @@ def preset_run_ids(preset: str, part: str = "all") -> list[str]:
 
 
 def held_out_settings(preset: str) -> dict[str, str]:
-    """Run id -> its held-out setting in words (`ppo epochs=30`), for the preset's held-out
-    grids; {} for a preset without them, or a sweep that is no preset."""
+    """Run id -> its held-out setting in words: the grid's name and the values its varying
+    axes take (`ppo_lr lr=0.003`); {} for a preset without held-out grids, or a sweep that
+    is no preset."""
     try:
-        jobs = preset_jobs(preset, "held_out")
+        sweep = compose_run_config([f"sweep={preset}"]).sweep
     except ConfigError:
         return {}
+    held_out = sweep.get("held_out")
     settings = {}
-    for job in jobs:
-        overrides = dict(item.split("=", 1) for item in job)
-        knobs = [f"{k.removeprefix('algo.')}={v}" for k, v in overrides.items()
-                 if k not in ("sweep", "env", "seed", "algo")]  # fmt: skip
-        run = RunSpec.from_cfg(compose_run_config(job)).run_id
-        settings[run] = " ".join([overrides["algo"], *knobs])
+    for name, grid in (OmegaConf.to_container(held_out, resolve=True) if held_out else {}).items():
+        varying = [
+            k for k, v in grid.items() if k != "algo" and (isinstance(v, dict) or len(v) > 1)
+        ]
+        for job in expand_jobs({name: grid}, list(sweep.envs), list(sweep.seeds), [], []):
+            overrides = dict(item.split("=", 1) for item in job)
+            run = RunSpec.from_cfg(compose_run_config([f"sweep={preset}", *job])).run_id
+            settings[run] = " ".join(
+                [name, *(f"{k.removeprefix('algo.')}={overrides[k]}" for k in varying)]
+            )
     return settings
