@@ -109,7 +109,7 @@ def test_invalid_values_and_combinations_are_named_with_what_is_allowed(args, me
 
 
 def test_the_study_presets_pass_validation():
-    for preset in ("default", "ppo_table1", "full", "smoke"):
+    for preset in ("default", "tasks", "ppo_table1", "full", "smoke"):
         validate(compose_run_config([f"sweep={preset}"]))
     validate(compose_run_config(["sweep=ppo_table1", "algo.objective=kl_fixed",
                                            "algo.kl_coef=3"]))  # fmt: skip
