@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.intervals import wilson_interval
+from analysis.mechanisms import MODEL_BAND
 from analysis.vocabulary import CONTROLS, step_size_label
 
 
@@ -333,7 +334,9 @@ def taylor(model: pd.DataFrame) -> pd.DataFrame:
             "kl_full_step / δ median [5%–95%]": [
                 f"{r.median:.2g} [{r.q05:.2g}–{r.q95:.2g}]" for r in rows
             ],
-            "share within [0.5, 2]": model["within"].map(lambda v: f"{v:.0%}"),
+            f"share within [{MODEL_BAND[0]:g}, {MODEL_BAND[1]:g}]": model["within"].map(
+                lambda v: f"{v:.0%}"
+            ),
             "line search shrank the step": model["backtracked"].map(
                 lambda v: f"{v:.0%}" if np.isfinite(v) else "–"
             ),
