@@ -21,20 +21,26 @@ README = REPO_ROOT / "README.md"
 RESULTS = REPO_ROOT / "results"
 
 
-def default_block(results: Path) -> str:
-    """The default study: where and how it ran, its answer and Findings (findings.json),
-    and how far its headline has moved between runs (headlines.csv)."""
-    study = results / "default"
+def study_block(results: Path, name: str) -> str:
+    """A study's committed report: where and how it ran, its answer and Findings
+    (findings.json, the sections its provenance.json names), and, where it keeps a
+    history (headlines.csv), how far its headline has moved between runs."""
+    study = results / name
     if not (study / "findings.json").exists():
-        return "_No committed default-study results yet: run `make sweep` and commit its report._"
+        return (f"_No committed {name}-study results yet: run `make sweep SWEEP={name}` and "
+                "commit its report._")  # fmt: skip
     findings = json.loads((study / "findings.json").read_text())
     run = json.loads((study / "provenance.json").read_text())
     runs = pd.read_csv(study / "runs.csv")
     counts = runs["status"].value_counts().to_dict()
+    wall = run.get(
+        "wall",
+        f"{run['wall_s'] / 60:.0f} min wall-clock including the install, the probe and the report",
+    )
     lines = [
-        f"`results/default/` ({run['command']} on a fresh clone of {run['commit'][:7]}, {run['date']}, "
-        f"{run['machine']}): {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
-        f"{run['wall_s'] / 60:.0f} min wall-clock including the install, the probe and the report; "
+        f"`results/{name}/` ({run['command']} on {run.get('checkout', 'a fresh clone')} of {run['commit'][:7]}, "
+        f"{run['date']}, {run['machine']}): {len(runs)} runs "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {wall}; "
         f"versions {runs['versions'].iloc[0]}. Its answer, as the report writes it:",
         "",
         f"> {findings['answer']}",
@@ -45,14 +51,15 @@ def default_block(results: Path) -> str:
         lines += ["", f"**{title}:**", ""] + [
             f"- {f['text']}" for f in findings["sections"].get(title, [])
         ]
-    lines += [
-        "",
-        "How far the headline has moved between runs of the default study (each row one "
-        "`make sweep`; earlier rows from `results/default/headlines.csv`, the last from this "
-        "report's `collapse_vs_kl.csv`):",
-        "",
-        headline_history(study, run).to_markdown(index=False),
-    ]
+    if (study / "headlines.csv").exists():
+        lines += [
+            "",
+            f"How far the headline has moved between runs of the {name} study (each row one "
+            f"`make sweep`; earlier rows from `results/{name}/headlines.csv`, the last from this "
+            "report's `collapse_vs_kl.csv`):",
+            "",
+            headline_history(study, run).to_markdown(index=False),
+        ]
     return "\n".join(lines)
 
 
@@ -114,8 +121,9 @@ def probe_coverage_block(results: Path) -> str:
     return shown.to_markdown(index=False)
 
 
-BLOCKS = {"default": default_block, "grad_clip_pair": grad_clip_pair_block,
-          "probe_coverage": probe_coverage_block}  # fmt: skip
+BLOCKS = {"default": lambda results: study_block(results, "default"),
+          "tasks": lambda results: study_block(results, "tasks"),
+          "grad_clip_pair": grad_clip_pair_block, "probe_coverage": probe_coverage_block}  # fmt: skip
 
 
 def rebuilt(text: str, results: Path) -> str:
