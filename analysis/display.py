@@ -115,6 +115,7 @@ def run_kl(by_run: pd.DataFrame) -> pd.DataFrame:
     names = {"run_kl_median": "median kl_mean of the run", "run_kl_max": "max kl_mean of the run"}
     return pd.DataFrame(
         {
+            **({"task": by_run["env"]} if "env" in by_run else {}),
             "run's update size": by_run["measure"].map(names),
             "quantile bin (nats)": [f"{r.kl_low:.2g}–{r.kl_high:.2g}" for r in by_run.itertuples()],
             "collapsed / runs = frequency [95% Wilson CI]": [

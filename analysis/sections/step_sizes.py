@@ -8,7 +8,7 @@ from analysis.display import collapse_cell
 from analysis.dose_response import collapse_by_run_kl
 from analysis.intervals import HALF_WIDTH, runs_needed
 from analysis.section import Context, Figure, Finding, Part, Table
-from analysis.vocabulary import CONTROLS
+from analysis.vocabulary import ALL, CONTROLS
 
 TITLE = "Update size and collapse, per run"
 
@@ -16,10 +16,13 @@ TITLE = "Update size and collapse, per run"
 def build(ctx: Context) -> Part:
     table, frame = ctx.collapse_table, ctx.runs_with_frame
     finished = frame[frame["status"].eq("done") | frame["diverged"]]
-    by_run = collapse_by_run_kl(
-        finished.assign(collapsed=finished["collapsed"] | finished["diverged"],
-                        run_kl_max=finished["run_kl_mean_max"]), ctx.cfg.dose_response.run_quantiles,
-    )  # fmt: skip
+    per_run = finished.assign(collapsed=finished["collapsed"] | finished["diverged"],
+                              run_kl_max=finished["run_kl_mean_max"])  # fmt: skip
+    quantiles = ctx.cfg.dose_response.run_quantiles
+    by_run = collapse_by_run_kl(per_run, quantiles)
+    if len(ctx.tasks) > 1:  # each task's own bins beside the pooled ones
+        by_run = pd.concat([by_run.assign(env=ALL)] + [collapse_by_run_kl(part, quantiles).assign(env=env)
+                           for env, part in per_run.groupby("env", sort=True)], ignore_index=True)  # fmt: skip
     stem = ctx.figure_stem
     return Part(
         TITLE,
