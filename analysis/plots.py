@@ -12,7 +12,6 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from algos.registry import ALGOS  # noqa: E402
-from analysis.dose_response import kl_bins  # noqa: E402
 from analysis.vocabulary import (  # noqa: E402
     ALL,
     LABEL,
@@ -363,13 +362,50 @@ def kl_warning_roc(curves: dict, verdicts: dict, stem: Path) -> list[Path]:
 
 
 def collapse_vs_kl(
-    bins: pd.DataFrame, marks: dict[str, list[float]], min_updates: int, stem: Path
-) -> list[Path]:
+    bins: pd.DataFrame, marks: dict[str, list[float]], min_updates: int, stem: Path,
+    zero_dose: pd.DataFrame | None = None,
+) -> list[Path]:  # fmt: skip
     """P(collapse | kl_mean bin) per algo and pooled, 95% Wilson intervals; bins with fewer
-    than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ)."""
-    shown = bins[bins["shown"].astype(bool)]
+    than `min_updates` updates are left out. `marks` maps an algo to KLs to mark (TRPO's δ).
+    With an `env` column (a study of several tasks): one panel per task, and the zero-dose
+    control's update-level rate on it (`zero_dose`: env, updates_k/_n/_low/_high) as a band."""
+    tasks = sorted(bins["env"].unique()) if "env" in bins else [None]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(8.5 if len(tasks) == 1 else 4.6 * len(tasks), 5),
+                             sharey=True, squeeze=False)  # fmt: skip
+    top = 0.0
+    for ax, task in zip(axes[0], tasks, strict=True):
+        part = bins if task is None else bins[bins["env"] == task]
+        shown = part[part["shown"].astype(bool)]
+        top = max(top, float(shown["ci_high"].max()) if len(shown) else 0.0)
+        draw_collapse_bins(ax, shown, marks, min_updates)
+        if zero_dose is not None and task in set(zero_dose["env"]):
+            r = zero_dose.set_index("env").loc[task]
+            if r["updates_n"]:
+                ax.axhspan(r["updates_low"], r["updates_high"], color="0.6", alpha=0.3, lw=0,
+                           label="zero dose (no update)")  # fmt: skip
+        if task is not None:
+            ax.set_title(task)
+        ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
+    axes[0][0].set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
+    axes[0][0].set_ylim(
+        -0.02, min(1.03, 1.15 * (top or 1.0) + 0.02)
+    )  # the probabilities, not the empty top
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(loc="upper left", fontsize=8)
+    title = (f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: "
+             f"{bound_label(marks)})")  # fmt: skip
+    if tasks == [None]:
+        axes[0][0].set_title(title)
+    else:
+        fig.suptitle(title)
+    return save(fig, stem)
+
+
+def draw_collapse_bins(
+    ax, shown: pd.DataFrame, marks: dict[str, list[float]], min_updates: int
+) -> None:
+    """One panel of collapse_vs_kl: a line per scope (pooled solid, per algo dashed)."""
     scopes = [s for s in [ALL, *ORDER] if s in set(shown["scope"])]
-    fig, ax = plt.subplots(figsize=(8.5, 5))
     for offset, scope in zip(np.linspace(-0.04, 0.04, max(len(scopes), 1)), scopes, strict=False):
         rows = shown[shown["scope"] == scope].sort_values("kl_center")
         x = (
@@ -384,54 +420,9 @@ def collapse_vs_kl(
         for value in values:
             ax.axvline(value, color=PALETTE.get(algo), ls=":", lw=1)
     ax.set_xscale("log")
-    top = float(shown["ci_high"].max()) if len(shown) else 1.0
-    ax.set_ylim(-0.02, min(1.03, 1.15 * top + 0.02))  # the probabilities, not the empty top
-    ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
-    ax.set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
-    ax.set_title(
-        f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: "
-        f"{bound_label(marks)})"
-    )
-    if scopes:
-        ax.legend(loc="upper left", fontsize=8)
-    else:  # nothing to draw: say why instead of leaving an empty panel
+    if not scopes:  # nothing to draw: say why instead of leaving an empty panel
         ax.text(0.5, 0.5, f"no KL bin has {min_updates} updates at risk yet", ha="center",
                 va="center", transform=ax.transAxes)  # fmt: skip
-    return save(fig, stem)
-
-
-def collapse_vs_kl_by_task(
-    at_risk: pd.DataFrame, controls: pd.DataFrame, per_decade: int, min_updates: int, stem: Path
-) -> list[Path]:
-    """One panel per task: P(collapse | kl_mean bin), the update rules pooled, 95% Wilson
-    intervals, bins of fewer than `min_updates` updates left out; the zero-dose control's
-    update-level rate on the task as a grey band."""
-    tasks = sorted(at_risk["env"].unique())
-    fig, axes = plt.subplots(
-        1, len(tasks), figsize=(4.2 * len(tasks), 4), sharey=True, squeeze=False
-    )
-    zero = controls.set_index("env")
-    for ax, task in zip(axes[0], tasks, strict=True):
-        bins = kl_bins(at_risk[at_risk["env"] == task], "kl_mean", per_decade, min_updates)
-        rows = bins[bins["shown"].astype(bool) & (bins["scope"] == ALL)].sort_values("kl_center")
-        ax.errorbar(rows["kl_center"], rows["p_collapse"], yerr=[rows["p_collapse"] - rows["ci_low"],
-                    rows["ci_high"] - rows["p_collapse"]], marker="o", capsize=3, color=PALETTE[ALL],
-                    lw=2, label="all update rules")  # fmt: skip
-        if task in zero.index and zero.at[task, "updates_n"]:
-            r = zero.loc[task]
-            ax.axhspan(r["updates_low"], r["updates_high"], color="0.6", alpha=0.3, lw=0,
-                       label="zero dose (no update)")  # fmt: skip
-            ax.axhline(r["updates_k"] / r["updates_n"], color="0.4", lw=1)
-        ax.set_xscale("log")
-        ax.set_title(task)
-        ax.set_xlabel("kl_mean of the update (nats, log scale)")
-        if not len(rows):
-            ax.text(0.5, 0.5, f"no bin has {min_updates} updates at risk", ha="center", va="center",
-                    transform=ax.transAxes)  # fmt: skip
-    axes[0][0].set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
-    axes[0][0].legend(loc="upper left", fontsize=8)
-    fig.suptitle("Update size vs collapse, per task")
-    return save(fig, stem)
 
 
 def held_out_calibration(bins: pd.DataFrame, settings: pd.DataFrame, stem: Path) -> list[Path]:

@@ -16,11 +16,12 @@ from omegaconf import DictConfig
 
 from analysis.collapse import CollapseRule
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios, update_trials
+from analysis.intervals import wilson_interval
 from analysis.robustness import definition_robustness, definitions
 from analysis.run_frame import run_frame
 from analysis.tables import collapse_table
 from analysis.tasks import per_task_dose_response, task_interaction
-from analysis.vocabulary import kl_bounded_rules
+from analysis.vocabulary import CONTROLS, kl_bounded_rules
 from records.load import Records
 
 REFERENCE_MECHANISM = "trpo"  # the mechanism the others are compared with at equal KL
@@ -143,6 +144,27 @@ class Context:
     def task_tests(self) -> dict:
         """Whether the dose–response's slope and level differ between tasks."""
         return task_interaction(self.at_risk)
+
+    @cached_property
+    def zero_dose_by_task(self) -> pd.DataFrame:
+        """Per task: the zero-dose runs that collapsed and the zero-dose updates at risk
+        followed by a 'collapse', with Wilson intervals (the collapse rules' false alarms)."""
+        table = self.collapse_table[self.collapse_table["variant"].isin(CONTROLS)]
+        updates = self.at_risk[self.at_risk["algo"].isin(CONTROLS)]
+        rows = []
+        for env in self.tasks:
+            runs = table[table["env"] == env]
+            rk, rn = int(runs["collapsed"].sum()), int(runs["runs"].sum())
+            part = updates[updates["env"] == env]
+            uk, un = int(part["collapse"].sum()), len(part)
+            (runs_low, runs_high), (updates_low, updates_high) = (
+                wilson_interval(rk, rn),
+                wilson_interval(uk, un),
+            )
+            rows.append({"env": env, "runs_k": rk, "runs_n": rn, "runs_low": runs_low, "runs_high": runs_high,
+                         "updates_k": uk, "updates_n": un, "updates_low": updates_low,
+                         "updates_high": updates_high})  # fmt: skip
+        return pd.DataFrame(rows)
 
     @cached_property
     def dose(self) -> pd.DataFrame:

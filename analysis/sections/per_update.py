@@ -46,16 +46,28 @@ def build(ctx: Context) -> Part:
         ],
         figures=[
             Figure("collapse_vs_kl",
-                   plots.collapse_vs_kl(bins, ctx.kl_bounds, d.min_updates, ctx.figure_stem("collapse_vs_kl")),
+                   plots.collapse_vs_kl(figure_bins(ctx), ctx.kl_bounds, d.min_updates, ctx.figure_stem("collapse_vs_kl"),
+                                        ctx.zero_dose_by_task if len(ctx.tasks) > 1 else None),
                    f"The answer per update: P(a collapse follows within {horizon} updates) for "
                    f"half-decade bins of the update's kl_mean, per algo (dashed) and pooled (solid), 95% "
                    f"Wilson intervals. Only updates made while the policy still had a gain to lose "
                    f"count; bins with fewer than {d.min_updates} such updates are not drawn. Dotted: "
-                   f"{plots.bound_label(ctx.kl_bounds)} values."),
+                   f"{plots.bound_label(ctx.kl_bounds)} values."
+                   + (" One panel per task; grey band: the zero-dose control's rate on the task, 95% "
+                      "Wilson interval." if len(ctx.tasks) > 1 else "")),
         ],
         findings=[odds_ratio_finding(dose, horizon), crossing_finding(dose, d.level)],
         wandb={"collapse_vs_kl": dose},
     )  # fmt: skip
+
+
+def figure_bins(ctx: Context) -> pd.DataFrame:
+    """The figure's bins: pooled over tasks, or each task's own (an `env` column)."""
+    d = ctx.cfg.dose_response
+    if len(ctx.tasks) < 2:
+        return kl_bins(ctx.at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
+    return pd.concat([kl_bins(part, "kl_mean", d.bins_per_decade, d.min_updates).assign(env=env)
+                      for env, part in ctx.at_risk.groupby("env", sort=True)], ignore_index=True)  # fmt: skip
 
 
 def or_text(row) -> str:

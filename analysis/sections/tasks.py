@@ -6,34 +6,13 @@ several tasks."""
 import numpy as np
 import pandas as pd
 
-from analysis import display, plots
+from analysis import display
 from analysis.display import interval
-from analysis.intervals import wilson_interval
-from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.section import Context, Finding, Part, Table
 from analysis.tasks import ALPHA
-from analysis.vocabulary import ALL, CONTROLS
+from analysis.vocabulary import ALL
 
 TITLE = "One answer across tasks"
-
-
-def zero_dose_by_task(ctx: Context) -> pd.DataFrame:
-    """Per task: the zero-dose runs that collapsed and its updates followed by a 'collapse'."""
-    table = ctx.collapse_table[ctx.collapse_table["variant"].isin(CONTROLS)]
-    updates = ctx.at_risk[ctx.at_risk["algo"].isin(CONTROLS)]
-    rows = []
-    for env in ctx.tasks:
-        runs = table[table["env"] == env]
-        rk, rn = int(runs["collapsed"].sum()), int(runs["runs"].sum())
-        part = updates[updates["env"] == env]
-        uk, un = int(part["collapse"].sum()), len(part)
-        (runs_low, runs_high), (updates_low, updates_high) = (
-            wilson_interval(rk, rn),
-            wilson_interval(uk, un),
-        )
-        rows.append({"env": env, "runs_k": rk, "runs_n": rn, "runs_low": runs_low, "runs_high": runs_high,
-                     "updates_k": uk, "updates_n": un, "updates_low": updates_low,
-                     "updates_high": updates_high})  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def build(ctx: Context) -> Part | None:
@@ -41,7 +20,7 @@ def build(ctx: Context) -> Part | None:
         return None
     d, horizon = ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
     fits, tests = ctx.per_task, ctx.task_tests
-    controls = zero_dose_by_task(ctx)
+    controls = ctx.zero_dose_by_task
     level = f"{d.level:.0%}"
     return Part(
         TITLE,
@@ -59,14 +38,6 @@ def build(ctx: Context) -> Part | None:
                   "the task × log10 kl_mean terms in the model that gives each task its own slope, and of the "
                   "task effects in the model with one common slope.",
                   display.task_tests(tests)),
-        ],
-        figures=[
-            Figure("collapse_vs_kl_by_task",
-                   plots.collapse_vs_kl_by_task(ctx.at_risk, controls, d.bins_per_decade, d.min_updates,
-                                                ctx.figure_stem("collapse_vs_kl_by_task")),
-                   f"Per task: P(a collapse follows within {horizon} updates) in half-decade bins of kl_mean, "
-                   f"all update rules pooled (bins with ≥ {d.min_updates} updates at risk, 95% Wilson "
-                   "intervals); grey band: the zero-dose control's rate on that task with its interval."),
         ],
         findings=[transfer_finding(fits, tests, level), zero_dose_finding(controls)],
     )  # fmt: skip
