@@ -370,12 +370,10 @@ def per_task(fits: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
     zero = controls.set_index("env")
 
     def control_cell(env: str, kind: str) -> str:
-        if env not in zero.index or not zero.at[env, f"{kind}_n"]:
-            return "no zero-dose run"
-        r = zero.loc[env]
-        return frequency(
-            int(r[f"{kind}_k"]), int(r[f"{kind}_n"]), r[f"{kind}_low"], r[f"{kind}_high"]
-        )
+        """The task's zero-dose counts; pooled over tasks on the pooled row."""
+        rows = zero if env == "all" else zero.loc[[env]] if env in zero.index else zero.iloc[:0]
+        k, n = int(rows[f"{kind}_k"].sum()), int(rows[f"{kind}_n"].sum())
+        return frequency(k, n, *wilson_interval(k, n)) if n else "no zero-dose run"
 
     return pd.DataFrame(
         {
@@ -420,11 +418,11 @@ def held_out_scores(table: pd.DataFrame) -> pd.DataFrame:
         {
             "predictor": table["predictor"],
             "Brier score": table["brier"].map("{:.4f}".format),
-            "its excess over the update-size fit [95% CI]": [
+            "minus the update-size fit's [95% CI] (> 0: the fit is better)": [
                 interval(r.brier_gap, r.brier_gap_low, r.brier_gap_high, ".4f") for r in table.itertuples()
             ],
             "log-loss": table["log_loss"].map("{:.4f}".format),
-            "its excess [95% CI]": [
+            "minus the fit's [95% CI]": [
                 interval(r.log_loss_gap, r.log_loss_gap_low, r.log_loss_gap_high, ".4f")
                 for r in table.itertuples()
             ],

@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 from algos.registry import ALGOS  # noqa: E402
 from analysis.vocabulary import (  # noqa: E402
     ALL,
+    CONTROLS,
     LABEL,
     ORDER,
     PALETTE,
@@ -106,7 +107,9 @@ def kl_vs_final_return(per_run: pd.DataFrame, stem: Path) -> list[Path]:
 
 def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
     """A grid of env rows × variant columns (step sizes differ in kind between update
-    rules); returns the figure and (axis, that panel's rows sorted by step size) pairs."""
+    rules); returns the figure and (axis, that panel's rows sorted by step size) pairs. The
+    zero-dose control has no step size: the tables give its rates beside every row."""
+    table = table[~table["variant"].isin(CONTROLS)]
     envs, algos = sorted(table["env"].unique()), algos_in(table, "variant")
     fig, axes = plt.subplots(len(envs), len(algos), figsize=(4.6 * len(algos), 3.8 * len(envs)),
                              squeeze=False)  # fmt: skip
@@ -123,6 +126,7 @@ def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
             ax.set_ylabel(ylabel)
             ax.set_title(f"{env}: {LABEL.get(algo, algo)}")
             panels.append((ax, rows))
+    fig.tight_layout(h_pad=2.0)
     return fig, panels
 
 
@@ -385,7 +389,6 @@ def collapse_vs_kl(
                            label="zero dose (no update)")  # fmt: skip
         if task is not None:
             ax.set_title(task)
-        ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)")
     axes[0][0].set_ylabel("P(collapse within the next updates) (95% Wilson CI)")
     axes[0][0].set_ylim(
         -0.02, min(1.03, 1.15 * (top or 1.0) + 0.02)
@@ -394,10 +397,13 @@ def collapse_vs_kl(
         axes[0][0].legend(loc="upper left", fontsize=8)
     title = (f"Update size vs collapse (bins with ≥ {min_updates} updates at risk; dotted: "
              f"{bound_label(marks)})")  # fmt: skip
+    xlabel = "kl_mean of the update, KL(π_old‖π_new) (nats, log scale, half-decade bins)"
     if tasks == [None]:
         axes[0][0].set_title(title)
+        axes[0][0].set_xlabel(xlabel)
     else:
         fig.suptitle(title)
+        fig.supxlabel(xlabel)
     return save(fig, stem)
 
 

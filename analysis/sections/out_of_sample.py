@@ -48,7 +48,7 @@ def build(ctx: Context) -> Part | None:
             Table("held_out_scores",
                   "Proper scores of the prediction on every held-out update at risk (lower is better), against "
                   "two baselines that see the held-out outcomes, each leaving the scored run out: the base "
-                  "rate, and the rate at the same knob setting; excess over the update-size fit with a 95% "
+                  "rate, and the rate at the same knob setting; each score minus the update-size fit's, with a 95% "
                   f"bootstrap interval over held-out runs ({d.bootstrap} resamples; positive: the fit is better).",
                   display.held_out_scores(table)),
         ],
@@ -76,7 +76,7 @@ def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
         low, high = row["brier_gap_low"], row["brier_gap_high"]
         word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
         against.append(
-            f"{word} {name} (Brier excess {interval(row['brier_gap'], low, high, '.4f')})"
+            f"{word} {name} (Brier score minus the fit's {interval(row['brier_gap'], low, high, '.4f')})"
         )
     shift = "kl_shift alone (fitted on the step-size grids)"
     shift_text = ""
@@ -85,7 +85,7 @@ def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
         word = ("worse" if r["log_loss_gap_low"] > 0 else "better" if r["log_loss_gap_high"] < 0
                 else "no better or worse")  # fmt: skip
         shift_text = (f" Fitted on kl_shift instead of kl_mean, the prediction is {word} out of sample "
-                      f"(log-loss excess {interval(r['log_loss_gap'], r['log_loss_gap_low'], r['log_loss_gap_high'], '.4f')}).")  # fmt: skip
+                      f"(log-loss minus the kl_mean fit's {interval(r['log_loss_gap'], r['log_loss_gap_low'], r['log_loss_gap_high'], '.4f')}).")  # fmt: skip
     slope = interval(c["slope"], c["slope_low"], c["slope_high"])
     return Finding(
         f"Fitted on the step-size runs alone (δ, ε, lr, target_kl), update size {verdict}: over {c['updates']} held-out updates of "
