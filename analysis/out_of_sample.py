@@ -4,8 +4,8 @@ runs, whose update size a knob other than the step size changed; predicted again
 observed:
 
 - proper scores (Brier, log-loss) against two baselines, each computed leaving the scored
-  run out: the base rate of the other held-out runs, and a model that knows only the knob
-  and its value (the collapse rate of the other runs at the same setting);
+  run out: the base rate of the other held-out runs, and a model that knows only the knob,
+  its value and the task (the collapse rate of the other runs at the same setting there);
 - calibration in the large: observed − predicted collapse rate, its interval from
   resamples of the fitted runs (refitted) and the held-out runs together, since the fit
   is uncertain too; Cox's recalibration slope beside it (1: the prediction's spread is
@@ -25,6 +25,7 @@ from analysis.dose_response import design, fit_logit, strata_levels, with_log_kl
 from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
 
 EPS = 1e-6  # predictions are kept in [EPS, 1 − EPS] so a log-loss stays finite
+KNOB_BASELINE = "knob, its value and the task (the other runs there)"
 
 
 def predictions(fitted: pd.DataFrame, held_out: pd.DataFrame, column: str = "kl_mean"):
@@ -41,17 +42,13 @@ def predictions(fitted: pd.DataFrame, held_out: pd.DataFrame, column: str = "kl_
     return held.assign(p=p.to_numpy())
 
 
-def left_out_rates(scored: pd.DataFrame, by: str | None) -> np.ndarray:
+def left_out_rates(scored: pd.DataFrame, by: list[str]) -> np.ndarray:
     """Each update's baseline prediction from the other runs only: their collapse rate,
-    within the same `by` group when given, (k + ½) / (n + 1) so it is never 0 or 1."""
-    keys = ["run_id"] + ([by] if by else [])
-    per_run = scored.groupby(keys, sort=False)["collapse"].agg(["sum", "count"])
-    group = per_run.groupby(level=by) if by else None
-    totals = group.transform("sum") if by else per_run.sum()
-    k = totals["sum"] - per_run["sum"]
-    n = totals["count"] - per_run["count"]
-    rate = (k + 0.5) / (n + 1.0)
-    index = pd.MultiIndex.from_frame(scored[keys]) if by else scored["run_id"]
+    within the same `by` groups when given, (k + ½) / (n + 1) so it is never 0 or 1."""
+    per_run = scored.groupby(["run_id", *by], sort=False)["collapse"].agg(["sum", "count"])
+    totals = per_run.groupby(level=by).transform("sum") if by else per_run.sum()
+    rate = (totals["sum"] - per_run["sum"] + 0.5) / (totals["count"] - per_run["count"] + 1.0)
+    index = pd.MultiIndex.from_frame(scored[["run_id", *by]]) if by else scored["run_id"]
     return rate.reindex(index).to_numpy()
 
 
@@ -73,8 +70,8 @@ def scores(
     predictors = {"update size (fitted on the step-size grids)": scored["p"].to_numpy()}
     predictors |= others or {}
     predictors |= {
-        "base rate (the other held-out runs)": left_out_rates(scored, None),
-        "knob and its value (the other runs at the setting)": left_out_rates(scored, "setting"),
+        "base rate (the other held-out runs)": left_out_rates(scored, []),
+        KNOB_BASELINE: left_out_rates(scored, ["env", "setting"]),
     }
     positions = list(scored.groupby("run_id", sort=False).indices.values())
     rng = np.random.default_rng(seed)

@@ -63,12 +63,15 @@ def test_per_setting_predictions_match_the_true_risk_when_calibrated():
 
 def test_the_baselines_leave_the_scored_run_out():
     scored = pd.DataFrame({
-        "run_id": ["r1", "r1", "r2", "r3", "r3"], "setting": ["x", "x", "x", "y", "y"],
-        "collapse": [True, False, True, False, False],
+        "run_id": ["r1", "r1", "r2", "r3", "r3", "r4"], "setting": ["x", "x", "x", "y", "y", "x"],
+        "env": ["A", "A", "A", "A", "A", "B"], "collapse": [True, False, True, False, False, True],
     })  # fmt: skip
-    # base rate for r1: the other runs' 1 of 3, (1 + ½)/(3 + 1); knob for r1: r2's 1 of 1
-    assert np.allclose(left_out_rates(scored, None), [1.5 / 4, 1.5 / 4, 1.5 / 5, 2.5 / 4, 2.5 / 4])
-    assert np.allclose(left_out_rates(scored, "setting"), [1.5 / 2, 1.5 / 2, 1.5 / 3, 0.5, 0.5])
+    # base rate for r1: the other runs' 2 of 4, (2 + ½)/(4 + 1); knob for r1: r2's 1 of 1 (r4 is on B)
+    assert np.allclose(
+        left_out_rates(scored, []), [2.5 / 5, 2.5 / 5, 2.5 / 6, 3.5 / 5, 3.5 / 5, 2.5 / 6]
+    )
+    assert np.allclose(left_out_rates(scored, ["env", "setting"]),
+                       [1.5 / 2, 1.5 / 2, 1.5 / 3, 0.5, 0.5, 0.5])  # fmt: skip
 
 
 def test_a_prediction_from_kl_beats_the_base_rate_when_kl_carries_the_risk():

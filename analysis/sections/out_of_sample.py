@@ -6,7 +6,14 @@ import pandas as pd
 
 from analysis import display, plots
 from analysis.display import interval
-from analysis.out_of_sample import calibration, calibration_bins, per_setting, predictions, scores
+from analysis.out_of_sample import (
+    KNOB_BASELINE,
+    calibration,
+    calibration_bins,
+    per_setting,
+    predictions,
+    scores,
+)
 from analysis.section import Context, Figure, Finding, Part, Table
 
 TITLE = "Out of sample: knobs the fit never saw"
@@ -48,7 +55,7 @@ def build(ctx: Context) -> Part | None:
             Table("held_out_scores",
                   "Proper scores of the prediction on every held-out update at risk (lower is better), against "
                   "two baselines that see the held-out outcomes, each leaving the scored run out: the base "
-                  "rate, and the rate at the same knob setting; each score minus the update-size fit's, with a 95% "
+                  "rate, and the rate at the same knob setting on the same task; each score minus the update-size fit's, with a 95% "
                   f"bootstrap interval over held-out runs ({d.bootstrap} resamples; positive: the fit is better).",
                   display.held_out_scores(table)),
         ],
@@ -64,7 +71,7 @@ def build(ctx: Context) -> Part | None:
 
 def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
     rows = table.set_index("predictor")
-    knob = rows.loc["knob and its value (the other runs at the setting)"]
+    knob = rows.loc[KNOB_BASELINE]
     base = rows.loc["base rate (the other held-out runs)"]
     verdict = (
         "does not predict them: the observed rate is outside the prediction's interval"
@@ -72,7 +79,10 @@ def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
         else "predicts the collapses of runs made unstable by other knobs"
     )
     against = []
-    for name, row in (("the base rate", base), ("a model of the knob and its value", knob)):
+    for name, row in (
+        ("the base rate", base),
+        ("a model of the knob, its value and the task", knob),
+    ):
         low, high = row["brier_gap_low"], row["brier_gap_high"]
         word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
         against.append(
