@@ -86,6 +86,15 @@ def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
     }
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group is still running."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def ctrl_c_acts() -> None:
     """In the sweep's process, before exec: SIGINT back to its default disposition. A suite
     started in the background of a non-interactive shell (`make test &`, nohup) inherits
@@ -93,8 +102,14 @@ def ctrl_c_acts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("kill_signal", [signal.SIGINT, signal.SIGKILL])
-def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path, kill_signal):
+@pytest.mark.parametrize(
+    ("kill_signal", "group"),
+    [(signal.SIGINT, True), (signal.SIGKILL, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "kill-9", "kill-the-sweep-only"],
+)
+def test_killed_sweep_resumes_to_the_uninterrupted_result(
+    smoke_sweep, tmp_path, kill_signal, group
+):
     command = sweep_command(tmp_path, "sweep=smoke")
     sweep = subprocess.Popen(
         command,
@@ -107,8 +122,15 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
     deadline = time.time() + 120
     while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 4 and time.time() < deadline:
         time.sleep(0.2)
-    os.killpg(sweep.pid, kill_signal)  # the whole process group, as Ctrl-C or a scheduler would
+    if group:  # the whole process group, as Ctrl-C or a scheduler would
+        os.killpg(sweep.pid, kill_signal)
+    else:  # `kill <pid>` of the sweep alone: its workers must not go on training, orphaned
+        os.kill(sweep.pid, kill_signal)
     sweep.wait(timeout=60)
+    deadline = time.time() + 30
+    while group_alive(sweep.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not group_alive(sweep.pid), "a worker of the killed sweep is still running"
     statuses = [
         json.loads(p.read_text())["status"] for p in (tmp_path / "smoke").glob("*/status.json")
     ]

@@ -16,7 +16,9 @@ launcher is configured (joblib, submitit, ray). Failed runs do not stop the swee
 are listed at the end.
 """
 
+import contextlib
 import itertools
+import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -186,10 +188,27 @@ class UnionSweeper(Sweeper):
         )
         results: list[Sequence[JobReturn]] = []
         if todo:
-            with SweepProgress([path for _, path in runs.values()], self.progress_interval_s):
+            with SweepProgress([path for _, path in runs.values()], self.progress_interval_s), \
+                    terminate_as_interrupt():  # fmt: skip
                 results.append(self.launcher.launch([job for job, _ in todo], initial_job_idx=0))
         report_failures(runs, results)
         return results
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM to the sweep's own process acts as Ctrl-C: the launcher aborts and takes its
+    workers down with it. Otherwise `kill <sweep pid>` ends the sweep while its local
+    workers (joblib's) go on training, orphaned, into the records a re-run would resume."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def read_status(path: Path) -> dict:
