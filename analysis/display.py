@@ -456,12 +456,15 @@ def kl_parts(table: pd.DataFrame) -> pd.DataFrame:
     terms = {"log10_kl_shift": "per 10× kl_shift (at fixed kl_scale)",
              "log10_kl_scale": "per 10× kl_scale (at fixed kl_shift)",
              "log10_kl": "per 10× kl_mean (at fixed share)",
-             "shift_share": "share spent on the shift, 0 → 1 (at fixed kl_mean)"}  # fmt: skip
+             "shift_share": "share spent on the shift, {share_from:.2f} → {share_to:.2f} (its 5th to 95th "
+                            "percentile, at fixed kl_mean)"}  # fmt: skip
     return pd.DataFrame(
         {
             "model": table["model"],
-            "odds ratio": table["term"].map(terms),
-            "[95% CI, clustered by run]": [interval(r.odds_ratio, r.ci_low, r.ci_high) for r in table.itertuples()],
+            "odds ratio": [terms[r.term].format(share_from=r.share_from, share_to=r.share_to)
+                           for r in table.itertuples()],  # fmt: skip
+            "[95% CI, clustered by run]": [interval(r.odds_ratio, r.ci_low, r.ci_high, ".3g")
+                                           for r in table.itertuples()],  # fmt: skip
             "p": table["p_value"].map(p_text),
             "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in table.itertuples()],
         }

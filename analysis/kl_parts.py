@@ -32,8 +32,10 @@ def with_parts(trials: pd.DataFrame) -> pd.DataFrame:
 
 def part_odds_ratios(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per term: the odds ratio per decade of kl_shift and of kl_scale (fitted
-    together), then of the shift's share (0 → 1) at equal total KL, each with its 95% CI
-    and p-value clustered by run; empty when there are no parts or no fit."""
+    together), then of the shift's share at equal total KL, from its 5th to its 95th
+    percentile (`share_from`, `share_to`: the range the data have, not an extrapolation to
+    0 → 1), each with its 95% CI and p-value clustered by run; empty when there are no
+    parts or no fit."""
     data = with_parts(trials)
     rows = []
     if data.empty:
@@ -42,23 +44,27 @@ def part_odds_ratios(trials: pd.DataFrame) -> pd.DataFrame:
     both = design(data, levels).drop(columns="log10_kl")
     both = both.assign(log10_kl_shift=data["log10_kl_shift"], log10_kl_scale=data["log10_kl_scale"])
     share = design(data, levels).assign(shift_share=data["shift_share"])
+    share_from, share_to = data["shift_share"].quantile([0.05, 0.95])
     for model, x, terms in (("both parts", both, ["log10_kl_shift", "log10_kl_scale"]),
                             ("total and share", share, ["log10_kl", "shift_share"])):  # fmt: skip
         result = fit_logit(data, levels, clustered=True, x=x)
         for term in terms:
+            span = share_to - share_from if term == "shift_share" else 1.0
             row = {"model": model, "term": term, "updates": len(data),
                    "collapses": int(data["collapse"].sum()), "runs": data["run_id"].nunique(),
+                   "share_from": share_from if term == "shift_share" else np.nan,
+                   "share_to": share_to if term == "shift_share" else np.nan,
                    "odds_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}  # fmt: skip
             if result is not None:
-                low, high = result.conf_int().loc[term]
-                row |= {"odds_ratio": float(np.exp(result.params[term])), "ci_low": float(np.exp(low)),
+                low, high = result.conf_int().loc[term] * span
+                row |= {"odds_ratio": float(np.exp(result.params[term] * span)), "ci_low": float(np.exp(low)),
                         "ci_high": float(np.exp(high)), "p_value": float(result.pvalues[term])}  # fmt: skip
             rows.append(row)
     return pd.DataFrame(rows, columns=PART_COLUMNS)
 
 
-PART_COLUMNS = ["model", "term", "updates", "collapses", "runs", "odds_ratio", "ci_low", "ci_high",
-                "p_value"]  # fmt: skip
+PART_COLUMNS = ["model", "term", "updates", "collapses", "runs", "share_from", "share_to", "odds_ratio",
+                "ci_low", "ci_high", "p_value"]  # fmt: skip
 
 
 def shift_share_summary(trials: pd.DataFrame) -> pd.DataFrame:

@@ -43,15 +43,16 @@ def parts_finding(odds, shares) -> Finding:
 
     def text(term: str) -> str:
         r = terms.loc[term]
-        return interval(r["odds_ratio"], r["ci_low"], r["ci_high"])
+        return interval(r["odds_ratio"], r["ci_low"], r["ci_high"], ".3g")
 
     share = terms.loc["shift_share"]
     matters = share["ci_low"] > 1 or share["ci_high"] < 1
     where = ", ".join(f"{r.variant} {r.shift_share_median:.2f}" for r in shares.itertuples())
     return Finding(
         f"Per tenfold kl_shift the odds of a collapse change ×{text('log10_kl_shift')} and per tenfold "
-        f"kl_scale ×{text('log10_kl_scale')}, each at the other fixed. At equal kl_mean, spending all of "
-        f"it on the shift rather than none changes the odds ×{text('shift_share')}: where the KL goes "
+        f"kl_scale ×{text('log10_kl_scale')}, each at the other fixed. At equal kl_mean, an update that "
+        f"spends {share['share_to']:.2f} of its KL on the shift rather than {share['share_from']:.2f} (the "
+        f"share's 95th and 5th percentiles) has its odds changed ×{text('shift_share')}: where the KL goes "
         f"{'matters' if matters else 'does not matter detectably'}. Median share on the shift: {where}.",
         "kl_parts",
     )  # fmt: skip
