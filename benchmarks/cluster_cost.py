@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/cluster_cost.py                       # full, ppo_table1, returns_1m
     .venv/bin/python benchmarks/cluster_cost.py --presets returns_1m --cores 64 --batches 6
+    .venv/bin/python benchmarks/cluster_cost.py --presets full --measured runs/tasks runs/pretrain
 
 Expands each preset into its runs (the sweeper's own expansion, and the starting policies
 its warm starts train), and for each kind of run among them (its algo, env and knobs such
@@ -11,6 +12,9 @@ compiled where the real run would be, at a compile per env here): seconds per ba
 the first, and the first batch's excess (warm-up, compile) once per run.
 A run's cost is then that fixed part + its updates × seconds per batch + its evaluations
 (counted at their ceiling: every episode to the time limit at the rollout's per-step cost).
+With `--measured`, a run of a kind that finished records have (the same algo, env and
+settings less the step size) is priced at their median seconds per env step instead: the
+whole run as it went, learning and all, on the machine that ran them.
 Wall time on N cores schedules the runs longest first, one per core. Extrapolating from a
 few batches of an untrained policy leaves out how learning changes episode lengths and the
 physics' cost; the README sets these figures beside the 1M-step runs measured on a node.
@@ -23,15 +27,19 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from algos.minibatch_step import COMPILE_MODES, use_compiled
+from algos.registry import ALGOS
 from algos.train import TrainConfig, train
 from experiments.preset import preset_jobs
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
 from experiments.warm_start import pretrain_spec
+from records.store import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,6 +93,37 @@ def run_seconds(config: TrainConfig, timing: dict) -> float:
             + evals * config.eval_episodes * limit * step_s)  # fmt: skip
 
 
+def run_kind(config: TrainConfig) -> tuple:
+    """What sets a run's cost per env step, read from its config: algo, env and the algo's
+    settings less its step size (a record's and a preset job's alike)."""
+    key = ALGOS[config.algo].step_size_key_of(config.algo_params)
+    params = tuple(sorted((k, str(v)) for k, v in config.algo_params.items() if k != key))
+    return config.algo, config.env_id, params
+
+
+def measured_rates(sweep_dirs: list[Path]) -> dict[tuple, float]:
+    """Median seconds per env step of each kind of run among the done records of these
+    sweeps (a median, so that a run slowed by others beside it moves it little)."""
+    per_kind: dict[tuple, list[float]] = {}
+    for sweep_dir in sweep_dirs:
+        for path in sorted(sweep_dir.glob("*/status.json")):
+            status = RunRecord(path.parent).status() or {}
+            if status.get("status") != "done" or not status.get("wall_s"):
+                continue
+            config = RunSpec.from_resolved(
+                yaml.safe_load((path.parent / "config.yaml").read_text())
+            ).config
+            per_kind.setdefault(run_kind(config), []).append(status["wall_s"] / config.total_steps)
+    return {kind: float(np.median(rates)) for kind, rates in per_kind.items()}
+
+
+def measured_seconds(config: TrainConfig, s_per_step: float) -> float:
+    """A whole run of `config` at a measured rate per env step, its evaluations at their ceiling."""
+    limit = gym.spec(config.env_id).max_episode_steps or 1000
+    evals = config.num_updates // config.eval_every if config.eval_every else 0
+    return (config.total_steps + evals * config.eval_episodes * limit) * s_per_step
+
+
 def makespan(run_seconds: list[float], cores: int) -> float:
     """Wall time of the runs on `cores` cores, one run per core, longest first (a starting
     policy is scheduled like any run: it must finish before its runs start, which this
@@ -103,19 +142,24 @@ def main() -> None:
     parser.add_argument("--compile", default="never", choices=COMPILE_MODES,
                         help="as the runs would (auto) or eager (never: an upper bound for PPO, "
                              "and no compile per env here)")  # fmt: skip
+    parser.add_argument("--measured", nargs="*", type=Path, default=[],
+                        help="sweep folders (e.g. runs/tasks runs/pretrain) whose done records price "
+                             "the runs of the same kind; the others are timed")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = {preset: preset_runs(preset) for preset in args.presets}
+    measured = measured_rates(args.measured)
     timings: dict[tuple, dict] = {}
     for preset_runs_ in runs.values():
         for key, config in preset_runs_:
-            if key not in timings:
+            if key not in timings and run_kind(config) not in measured:
                 timings[key] = time_batches(config, args.batches, args.compile)
                 print(f"{' '.join(key):<60} {timings[key]['s_per_batch']:.2f} s/batch"
                       f"{' (compiled)' if timings[key]['compiled'] else ''}", flush=True)  # fmt: skip
     rows = []
     for preset, preset_runs_ in runs.items():
-        seconds = [run_seconds(config, timings[key]) for key, config in preset_runs_]
+        seconds = [measured_seconds(config, measured[run_kind(config)]) if run_kind(config) in measured
+                   else run_seconds(config, timings[key]) for key, config in preset_runs_]  # fmt: skip
         pretrain = sum(
             s for (key, _), s in zip(preset_runs_, seconds, strict=True) if key[0] == "pretrain"
         )
@@ -123,6 +167,7 @@ def main() -> None:
             "preset": preset,
             "runs": len(seconds),
             "starting_policies": sum(key[0] == "pretrain" for key, _ in preset_runs_),
+            "priced_from_records": sum(run_kind(config) in measured for _, config in preset_runs_),
             "core_hours": sum(seconds) / 3600,
             "of_which_starting_policies": pretrain / 3600,
             f"wall_h_on_{args.cores}_cores": makespan(seconds, args.cores) / 3600,
