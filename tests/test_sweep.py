@@ -102,17 +102,10 @@ def ctrl_c_acts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize(
-    ("kill_signal", "group"),
-    [(signal.SIGINT, True), (signal.SIGKILL, True), (signal.SIGTERM, False)],
-    ids=["ctrl-c", "kill-9", "kill-the-sweep-only"],
-)
-def test_killed_sweep_resumes_to_the_uninterrupted_result(
-    smoke_sweep, tmp_path, kill_signal, group
-):
-    command = sweep_command(tmp_path, "sweep=smoke")
+def started_sweep(tmp_path) -> subprocess.Popen:
+    """The smoke sweep in a process group of its own, once it has runs in progress."""
     sweep = subprocess.Popen(
-        command,
+        sweep_command(tmp_path, "sweep=smoke"),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -122,15 +115,25 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(
     deadline = time.time() + 120
     while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 4 and time.time() < deadline:
         time.sleep(0.2)
-    if group:  # the whole process group, as Ctrl-C or a scheduler would
-        os.killpg(sweep.pid, kill_signal)
-    else:  # `kill <pid>` of the sweep alone: its workers must not go on training, orphaned
-        os.kill(sweep.pid, kill_signal)
+    return sweep
+
+
+def test_a_sweep_killed_alone_takes_its_workers_down_with_it(tmp_path):
+    sweep = started_sweep(tmp_path)
+    os.kill(sweep.pid, signal.SIGTERM)  # `kill <pid>` of the sweep alone, not of its group
     sweep.wait(timeout=60)
     deadline = time.time() + 30
     while group_alive(sweep.pid) and time.time() < deadline:
         time.sleep(0.2)
     assert not group_alive(sweep.pid), "a worker of the killed sweep is still running"
+
+
+@pytest.mark.parametrize("kill_signal", [signal.SIGINT, signal.SIGKILL])
+def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path, kill_signal):
+    command = sweep_command(tmp_path, "sweep=smoke")
+    sweep = started_sweep(tmp_path)
+    os.killpg(sweep.pid, kill_signal)  # the whole process group, as Ctrl-C or a scheduler would
+    sweep.wait(timeout=60)
     statuses = [
         json.loads(p.read_text())["status"] for p in (tmp_path / "smoke").glob("*/status.json")
     ]
