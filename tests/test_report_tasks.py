@@ -101,6 +101,8 @@ def test_every_section_builds_and_the_held_out_runs_stay_out_of_the_step_size_se
     assert {tasks.TITLE, out_of_sample.TITLE, kl_parts.TITLE} <= set(parts)
     by_run = parts["Update size and collapse, per run"].data["collapse_by_run_kl"]
     assert set(by_run["env"]) == {"all", *TASKS}  # the run-level table per task too
+    per_run = parts["Update size and collapse, per run"].findings[0].text
+    assert "the 2 tasks pooled" in per_run and "/12 = " in per_run  # 6 seeds × 2 tasks a setting
     render.write_files(ctx.out, list(parts.values()))
     render.write_index(ctx.out, "tasks", list(parts.values()), [])
     assert (ctx.out / "collapse_vs_kl.png").stat().st_size > 1000

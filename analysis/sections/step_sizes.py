@@ -6,7 +6,7 @@ import pandas as pd
 from analysis import display, plots
 from analysis.display import collapse_cell
 from analysis.dose_response import collapse_by_run_kl
-from analysis.intervals import HALF_WIDTH, runs_needed
+from analysis.intervals import HALF_WIDTH, runs_needed, wilson_interval
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.vocabulary import ALL, CONTROLS
 
@@ -51,13 +51,27 @@ def build(ctx: Context) -> Part:
     )  # fmt: skip
 
 
+def pooled_over_tasks(table: pd.DataFrame) -> pd.DataFrame:
+    """The collapse table with each rule × step size summed over tasks, Wilson intervals
+    recomputed: one number per setting for a Finding (the table keeps the tasks apart)."""
+    pooled = (table.groupby(["variant", "step_size_key", "step_size"], sort=False, as_index=False)
+              [["collapsed", "runs"]].sum())  # fmt: skip
+    bounds = [wilson_interval(int(r.collapsed), int(r.runs)) for r in pooled.itertuples()]
+    return pooled.assign(
+        collapse_ci_low=[b[0] for b in bounds], collapse_ci_high=[b[1] for b in bounds]
+    )
+
+
 def step_size_finding(table: pd.DataFrame) -> Finding:
-    """Collapse frequency at each update rule's smallest and largest step size."""
+    """Collapse frequency at each update rule's smallest and largest step size (pooled over
+    tasks when there are several)."""
     parts, unclear = [], []
     controls = table[table["variant"].isin(CONTROLS) & (table["runs"] > 0)]
-    for variant, rows in table[~table["variant"].isin(CONTROLS) & (table["runs"] > 0)].groupby(
-        "variant", sort=False
-    ):
+    tasks = table["env"].nunique()
+    rules = table[~table["variant"].isin(CONTROLS) & (table["runs"] > 0)]
+    if tasks > 1:
+        rules = pooled_over_tasks(rules)
+    for variant, rows in rules.groupby("variant", sort=False):
         rows = rows.sort_values("step_size")
         small, large = rows.iloc[0], rows.iloc[-1]
         key = small["step_size_key"]
@@ -72,7 +86,9 @@ def step_size_finding(table: pd.DataFrame) -> Finding:
             if r.collapse_ci_high - r.collapse_ci_low > 2 * HALF_WIDTH:
                 unclear.append(runs_needed(int(r.collapsed), int(r.runs)))
     text = (
-        "Share of runs that collapsed, smallest → largest step size [95% Wilson CI]: "
+        "Share of runs that collapsed, smallest → largest step size [95% Wilson CI]"
+        + (f", the {tasks} tasks pooled" if tasks > 1 else "")
+        + ": "
         + "; ".join(parts)
         + "."
     )
