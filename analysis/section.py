@@ -25,6 +25,8 @@ from analysis.vocabulary import CONTROLS, kl_bounded_rules
 from records.load import Records
 
 REFERENCE_MECHANISM = "trpo"  # the mechanism the others are compared with at equal KL
+ZERO_DOSE_COLUMNS = ["env", "runs_k", "runs_n", "runs_low", "runs_high", "updates_k", "updates_n",
+                     "updates_low", "updates_high"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ class Context:
         return collapse_rules(self.cfg, sorted(self.records.runs["env"].unique()))
 
     @cached_property
+    def update_rules(self) -> dict[str, CollapseRule]:
+        """Each env's rule at the update-level drop fraction (update_collapse.drop_frac)."""
+        drop_frac = self.cfg.update_collapse.drop_frac
+        return {env: replace(rule, drop_frac=drop_frac) for env, rule in self.rules.items()}
+
+    @cached_property
     def frame(self) -> pd.DataFrame:
         """The per-run frame (analysis.run_frame) of every run with updates."""
         c = self.cfg
@@ -105,9 +113,9 @@ class Context:
     def at_risk(self) -> pd.DataFrame:
         """Every update of a finished run made while its policy had a gain to lose, with its
         outcome under the report's update-level rule (analysis.dose_response.update_trials)."""
-        u = self.cfg.update_collapse
-        rules = {env: replace(rule, drop_frac=u.drop_frac) for env, rule in self.rules.items()}
-        trials = update_trials(self.updates, self.done, rules, u.horizon)
+        trials = update_trials(
+            self.updates, self.done, self.update_rules, self.cfg.update_collapse.horizon
+        )
         return trials[trials["at_risk"].astype(bool)]
 
     @cached_property
@@ -116,9 +124,9 @@ class Context:
         done = self.held_runs[self.held_runs["status"] == "done"]
         if done.empty:
             return pd.DataFrame(columns=[*self.at_risk.columns, "setting"])
-        u = self.cfg.update_collapse
-        rules = {env: replace(rule, drop_frac=u.drop_frac) for env, rule in self.rules.items()}
-        trials = update_trials(self.held_updates, done, rules, u.horizon)
+        trials = update_trials(
+            self.held_updates, done, self.update_rules, self.cfg.update_collapse.horizon
+        )
         trials = trials[trials["at_risk"].astype(bool)]
         return trials.assign(setting=trials["run_id"].map(self.held_out))
 
@@ -138,7 +146,8 @@ class Context:
     def per_task(self) -> pd.DataFrame:
         """The per-update dose–response pooled with the task as a stratum, then per task."""
         d = self.cfg.dose_response
-        return per_task_dose_response(self.at_risk, d.level, d.progress, d.bootstrap, self.cfg.seed)
+        return per_task_dose_response(self.at_risk, d.level, d.progress, d.bootstrap, self.cfg.seed,
+                                      pooled=self.dose)  # fmt: skip
 
     @cached_property
     def task_tests(self) -> dict:
@@ -152,7 +161,7 @@ class Context:
         table = self.collapse_table[self.collapse_table["variant"].isin(CONTROLS)]
         updates = self.at_risk[self.at_risk["algo"].isin(CONTROLS)]
         rows = []
-        for env in self.tasks:
+        for env in sorted(set(self.tasks) | set(table.loc[table["runs"] > 0, "env"])):
             runs = table[table["env"] == env]
             rk, rn = int(runs["collapsed"].sum()), int(runs["runs"].sum())
             part = updates[updates["env"] == env]
@@ -164,7 +173,7 @@ class Context:
             rows.append({"env": env, "runs_k": rk, "runs_n": rn, "runs_low": runs_low, "runs_high": runs_high,
                          "updates_k": uk, "updates_n": un, "updates_low": updates_low,
                          "updates_high": updates_high})  # fmt: skip
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=ZERO_DOSE_COLUMNS)
 
     @cached_property
     def dose(self) -> pd.DataFrame:

@@ -20,12 +20,20 @@ ALPHA = 0.05  # the level at which the transfer tests' Findings call a differenc
 
 
 def per_task_dose_response(
-    trials: pd.DataFrame, level: float, progress: float, resamples: int, seed: int
+    trials: pd.DataFrame,
+    level: float,
+    progress: float,
+    resamples: int,
+    seed: int,
+    pooled: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The pooled fit (task a covariate) and each task's own: logistic_dose_response's
-    pooled row, with an `env` column (`all` for the pooled one)."""
-    fits = [logistic_dose_response(trials, level, progress, resamples, seed, pooled_only=True)
-            .assign(env=ALL)]  # fmt: skip
+    pooled row, with an `env` column (`all` for the pooled one). `pooled`: a
+    logistic_dose_response of the same trials and settings already fitted (its `all` row is
+    taken), so that the pooled fit and its bootstrap are not run twice."""
+    if pooled is None:
+        pooled = logistic_dose_response(trials, level, progress, resamples, seed, pooled_only=True)
+    fits = [pooled[pooled["scope"] == ALL].assign(env=ALL)]
     fits += [
         logistic_dose_response(part, level, progress, resamples, seed, pooled_only=True).assign(
             env=env

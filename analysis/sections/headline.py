@@ -15,18 +15,18 @@ from analysis.section import REFERENCE_MECHANISM, Context, Figure, Finding, Part
 from analysis.sections.per_update import kl_interval
 from analysis.sections.robustness import odds_span
 from analysis.tasks import ALPHA
-from analysis.vocabulary import ALL, CONTROLS
+from analysis.vocabulary import ALL
 
 TITLE = "The answer"
 CURVE_POINTS = 60
 
 
 def zero_dose(ctx: Context) -> dict:
-    """The zero-dose control's collapses: runs (run level) and updates at risk (update level)."""
-    table = ctx.collapse_table[ctx.collapse_table["variant"].isin(CONTROLS)]
-    runs, runs_k = int(table["runs"].sum()), int(table["collapsed"].sum())
-    updates = ctx.at_risk[ctx.at_risk["algo"].isin(CONTROLS)]
-    n, k = len(updates), int(updates["collapse"].sum())
+    """The zero-dose control's collapses over every task: runs (run level) and updates at
+    risk (update level)."""
+    per_task = ctx.zero_dose_by_task
+    runs, runs_k = int(per_task["runs_n"].sum()), int(per_task["runs_k"].sum())
+    n, k = int(per_task["updates_n"].sum()), int(per_task["updates_k"].sum())
     return {"runs": runs, "runs_collapsed": runs_k, "runs_ci": wilson_interval(runs_k, runs),
             "updates": n, "collapses": k, "p": k / n if n else np.nan, "ci": wilson_interval(k, n)}  # fmt: skip
 
