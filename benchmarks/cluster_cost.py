@@ -5,9 +5,9 @@
     .venv/bin/python benchmarks/cluster_cost.py --presets full --measured runs/tasks runs/pretrain
 
 Expands each preset into its runs (the sweeper's own expansion, and the starting policies
-its warm starts train), and for each kind of run among them (its algo, env and knobs such
-as PPO's epochs: everything but the seed and the step size) times a short run of the first
-such config on this machine, one torch thread, eager by default (`--compile auto`:
+its warm starts train), and for each kind of run among them (its algo, env, knobs such as
+PPO's epochs, batch size and networks: everything but the seed and the step size) times a
+short run of the first such config on this machine, one torch thread, eager by default (`--compile auto`:
 compiled where the real run would be, at a compile per env here): seconds per batch after
 the first, and the first batch's excess (warm-up, compile) once per run.
 A run's cost is then that fixed part + its updates × seconds per batch + its evaluations
@@ -44,30 +44,20 @@ from records.store import RunRecord
 ROOT = Path(__file__).resolve().parent.parent
 
 
-STEP_SIZE_OVERRIDES = ("delta=", "epsilon=", "lr=")  # a step size changes no cost per batch
-
-
-def timing_key(job: list[str]) -> tuple[str, ...]:
-    """What sets a job's cost per batch: its overrides less the seed and the step size
-    (algo, env, and knobs such as algo.epochs)."""
-    return tuple(item for item in job
-                 if not item.startswith(("sweep=", "seed=", *STEP_SIZE_OVERRIDES)))  # fmt: skip
-
-
-def preset_runs(preset: str) -> list[tuple[tuple, TrainConfig]]:
-    """(timing key, config) of every run a preset trains: its jobs, each run once, and the
-    starting policies its warm starts train (one per env × seed × train settings)."""
+def preset_runs(preset: str) -> list[tuple[bool, TrainConfig]]:
+    """(whether it is a starting policy, config) of every run a preset trains: its jobs,
+    each run once, and the starting policies its warm starts train (one per env × seed ×
+    train settings)."""
     runs, seen = [], set()
     for job in preset_jobs(preset):
         spec = RunSpec.from_cfg(compose_run_config(job))
-        specs = [(timing_key(job), spec)]
+        specs = [(False, spec)]
         if spec.config.warm_start is not None:
-            pre = pretrain_spec(spec)
-            specs.append((("pretrain", pre.config.algo, pre.config.env_id), pre))
-        for key, s in specs:
+            specs.append((True, pretrain_spec(spec)))
+        for starting, s in specs:
             if s.run_id not in seen:
                 seen.add(s.run_id)
-                runs.append((key, s.config))
+                runs.append((starting, s.config))
     return runs
 
 
@@ -99,6 +89,11 @@ def run_kind(config: TrainConfig) -> tuple:
     key = ALGOS[config.algo].step_size_key_of(config.algo_params)
     params = tuple(sorted((k, str(v)) for k, v in config.algo_params.items() if k != key))
     return config.algo, config.env_id, params
+
+
+def batch_kind(config: TrainConfig) -> tuple:
+    """What sets a run's cost per batch: its kind, its batch size and its networks."""
+    return (*run_kind(config), config.batch_size, config.hidden)
 
 
 def measured_rates(sweep_dirs: list[Path]) -> dict[tuple, float]:
@@ -151,22 +146,25 @@ def main() -> None:
     measured = measured_rates(args.measured)
     timings: dict[tuple, dict] = {}
     for preset_runs_ in runs.values():
-        for key, config in preset_runs_:
+        for _, config in preset_runs_:
+            key = batch_kind(config)
             if key not in timings and run_kind(config) not in measured:
                 timings[key] = time_batches(config, args.batches, args.compile)
-                print(f"{' '.join(key):<60} {timings[key]['s_per_batch']:.2f} s/batch"
+                algo, env, settings, batch, _ = key
+                print(f"{algo} {env} batch {batch} ({', '.join(f'{k}={v}' for k, v in settings)}): "
+                      f"{timings[key]['s_per_batch']:.2f} s/batch"
                       f"{' (compiled)' if timings[key]['compiled'] else ''}", flush=True)  # fmt: skip
     rows = []
     for preset, preset_runs_ in runs.items():
         seconds = [measured_seconds(config, measured[run_kind(config)]) if run_kind(config) in measured
-                   else run_seconds(config, timings[key]) for key, config in preset_runs_]  # fmt: skip
+                   else run_seconds(config, timings[batch_kind(config)]) for _, config in preset_runs_]  # fmt: skip
         pretrain = sum(
-            s for (key, _), s in zip(preset_runs_, seconds, strict=True) if key[0] == "pretrain"
+            s for (starting, _), s in zip(preset_runs_, seconds, strict=True) if starting
         )
         rows.append({
             "preset": preset,
             "runs": len(seconds),
-            "starting_policies": sum(key[0] == "pretrain" for key, _ in preset_runs_),
+            "starting_policies": sum(starting for starting, _ in preset_runs_),
             "priced_from_records": sum(run_kind(config) in measured for _, config in preset_runs_),
             "core_hours": sum(seconds) / 3600,
             "of_which_starting_policies": pretrain / 3600,
@@ -178,7 +176,8 @@ def main() -> None:
     out = ROOT / "results" / "bench" / "cluster_cost.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    rates = pd.DataFrame([{"job": " ".join(k), **v} for k, v in timings.items()])
+    rates = pd.DataFrame([{"algo": k[0], "env": k[1], "settings": dict(k[2]), "batch": k[3], **v}
+                          for k, v in timings.items()])  # fmt: skip
     rates.to_csv(out.with_name("cluster_cost_rates.csv"), index=False)
     print(f"tables: {out}, {out.with_name('cluster_cost_rates.csv')}")
 
