@@ -22,8 +22,9 @@ from experiments.stop_signals import StopSignals
 from experiments.validate import ConfigError, compose_run_config, validate, without_sweeps
 from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import starting_state
+from records.lock import LockLost, RunLocked
 from records.paths import CONF_DIR
-from records.store import RunLocked, RunRecord, load_checkpoint
+from records.store import RunRecord
 
 
 def run(cfg: DictConfig, show_progress: bool = True) -> str:
@@ -78,6 +79,8 @@ def train_run(spec: RunSpec, show_progress: bool = True) -> str:
             status = "done"
         except Preempted as stop:
             status, reason = "preempted", str(stop)
+        except LockLost as lost:
+            status, reason = "lost", str(lost)
         except KeyboardInterrupt:
             status, reason = "interrupted", "interrupted (Ctrl-C); resumes from its last checkpoint"
             raise
@@ -85,7 +88,10 @@ def train_run(spec: RunSpec, show_progress: bool = True) -> str:
             reason = f"{type(error).__name__}: {error}"
         finally:
             bar.close()
-            mirror.finish(record.finish(status, reason))
+            if status == "lost":  # the record is the other attempt's now: nothing is written
+                mirror.abandon()
+            else:
+                mirror.finish(record.finish(status, reason))
             record.release()
             print(
                 f"{status}: {rid}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}"
@@ -100,11 +106,12 @@ def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
     resume from): a stopped attempt with a checkpoint continues from it; otherwise the run
     starts afresh, warm-started if it asks. None when its starting policy could not be had
     (recorded as failed)."""
-    resume_from = record.resume_point()
-    resume_state = load_checkpoint(resume_from) if resume_from is not None else None
-    if resume_state is not None and "collector" in resume_state:  # older checkpoints: afresh
+    resume_state, note = record.resume_state()
+    if note:
+        print(f"{spec.run_id}: {note}")
+    if resume_state is not None:
         record.resume(resume_state["update"])
-        print(f"{spec.run_id}: resuming after update {resume_state['update']} ({resume_from.name})")
+        print(f"{spec.run_id}: resuming after update {resume_state['update']}")
         return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state
     if not spec.config.warm_start:
         stored = spec.stored_config()

@@ -28,6 +28,7 @@ from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
+from experiments.wandb_mirror import login_problem
 from records.paths import CONF_DIR
 
 WANDB_MODES = ("offline", "online", "disabled")
@@ -126,6 +127,9 @@ def validate(cfg: DictConfig) -> dict:
     check_combinations(cfg, name, params)
     validate_warm_start(cfg)
     check_writable(cfg.out_dir)
+    problem = login_problem(cfg.wandb.mode)
+    if problem:
+        raise ConfigError(problem)
     return tree
 
 

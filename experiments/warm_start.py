@@ -60,7 +60,7 @@ def starting_state(spec: RunSpec, train_run: Callable[[RunSpec, bool], str]) -> 
     record = RunRecord(pre.record_dir)
     waiting = False
     while not record.is_done():
-        if record.lock_path.exists() and not record.lock_is_stale(record.lock_holder()):
+        if record.lock.held_elsewhere():
             if not waiting:
                 print(f"waiting for the starting policy {rid} (another process trains it)")
                 waiting = True

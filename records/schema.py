@@ -4,7 +4,8 @@
   config.yaml      the resolved Hydra config plus CONFIG_KEYS
   metrics.parquet  one row per policy update: METRICS (algos.metrics), every column in every row
   status.json      STATUS_KEYS
-  lock.json        who is training it now (records.store)
+  lock             who is training it now, and its holder's claim file lock|<host>|<pid>|<n>
+                   (records.lock; both gone once the run stops)
   checkpoints/     update_<k>.pt: the full training state at update k (algos.train.Learner)
 
 The writer (experiments/run.py through records.store) and the readers (records.load, the

@@ -21,10 +21,9 @@ import torch
 import yaml
 
 from algos.metrics import METRICS
+from records.lock import RunLock
 from records.paths import REPO_ROOT
 from records.schema import STOPPED
-
-STALE_LOCK_S = 900  # a lock whose heartbeat is older than this is taken over
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -73,20 +72,6 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, weights_only=False)
 
 
-class RunLocked(RuntimeError):
-    """Another live process is training this run."""
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def checkpoint_update(path: Path) -> int:
     """k of checkpoints/update_<k>.pt."""
     return int(path.stem.split("_")[1])
@@ -98,10 +83,8 @@ class RunRecord:
         self.rows: list[dict] = []
         self.started = 0.0
         self.meta: dict = {}
-
-    @property
-    def lock_path(self) -> Path:
-        return self.dir / "lock.json"
+        self.lock = RunLock(self.dir / "lock")
+        self.claimed = False
 
     def status(self) -> dict | None:
         try:
@@ -116,44 +99,21 @@ class RunRecord:
         )
 
     def claim(self) -> str | None:
-        """Take the lock; returns a note when a stale lock was taken over. Raises RunLocked."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        note = None
-        for _ in range(2):
-            try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = self.lock_holder()
-                if not self.lock_is_stale(holder):
-                    raise RunLocked(
-                        f"{self.dir.name} is being trained by "
-                        f"{holder.get('host')}:{holder.get('pid')}"
-                    ) from None
-                note = f"took over stale lock of {holder.get('host')}:{holder.get('pid')}"
-                self.lock_path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": now()}, f)
-            return note
-        raise RunLocked(f"{self.dir.name}: could not take the lock")
+        """Take the run's lock (records.lock); returns a note when a stale lock was taken over.
+        Raises RunLocked. From here on every write first checks the lock is still this
+        process's, and raises LockLost if it is not, so an attempt that lost its lock never
+        writes over the record of the one that took it."""
+        note = self.lock.claim()
+        self.claimed = True
+        return note
 
-    def lock_holder(self) -> dict:
-        try:
-            return json.loads(self.lock_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
-    def lock_is_stale(self, holder: dict) -> bool:
-        try:
-            age = time.time() - self.lock_path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        if holder.get("host") == socket.gethostname() and "pid" in holder:
-            return not pid_alive(int(holder["pid"])) or holder["pid"] == os.getpid()
-        return age > STALE_LOCK_S
+    def heartbeat(self) -> None:
+        if self.claimed:
+            self.lock.heartbeat()
 
     def release(self) -> None:
-        self.lock_path.unlink(missing_ok=True)
+        self.lock.release()
+        self.claimed = False
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -163,6 +123,7 @@ class RunRecord:
         """Write the metrics first: a record holds every update up to its last checkpoint."""
         if self.rows:
             self.flush()
+        self.heartbeat()
         self.checkpoint_dir.mkdir(exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -183,14 +144,39 @@ class RunRecord:
         values = returns["return_mean"].to_numpy()
         return values[np.isfinite(values)]
 
-    def resume_point(self) -> Path | None:
-        """The checkpoint an attempt that was stopped (killed while running, interrupted,
-        preempted) left behind, to continue from; None for a record that finished, failed
-        (a failure would recur) or has no checkpoint yet."""
+    def resume_state(self) -> tuple[dict | None, str | None]:
+        """The state to continue an attempt that was stopped (killed while running,
+        interrupted, preempted) from: its newest checkpoint that loads and whose updates the
+        metrics hold, with a note naming any damaged file passed over. (None, note) when it
+        must start over for damage; (None, None) for a record that finished, failed (a
+        failure would recur), has no checkpoint yet, or only checkpoints from before runs
+        could resume."""
+        if (self.dir / "status.json").exists() and self.status() is None:
+            return None, "status.json is damaged: the run starts over"
         status = self.status()
-        if not status or status["status"] not in STOPPED:
-            return None
-        return self.last_checkpoint()
+        if not status or status["status"] not in STOPPED or not self.checkpoints():
+            return None, None
+        try:
+            metrics = pd.read_parquet(self.dir / "metrics.parquet", columns=["update"])
+            yaml.safe_load((self.dir / "config.yaml").read_text())
+        except Exception as error:
+            why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            return None, f"its record is damaged ({why}): the run starts over"
+        passed_over = []
+        for path in reversed(self.checkpoints()):
+            try:
+                state = load_checkpoint(path)
+            except Exception as error:
+                passed_over.append(f"{path.name} ({type(error).__name__})")
+                continue
+            if "collector" not in state:
+                return None, None
+            if int((metrics["update"] <= state["update"]).sum()) != state["update"]:
+                passed_over.append(f"{path.name} (metrics.parquet lacks its updates)")
+                continue
+            note = f"passed over damaged {', '.join(passed_over)}" if passed_over else None
+            return state, note
+        return None, f"no checkpoint loads ({', '.join(passed_over)}): the run starts over"
 
     def resume(self, update: int) -> None:
         """Continue the stopped attempt after its checkpoint at `update`: its metrics up to
@@ -218,6 +204,7 @@ class RunRecord:
         """Begin (or begin again, from scratch) the run: an earlier attempt's metrics,
         checkpoints and W&B files are discarded, so neither the record nor a later
         `wandb sync` holds it twice."""
+        self.heartbeat()
         (self.dir / "metrics.parquet").unlink(missing_ok=True)
         shutil.rmtree(self.dir / "wandb", ignore_errors=True)
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
@@ -236,14 +223,16 @@ class RunRecord:
         self.write_status("running")
 
     def append(self, row: dict, flush: bool) -> None:
+        """Keep an update's metrics (written at the next flush); each update is a heartbeat."""
+        self.heartbeat()
         self.rows.append(row)
         if flush:
             self.flush()
 
     def flush(self) -> None:
+        self.heartbeat()
         frame = pd.DataFrame(self.rows, columns=list(METRICS))
         atomic_write_bytes(self.dir / "metrics.parquet", frame.to_parquet(index=False))
-        os.utime(self.lock_path)
 
     def finish(self, status: str, reason: str | None = None) -> dict:
         """Flush the metrics and write the final status; returns the status body written."""
@@ -252,6 +241,7 @@ class RunRecord:
         return self.write_status(status, reason)
 
     def write_status(self, status: str, reason: str | None = None) -> dict:
+        self.heartbeat()
         body = {
             "status": status,
             "reason": reason,

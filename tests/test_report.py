@@ -81,7 +81,7 @@ def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tm
     assert set(records.updates["run_id"]) == set(records.runs["run_id"])
 
 
-def test_report_of_a_sweep_in_progress_says_which_groups_have_no_finished_run(
+def test_report_of_a_sweep_in_progress_or_with_a_damaged_record_says_which_and_still_builds(
     smoke_sweep, tmp_path, monkeypatch
 ):
     runs = tmp_path / "runs"
@@ -90,7 +90,10 @@ def test_report_of_a_sweep_in_progress_says_which_groups_have_no_finished_run(
         status_file.write_text(
             status_file.read_text().replace('"status": "done"', '"status": "running"')
         )
+    damaged = sorted((runs / "smoke").glob("pg-*"))[0]
+    (damaged / "metrics.parquet").write_bytes(b"PAR1 truncated")
     report = build(runs, "smoke", tmp_path / "reports", monkeypatch)
     summary = (report / "README.md").read_text()
     assert "InvertedPendulum-v5 trpo: no finished runs yet (4 excluded)." in summary
-    assert "16 runs: 12 done, 4 running" in summary
+    assert "15 runs: 11 done, 4 running; 1 unreadable records skipped" in summary
+    assert f"skipped {damaged}: " in summary

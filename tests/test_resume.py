@@ -122,11 +122,14 @@ def test_every_update_rule_continues_bit_identically_from_a_checkpoint(algo, par
 def test_a_failed_or_finished_record_is_not_resumed_but_a_stopped_one_is(tmp_path):
     record = RunRecord(tmp_path / "r")
     record.dir.mkdir()
-    record.save_checkpoint(2, {"update": 2})
+    (record.dir / "config.yaml").write_text("run_id: r\n")
+    record.append({"update": 1, "step": 128}, flush=False)
+    record.append({"update": 2, "step": 256}, flush=False)
+    record.save_checkpoint(2, {"update": 2, "collector": None})
     for state, resumable in (("running", True), ("interrupted", True), ("preempted", True),
                              ("failed", False), ("done", False)):  # fmt: skip
         record.write_status(state)
-        assert (record.resume_point() is not None) == resumable, state
+        assert (record.resume_state()[0] is not None) == resumable, state
 
 
 def test_an_env_that_cannot_be_restored_continues_with_fresh_episodes():
@@ -177,3 +180,32 @@ def test_a_stopped_run_whose_checkpoint_predates_resume_starts_afresh(tmp_path):
     assert run(cfg, show_progress=False) == "done"
     assert "resumes" not in json.loads((record.dir / "status.json").read_text())
     assert len(pd.read_parquet(record.dir / "metrics.parquet")) == 4
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        ("checkpoints/update_4.pt", "passed over damaged update_4.pt ("),
+        ("metrics.parquet", "its record is damaged ("),
+        ("status.json", "status.json is damaged: the run starts over"),
+    ],
+)
+def test_a_stopped_run_with_a_damaged_file_resumes_from_what_is_intact_or_starts_over(
+    tmp_path, capsys, damage, says
+):
+    cfg = compose_run_config(["env=InvertedPendulum-v5", "total_steps=512", "train.horizon=128",
+                              "train.hidden=[8]", "checkpoints=2", "wandb.mode=disabled",
+                              f"out_dir={tmp_path}"])  # fmt: skip
+    assert run(cfg, show_progress=False) == "done"
+    record = RunRecord(next((tmp_path / "single").iterdir()))
+    whole = pd.read_parquet(record.dir / "metrics.parquet").drop(columns=TIMING)
+    record.write_status("running")  # as if killed after its last checkpoint
+    path = record.dir / damage
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated mid-write
+    capsys.readouterr()
+    assert run(cfg, show_progress=False) == "done"
+    out = capsys.readouterr().out
+    assert says in out and "Traceback" not in out
+    assert ("resuming after update 2" in out) == damage.startswith("checkpoints")
+    again = pd.read_parquet(record.dir / "metrics.parquet").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(again, whole, check_exact=True)
