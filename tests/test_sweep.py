@@ -149,6 +149,25 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
         assert len({a.name.rsplit("-", 1)[1] for a in attempts}) == 1  # one W&B run, resumed
 
 
+def test_two_sweeps_at_once_on_one_out_dir_train_every_run_once_and_both_finish(
+    smoke_sweep, tmp_path
+):
+    command = sweep_command(tmp_path, "sweep=smoke", "hydra.launcher.n_jobs=1")
+    sweeps = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]  # fmt: skip
+    outputs = [sweep.communicate(timeout=600) for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], [err[-2000:] for _, err in outputs]
+    expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
+    assert got.keys() == expected.keys()
+    for run_id, metrics in expected.items():
+        pd.testing.assert_frame_equal(got[run_id], metrics)
+        status = json.loads((tmp_path / "smoke" / run_id / "status.json").read_text())
+        assert "resumes" not in status  # one attempt trained it, start to end
+        assert len(list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))) == 1
+    finished = f"sweep finished: {len(expected)}/{len(expected)} done, 0 failed"
+    assert all(finished in out for out, _ in outputs)
+
+
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
     preset_dir = tmp_path / "conf" / "sweep"
     preset_dir.mkdir(parents=True)

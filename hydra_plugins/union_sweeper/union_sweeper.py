@@ -13,7 +13,8 @@ union (each algo's grid × envs × seeds, crossed with any comma-list the comman
 adds), checks every job's config before any starts,
 leaves out runs whose record is already `done`, and hands the rest to whichever Hydra
 launcher is configured (joblib, submitit, ray). Failed runs do not stop the sweep; they
-are listed at the end.
+are listed at the end. A run another process trains (a second sweep on the same out_dir)
+is waited for, and trained here if that process leaves it unfinished.
 """
 
 import contextlib
@@ -21,6 +22,7 @@ import itertools
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,9 +192,24 @@ class UnionSweeper(Sweeper):
         if todo:
             with SweepProgress([path for _, path in runs.values()], self.progress_interval_s), \
                     terminate_as_interrupt():  # fmt: skip
-                results.append(self.launcher.launch([job for job, _ in todo], initial_job_idx=0))
+                launched = 0
+                while todo:
+                    results.append(self.launcher.launch([job for job, _ in todo], launched))
+                    launched += len(todo)
+                    todo = trained_elsewhere(todo, results[-1])
+                    if todo:
+                        self.wait_for_others(todo)
         report_failures(runs, results)
         return results
+
+    def wait_for_others(self, todo: list[tuple[list[str], Path]]) -> None:
+        """Wait while another process (a second sweep on the same out_dir) trains these
+        runs; those it leaves unfinished (it was killed) are then trained here."""
+        from records.store import RunRecord
+
+        print(f"{len(todo)} runs are being trained by another process: waiting for them")
+        while any(RunRecord(path).lock.held_elsewhere() for _, path in todo):
+            time.sleep(self.progress_interval_s)
 
 
 @contextlib.contextmanager
@@ -266,6 +283,17 @@ class SweepProgress:
         self.thread.join()
         self.refresh()
         self.bar.close()
+
+
+def trained_elsewhere(
+    todo: list[tuple[list[str], Path]], results: Sequence[JobReturn]
+) -> list[tuple[list[str], Path]]:
+    """The jobs that found their run held (or taken) by another process, unless it is done."""
+    held = [
+        pair for pair, result in zip(todo, results, strict=True)
+        if result.status == JobStatus.COMPLETED and result._return_value in ("locked", "lost")
+    ]  # fmt: skip
+    return [(job, path) for job, path in held if record_status(path) not in ("done", "failed")]
 
 
 def report_failures(
