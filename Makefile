@@ -16,8 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet torch==2.13.0 -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # The Ray launcher is an extra (ray is large): installed only when a sweep asks for it.
