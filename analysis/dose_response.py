@@ -21,7 +21,12 @@ import statsmodels.api as sm
 from scipy.special import expit, logit
 
 from analysis.collapse import CollapseRule, run_start, update_outcomes
-from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
+from analysis.intervals import (
+    bootstrap_over_runs,
+    over_resamples,
+    percentile_interval,
+    wilson_interval,
+)
 from analysis.vocabulary import ALL
 
 
@@ -291,15 +296,15 @@ def fitted_curve(
     if result is None:
         return pd.DataFrame(columns=["kl", "p", "low", "high"])
     positions = list(data.groupby("run_id").indices.values())
-    rng = np.random.default_rng(seed)
-    curves = []
-    for _ in range(resamples):
-        picked = rng.integers(0, len(positions), len(positions))
+
+    def refitted(picked: np.ndarray) -> np.ndarray | None:
         index = np.concatenate([positions[i] for i in picked])
         refit = fit_logit(data.iloc[index].reset_index(drop=True), levels, clustered=False,
                           start=result.params.to_numpy())  # fmt: skip
-        if refit is not None:
-            curves.append(curve(refit))
+        return None if refit is None else curve(refit)
+
+    resampled = over_resamples(refitted, len(positions), resamples, np.random.default_rng(seed))
+    curves = [c for c in resampled if c is not None]
     low, high = (np.percentile(curves, [2.5, 97.5], axis=0) if curves
                  else (np.full(len(kl), np.nan), np.full(len(kl), np.nan)))  # fmt: skip
     return pd.DataFrame({"kl": kl, "p": curve(result), "low": low, "high": high})

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from joblib import Parallel, delayed
 from rliable import library, metrics
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
@@ -57,13 +58,31 @@ def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return tuple(float(x) for x in compare.tconfint_diff(alpha=0.05, usevar="unequal"))
 
 
+def over_resamples(
+    statistic: Callable[[np.ndarray], object], runs: int, resamples: int, rng: np.random.Generator
+) -> list:
+    """`statistic(picked)` for each of `resamples` resamples of whole runs: `picked` holds
+    `runs` run indices drawn with replacement (updates within a run are correlated, so the
+    run is the unit that is resampled). The resamples are drawn first, in order, and the
+    statistic is computed under joblib's active backend (analysis.report runs it on every
+    core), so the values do not depend on how many processes computed them."""
+    picks = [rng.integers(0, runs, runs) for _ in range(resamples)]
+    return Parallel()(delayed(quietly)(statistic, picked) for picked in picks)
+
+
+def quietly(statistic: Callable[[np.ndarray], object], picked: np.ndarray) -> object:
+    """A resample's statistic without numpy's and statsmodels' warnings (a resample of few
+    runs is often degenerate), in whichever process computes it."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return statistic(picked)
+
+
 def bootstrap_over_runs(
     statistic: Callable[[np.ndarray], float], runs: int, resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """The finite values of `statistic(picked)` over `resamples` resamples of whole runs:
-    `picked` holds `runs` run indices drawn with replacement (updates within a run are
-    correlated, so the run is the unit that is resampled)."""
-    values = np.array([statistic(rng.integers(0, runs, runs)) for _ in range(resamples)], float)
+    """The finite values of `statistic` over resamples of whole runs (`over_resamples`)."""
+    values = np.array(over_resamples(statistic, runs, resamples, rng), float)
     return values[np.isfinite(values)]
 
 

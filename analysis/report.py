@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from omegaconf import DictConfig
 
 from analysis import render
@@ -95,7 +96,8 @@ def summary_lines(runs, skipped, table: pd.DataFrame) -> list[str]:
 def main(cfg: DictConfig) -> None:
     check_or_exit(cfg, REPORT_KEYS)
     np.seterr(all="ignore")
-    build_report(cfg)
+    with parallel_config(n_jobs=cfg.jobs):
+        build_report(cfg)
 
 
 if __name__ == "__main__":

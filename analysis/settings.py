@@ -54,6 +54,7 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "warning.bootstrap": Int(),
     "kl_vs_return_horizon": Int(low=1),
     "final_window": Int(low=1),
+    "jobs": Int(low=-1),  # joblib's n_jobs
     "wandb.mode": OneOf("disabled", "offline", "online"),
 }
 
