@@ -142,17 +142,18 @@ def normalized_returns(
     ]
 
 
-def aggregate_scores(scores: pd.DataFrame, seed: int):
-    """rliable over the normalised scores: IQM and mean per group, probability of
-    improvement for every pair of groups, performance profiles."""
+def aggregate_scores(scores: pd.DataFrame, seed: int, reps: int):
+    """rliable over the normalised scores, `reps` stratified-bootstrap resamples each: IQM
+    and mean per group, probability of improvement for every pair of groups, performance
+    profiles."""
     matrices = {g: score_matrix(rows) for g, rows in scores.groupby("group", sort=True)}
     groups = list(matrices)
     pairs = [(a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]]
     taus = np.linspace(0.0, 2.0, 81)
     return (
-        interval_estimates(matrices, seed=seed),
-        probability_of_improvement(matrices, pairs, seed=seed),
-        (*performance_profiles(matrices, taus), taus),
+        interval_estimates(matrices, reps, seed),
+        probability_of_improvement(matrices, pairs, reps, seed),
+        (*performance_profiles(matrices, taus, reps), taus),
     )
 
 
@@ -266,7 +267,9 @@ def main(cfg: DictConfig) -> None:
               floatfmt=".4g")  # fmt: skip
         made.append(provenance(returns.runs, cfg.returns_sweep))
         scores = normalized_returns(returns.runs, returns.updates, published, cfg.episodes)
-        aggregate, improvement, (profiles, profile_cis, taus) = aggregate_scores(scores, cfg.seed)
+        aggregate, improvement, (profiles, profile_cis, taus) = aggregate_scores(
+            scores, cfg.seed, cfg.bootstrap
+        )
         write(aggregate, out / "returns_1m_aggregate",
               "Final return at 1M steps normalised per env (0 = untrained policy, 1 = median published "
               "final return for the env), aggregated over envs and seeds: interquartile mean and mean "

@@ -67,6 +67,7 @@ REPRODUCTION_KEYS: dict[str, Allowed | None] = SHARED | {
     "episodes": Int(low=1),
     "smooth_window": Int(low=1),
     "curve_smooth_window": Int(low=1),
+    "bootstrap": Int(low=1),
 }
 
 

@@ -76,6 +76,7 @@ def test_reproduction_runs_on_real_records(smoke_sweep, tmp_path, monkeypatch):
         "reproduction", f"out_dir={smoke_sweep}", "table1_sweep=smoke", "returns_sweep=smoke",
         f"results_dir={out}", f"reference_dir={tmp_path / 'reference'}",
         "table1_impl_sweeps=[smoke,smoke]",  # the same records twice: each run counts once
+        "bootstrap=100",  # rliable's resamples: enough to check the tables, a tenth of the time
     ])  # fmt: skip
     reproduction_main()
     table1 = pd.read_csv(out / "ppo_table1.csv")
