@@ -123,7 +123,8 @@ class RunRecord:
         """Write the metrics first: a record holds every update up to its last checkpoint."""
         if self.rows:
             self.flush()
-        self.heartbeat()
+        else:
+            self.heartbeat()
         self.checkpoint_dir.mkdir(exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -224,10 +225,11 @@ class RunRecord:
 
     def append(self, row: dict, flush: bool) -> None:
         """Keep an update's metrics (written at the next flush); each update is a heartbeat."""
-        self.heartbeat()
         self.rows.append(row)
         if flush:
             self.flush()
+        else:
+            self.heartbeat()
 
     def flush(self) -> None:
         self.heartbeat()
