@@ -1,32 +1,45 @@
-# Every target sets up .venv first (once: the stamp file makes a second call a no-op).
+# Every target sets up .venv first (once: the stamp files make a second call a no-op): the
+# project for sweeps and reports; its dev extra (tests, lint, docs) for test, lint and docs.
 PY_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 SWEEP ?= default
 LAUNCHER ?= joblib
+SWEEPER ?=
 OUT_DIR ?= runs
 ARGS ?=
 PROBE_ARGS ?=
 
-.PHONY: setup setup-ray test test-slow lint sweep probe report bench clean
+.PHONY: setup setup-dev setup-ray setup-optuna test test-slow lint docs sweep probe report bench clean
 
 setup: $(STAMP)
+
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0 -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet torch==2.13.0 -e . --config-settings editable_mode=compat
 	touch $(STAMP)
 
-# The Ray launcher is an extra (ray is large): installed only when a sweep asks for it.
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $(DEV_STAMP)
+
+# The Ray launcher and the Optuna sweeper are extras: installed only when a sweep asks for them.
 setup-ray: setup
 	$(PY) -c "import hydra_plugins.hydra_ray_launcher" 2>/dev/null || $(PY) -m pip install --quiet -e '.[ray]' --config-settings editable_mode=compat
 
+setup-optuna: setup
+	$(PY) -c "import hydra_plugins.hydra_optuna_sweeper" 2>/dev/null || $(PY) -m pip install --quiet -e '.[optuna]' --config-settings editable_mode=compat
+
 # SWEEP: a preset in conf/sweep/ (smoke, default, full); LAUNCHER: joblib (one run per
-# core), slurm or submitit_slurm, submitit_local, ray; ARGS: extra Hydra overrides.
-sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray)
-	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) out_dir=$(OUT_DIR) $(ARGS)
+# core), slurm or submitit_slurm, submitit_local, ray; SWEEPER: empty (the union of the
+# preset's grids) or optuna (a study: optuna_example); ARGS: extra Hydra overrides.
+sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray) $(if $(filter optuna,$(SWEEPER)),setup-optuna)
+	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) out_dir=$(OUT_DIR) $(ARGS)
 	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR)
 	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
 
@@ -43,15 +56,21 @@ bench: setup
 	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) benchmarks/bench.py $(ARGS)
 
-test: setup
+test: setup-dev
 	$(PY) -m pytest -q
 
-test-slow: setup
+test-slow: setup-dev
 	$(PY) -m pytest -q -m slow
 
-lint: setup
+lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The documentation site (mkdocs-material; its generated pages: docs/gen_pages.py), strict:
+# a warning fails the build. Open site/index.html.
+docs: setup-dev
+	$(PY) -m mkdocs build --strict --quiet
+	@echo "docs: site/index.html"
+
 clean:
-	rm -rf $(VENV) outputs multirun
+	rm -rf $(VENV) outputs multirun site

@@ -7,6 +7,7 @@ distribution, the log-probabilities of the actions taken and the critic's values
 """
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -260,28 +261,40 @@ def episode_returns(
     episodes: int,
     seed: int,
     stochastic: bool,
+    watch: Callable[[int, int, gym.Env], None] | None = None,
+    **make_kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns and lengths of `episodes` episodes, episode k reset with seed + k and, when
     `stochastic`, its action noise drawn from its own generator seeded seed + k: two
     policies evaluated with the same seed see the same starts and the same noise (common
-    random numbers), so their difference is not blurred by the environment's luck."""
+    random numbers), so their difference is not blurred by the environment's luck.
+
+    `watch(k, t, env)` is called at the start of episode k (t = 0) and after each of its
+    steps t, in an env made with `make_kwargs` (render_mode="rgb_array" to film it): what
+    it sees is the episode the returns count, step for step."""
     policy, normalize = NumpyActor(actor), obs_normalizer.frozen()
-    env = gym.make(env_id)
+    env = gym.make(env_id, **make_kwargs)
     low, high = env.action_space.low, env.action_space.high
     returns, lengths = [], []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        noise = np.random.default_rng(seed + k)
-        total, steps, done = 0.0, 0, False
-        while not done:
-            action = policy.mean(normalize(obs[None]))[0]
-            if stochastic:
-                action = action + policy.std * noise.standard_normal(action.shape)
-            obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
-            total += float(reward)
-            steps += 1
-            done = term or trunc
-        returns.append(total)
-        lengths.append(steps)
-    env.close()
+    try:
+        for k in range(episodes):
+            obs, _ = env.reset(seed=seed + k)
+            noise = np.random.default_rng(seed + k)
+            total, steps, done = 0.0, 0, False
+            if watch is not None:
+                watch(k, 0, env)
+            while not done:
+                action = policy.mean(normalize(obs[None]))[0]
+                if stochastic:
+                    action = action + policy.std * noise.standard_normal(action.shape)
+                obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
+                total += float(reward)
+                steps += 1
+                done = term or trunc
+                if watch is not None:
+                    watch(k, steps, env)
+            returns.append(total)
+            lengths.append(steps)
+    finally:
+        env.close()  # a rendering env left open prints a traceback from its destructor at exit
     return np.asarray(returns), np.asarray(lengths)

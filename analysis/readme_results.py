@@ -1,9 +1,10 @@
-"""`python -m analysis.readme_results`: the project README's result blocks, generated from
-the committed results, so that no number in README is typed by hand.
+"""`python -m analysis.readme_results`: the result blocks of README and of the
+documentation, generated from the committed results, so that no number is typed by hand.
 
-A block sits between `<!-- results:<name> -->` and `<!-- /results:<name> -->` in README.md;
-each is rebuilt from the files under results/ that BLOCKS names. `--check` writes nothing
-and exits 1 when a block differs from what the results say (the test suite runs it).
+A block sits between `<!-- results:<name> -->` and `<!-- /results:<name> -->`; each is
+rebuilt from the files under results/ that BLOCKS names. README's blocks are rebuilt in
+place (`--check` writes nothing and exits 1 when one differs from what the results say;
+the test suite runs it); the documentation's are filled at each build (docs/gen_pages.py).
 """
 
 import argparse
@@ -121,13 +122,35 @@ def probe_coverage_block(results: Path) -> str:
     return shown.to_markdown(index=False)
 
 
-BLOCKS = {"default": lambda results: study_block(results, "default"),
+def summary_block(results: Path) -> str:
+    """README's few lines: each main study's answer, where it ran, and its headline Findings
+    with their intervals (the odds ratio, the crossing KL, and across tasks, the transfer)."""
+    lines = []
+    for name, what in (("default", "`make sweep`: Hopper-v5, every update rule, 3 seeds"),
+                       ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d, 5 seeds")):  # fmt: skip
+        study = results / name
+        if not (study / "findings.json").exists():
+            continue
+        findings = json.loads((study / "findings.json").read_text())
+        run = json.loads((study / "provenance.json").read_text())
+        runs = len(pd.read_csv(study / "runs.csv"))
+        lines.append(f"- **{what}** ({runs} runs, `results/{name}/`, {run['date']}, "
+                     f"commit {run['commit'][:7]}): {findings['answer']}")  # fmt: skip
+        kept = ("Odds of a collapse", "The fitted risk crosses", "Per task")
+        lines += [
+            f"  - {f['text']}" for f in findings["first_screen"] if f["text"].startswith(kept)
+        ]
+    return "\n".join(lines) or "_No committed study results yet._"
+
+
+BLOCKS = {"summary": summary_block,
+          "default": lambda results: study_block(results, "default"),
           "tasks": lambda results: study_block(results, "tasks"),
           "grad_clip_pair": grad_clip_pair_block, "probe_coverage": probe_coverage_block}  # fmt: skip
 
 
 def rebuilt(text: str, results: Path) -> str:
-    """README text with every block it has regenerated."""
+    """A page's text with every block it has regenerated."""
     for name, build in BLOCKS.items():
         pattern = re.compile(
             rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S

@@ -107,7 +107,10 @@ def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) ->
             page.append(display.html(table.shown))
         page += [figure_html(figure) for figure in part.figures]
     page.append(
-        "<p>Files: <a href='runs.csv'>runs.csv</a> (one row per run) and the CSV of every table.</p>"
+        "<p>Files: <a href='runs.csv'>runs.csv</a> (one row per run), the CSV of every table, "
+        "and the sweep's export: <a href='updates.parquet'>updates.parquet</a> (every update of "
+        "every run), <a href='runs.parquet'>runs.parquet</a> and their schema, "
+        "<a href='export.md'>export.md</a>.</p>"
     )
     page.append("</body></html>")
     (out / "index.html").write_text("\n".join(page))

@@ -5,7 +5,8 @@ analysis.sections.SECTIONS builds its Part → the renderers (analysis.render) w
 <report_dir>/<sweep>/: index.html (self-contained: figures embedded, opens offline) and
 README.md, both opening with the sections' Findings in section order; every table as CSV
 (raw columns) and Markdown (readable ones); the figures as PNG + SVG, each with a caption
-saying what to look at; runs.csv, the per-run frame.
+saying what to look at; runs.csv, the per-run frame; and the sweep's export for other
+tools (analysis.export): updates.parquet, runs.parquet and their schema, export.md.
 """
 
 import time
@@ -17,7 +18,7 @@ import pandas as pd
 from joblib import parallel_config
 from omegaconf import DictConfig
 
-from analysis import render
+from analysis import export, render
 from analysis.section import Context, Part
 from analysis.sections import SECTIONS
 from analysis.settings import REPORT_KEYS, check_or_exit
@@ -39,12 +40,9 @@ def build_report(cfg: DictConfig) -> Path:
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(cfg, records, out, held_out_settings(cfg.sweep))
-    runs = ctx.runs.merge(ctx.frame, on="run_id", how="left")
-    if ctx.held_out:
-        runs = pd.concat(
-            [runs, ctx.held_runs.assign(held_out=ctx.held_runs["run_id"].map(ctx.held_out))]
-        )
+    runs = run_table(ctx)
     runs.to_csv(out / "runs.csv", index=False)
+    export.write(out, runs, export.updates_table(records.runs, records.updates))
     parts: list[Part] = [part for section in SECTIONS if (part := section.build(ctx)) is not None]
     summary = summary_lines(ctx.runs, records.skipped, ctx.collapse_table)
     render.write_files(out, parts)
@@ -56,6 +54,16 @@ def build_report(cfg: DictConfig) -> Path:
         f"report: {out / 'index.html'} ({time.perf_counter() - started:.1f} s, {len(ctx.runs)} runs)"
     )
     return out
+
+
+def run_table(ctx: Context) -> pd.DataFrame:
+    """One row per run with its per-run frame; a held-out run also names its knob."""
+    runs = ctx.runs.merge(ctx.frame, on="run_id", how="left")
+    if not ctx.held_out:
+        return runs
+    held = ctx.held_runs.merge(ctx.held_out_frame, on="run_id", how="left")
+    return pd.concat([runs, held.assign(held_out=held["run_id"].map(ctx.held_out))],
+                     ignore_index=True)  # fmt: skip
 
 
 def summary_lines(runs, skipped, table: pd.DataFrame) -> list[str]:

@@ -1,15 +1,6 @@
 """One row per run: where it started, ended and peaked, whether and how it collapsed, and
 how large its updates were. Every section of the report reads these columns; each is
-defined here once:
-
-  initial_return        the untrained policy's return (records.load.initial_return)
-  final_return          mean return_mean over the run's last `final_window` updates
-  final_episode_return  episode-weighted mean return over its last `episodes` finished
-                        episodes: the convention of published results (reproduction)
-  best_return           the highest return_mean smoothed over `smooth_window` updates
-  collapsed, ...        the run-level collapse rule's fields (analysis.collapse)
-  run_kl_mean, run_kl_median, run_kl_mean_max   mean, median and max of its kl_mean
-  run_kl_max            the largest kl_max of its updates
+defined once, in FRAME_COLUMNS.
 """
 
 import numpy as np
@@ -17,6 +8,23 @@ import pandas as pd
 
 from analysis.collapse import CollapseRule, run_collapses, smooth
 from records.load import initial_return
+
+FRAME_COLUMNS = {
+    "initial_return": "the untrained policy's return (records.load.initial_return)",
+    "collapsed": "whether the run-level collapse rule fired (analysis.collapse)",
+    "collapse_step": "env step at which it fired (NaN: no collapse)",
+    "peak_step": "env step of the running best the run fell from",
+    "drop": "(best − lowest smoothed return after it) / (best − initial_return)",
+    "recovered": "whether its smoothed return came back to recover_frac of the gain afterwards",
+    "fall_kl_mean": "mean kl_mean of the updates from the peak to the detection",
+    "fall_kl_max": "largest kl_max of those updates",
+    "final_return": "mean return_mean over the run's last `final_window` updates",
+    "best_return": "the highest return_mean smoothed over `smooth_window` updates",
+    "run_kl_mean": "mean of its updates' kl_mean",
+    "run_kl_median": "median of its updates' kl_mean",
+    "run_kl_max": "largest kl_max of its updates",
+    "run_kl_mean_max": "largest kl_mean of its updates",
+}
 
 
 def per_run_returns(updates: pd.DataFrame, final_window: int, smooth_window: int) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from algos.allowed import (
+    FLAG,
     FRACTIONS,
     NAMES,
     TEXT,
@@ -52,6 +53,10 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "warning.min_positives": Int(low=1),
     "warning.min_runs": Int(low=1),
     "warning.bootstrap": Int(),
+    "film.show": FLAG,
+    "film.episodes": Int(low=1),
+    "film.frames": Int(low=2),
+    "film.size": Int(low=16),
     "kl_vs_return_horizon": Int(low=1),
     "final_window": Int(low=1),
     "jobs": Int(low=-1),  # joblib's n_jobs

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from analysis.intervals import bootstrap_over_runs, percentile_interval
 
@@ -56,14 +57,10 @@ def _onset_update(run: pd.DataFrame) -> float:
     return float(after_peak.min()) if len(after_peak) else np.nan
 
 
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Mann–Whitney AUC = P(positive score > negative score), ties counted half."""
-    return RankedScores(scores, positive, np.zeros(len(scores), dtype=int)).auc(np.ones(1))
-
-
 class RankedScores:
-    """Scores sorted once, so the AUC under any per-run weighting (a bootstrap resample of
-    runs) costs O(n) without sorting again."""
+    """Scores sorted once, so that the AUC under each bootstrap resample of runs (a weight
+    per run) needs no sort of its own: sklearn's `roc_auc_score(sample_weight=...)` gives
+    the same value (a test holds them equal) but sorts for every resample."""
 
     def __init__(self, scores: np.ndarray, positive: np.ndarray, run_index: np.ndarray):
         order = np.argsort(scores, kind="mergesort")
@@ -75,6 +72,8 @@ class RankedScores:
         self.tie_start, self.tie_end = first[inverse], last[inverse]
 
     def auc(self, run_weights: np.ndarray) -> float:
+        """Mann–Whitney AUC = P(positive score > negative score), ties counted half, each
+        example weighted by its run's weight."""
         w = run_weights[self.run_index].astype(float)
         neg_w = np.where(self.positive, 0.0, w)
         pos_w = np.where(self.positive, w, 0.0)
@@ -85,15 +84,6 @@ class RankedScores:
         below = cum_neg[self.tie_start]
         tied = cum_neg[self.tie_end] - below
         return float((pos_w * (below + 0.5 * tied)).sum() / (total_pos * total_neg))
-
-
-def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """False- and true-positive rates as the threshold sweeps from high to low."""
-    order = np.argsort(-scores, kind="mergesort")
-    hits = positive[order]
-    tpr = np.concatenate([[0.0], np.cumsum(hits) / max(hits.sum(), 1)])
-    fpr = np.concatenate([[0.0], np.cumsum(~hits) / max((~hits).sum(), 1)])
-    return fpr, tpr
 
 
 def kl_warning(
@@ -114,10 +104,11 @@ def kl_warning(
             d = data[np.isfinite(data[score])]
             s, y = d[score].to_numpy(), d["positive"].to_numpy()
             n_pos, n_neg = int(y.sum()), int((~y).sum())
-            auc = roc_auc(s, y)
-            low = high = threshold = false_alarms = np.nan
+            auc = low = high = threshold = false_alarms = np.nan
             if n_pos and n_neg:
-                curves[(algo, score)] = roc_curve(s, y)
+                auc = float(roc_auc_score(y, s))
+                fpr, tpr, _ = roc_curve(y, s)
+                curves[(algo, score)] = (fpr, tpr)
                 threshold = float(np.quantile(s[y], 1.0 - flag_share))
                 false_alarms = float((s[~y] >= threshold).mean())
                 low, high = bootstrap_auc(d, score, resamples, rng)

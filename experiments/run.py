@@ -7,19 +7,29 @@ W&B. SIGTERM/SIGUSR2 stop it at the next update with a checkpoint (experiments/s
 """
 
 import sys
+from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from tqdm import tqdm
 
+from algos.registry import variant
 from algos.train import Preempted, train
+from experiments.objective import objective
 from experiments.spec import RunSpec
 from experiments.stop_signals import StopSignals
-from experiments.validate import ConfigError, compose_run_config, validate, without_sweeps
+from experiments.validate import (
+    ConfigError,
+    check_writable,
+    compose_run_config,
+    validate,
+    without_sweeps,
+)
 from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import starting_state
 from records.lock import LockLost, RunLocked
@@ -54,7 +64,8 @@ def train_run(spec: RunSpec, show_progress: bool = True) -> str:
     wandb = cfg["wandb"]
     mirror = WandbMirror(
         wandb["mode"], wandb["project"], wandb["entity"], wandb["group"] or spec.sweep,
-        rid, record.dir, stored, spec.tags, record.meta.get("wandb_id"),
+        rid, record.dir, stored | {"variant": variant(stored["algo"])}, spec.tags,
+        record.meta.get("wandb_id"),
     )  # fmt: skip
     if resume_state is not None and not mirror.resumed:  # a new W&B run: give it the updates so far
         for row in record.rows:
@@ -131,11 +142,32 @@ def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
     return stored, warm.state, None
 
 
+def trial(cfg: DictConfig, show_progress: bool) -> float:
+    """The number an optimising sweeper gets: the run's `trial.metric`, or with
+    `trial.seeds` the mean over one run per seed (each its own record)."""
+    values = []
+    for seed in cfg.trial.seeds or [cfg.seed]:
+        seeded = cfg.copy()
+        with open_dict(seeded):
+            seeded.seed = seed
+        spec = RunSpec.from_cfg(seeded)
+        train_run(spec, show_progress)
+        values.append(objective(spec.record_dir, cfg.trial.metric))
+    value = float(np.mean(values))
+    seeds = ", ".join(map(str, cfg.trial.seeds or [cfg.seed]))
+    print(f"trial: {cfg.trial.metric} = {value:.6g} (seeds {seeds})")
+    return value
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def hydra_main(cfg: DictConfig) -> str:
+def hydra_main(cfg: DictConfig) -> str | float:
+    """The run's status; a number when `trial.metric` asks for one (an optimising sweep)."""
     torch.set_num_threads(cfg.torch_threads)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    status = run(cfg, show_progress=cfg.progress and not multirun)
+    show_progress = cfg.progress and not multirun
+    if cfg.trial.metric is not None:
+        return trial(cfg, show_progress)
+    status = run(cfg, show_progress=show_progress)
     if status == "failed" and not multirun:
         sys.exit(1)
     return status
@@ -150,7 +182,11 @@ def main() -> None:
     args = sys.argv[1:]
     try:
         if any(arg in ("-m", "--multirun") for arg in args):
-            compose_run_config(without_sweeps(args))
+            shared = compose_run_config(without_sweeps(args))
+            check_writable(
+                shared.out_dir
+            )  # the sweep's folder holds its records (and a study's db)
+            (Path(shared.out_dir) / shared.sweep.name).mkdir(parents=True, exist_ok=True)
         else:
             validate(compose_run_config(args))
     except ConfigError as error:

@@ -28,6 +28,7 @@ from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
+from experiments.objective import OBJECTIVES
 from experiments.wandb_mirror import login_problem
 from records.paths import CONF_DIR
 
@@ -50,6 +51,8 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "progress": FLAG,
     "flush_every": Int(low=1),
     "checkpoints": Int(),
+    "trial.metric": OneOf(*OBJECTIVES, optional=True),
+    "trial.seeds": Allowed(list, optional=True),  # integers: the seeds one trial averages
     "warm_start.algo": OneOf(*ALGOS, optional=True),
     "warm_start.total_steps": Int(),  # at least one batch when algo is set
     "warm_start.params": None,  # the warm-start algo's own spec: validate_warm_start

@@ -12,6 +12,7 @@ import wandb
 from records.schema import STATUS_FIELDS
 
 ONLINE_WAIT_S = 30  # how long an online run waits for W&B before it logs offline instead
+STEP_AXIS = "global_step"  # the x-axis CleanRL, SB3, Tianshou and openrlbenchmark plot against
 
 
 def login_problem(mode: str) -> str | None:
@@ -48,6 +49,8 @@ class WandbMirror:
             print(f"{name}: W&B did not answer within {ONLINE_WAIT_S} s ({cause}); this run "
                   f"logs offline: upload it later with `wandb sync {directory}/wandb/offline-run-*`")  # fmt: skip
             self.run = self.start("offline", run_id, common)
+        self.run.define_metric(STEP_AXIS)
+        self.run.define_metric("*", step_metric=STEP_AXIS)
 
     def start(self, mode: str, run_id: str | None, common: dict):
         self.resumed = run_id is not None
@@ -62,7 +65,10 @@ class WandbMirror:
             return wandb.init(mode=mode, **common)
 
     def log(self, row: dict) -> None:
-        self.run.log({k: v for k, v in row.items() if not _is_nan(v)}, step=int(row["step"]))
+        """One update's metrics, under the record's names, at its env step: `step` as the
+        record has it, and again as STEP_AXIS, the step axis every metric is declared on."""
+        logged = {k: v for k, v in row.items() if not _is_nan(v)}
+        self.run.log({**logged, STEP_AXIS: int(row["step"])}, step=int(row["step"]))
 
     def finish(self, status_body: dict) -> None:
         """End the W&B run with the record's final status fields in its summary, which is

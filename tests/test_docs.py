@@ -7,7 +7,7 @@ from tests.conftest import ROOT
 
 
 def guide_blocks(name: str) -> list[str]:
-    text = (ROOT / "docs" / name).read_text()
+    text = (ROOT / "docs" / "develop" / name).read_text()
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 

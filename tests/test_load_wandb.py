@@ -31,8 +31,12 @@ class RecordedRun:
         self.config, self.group, self.job_type, self.state = config, group, job_type, state
         self.id = id or f"recorded-{next(CREATED)}"  # W&B's generated run id
         self.summary: dict = {}
+        self.declared: dict[str, str | None] = {}  # define_metric: metric -> its step metric
         self.history: list[dict] = []
         self.created_at = f"2026-01-01T00:00:{next(CREATED):02d}"
+
+    def define_metric(self, name: str, step_metric: str | None = None) -> None:
+        self.declared[name] = step_metric
 
     def log(self, row: dict, step: int) -> None:
         self.history.append({**row, "_step": step, "_runtime": 0.5, "_timestamp": 1.7e9})
@@ -112,3 +116,16 @@ def test_wandb_run_killed_before_its_summary_counts_as_failed(mirrored_sweep):
     assert runs.loc["ppo", "status"] == "failed"
     assert runs.loc["ppo", "reason"] == "W&B run state killed"
     assert runs.loc["ppo", "updates"] == 2
+
+
+def test_every_metric_is_declared_on_global_step_the_env_steps(mirrored_sweep):
+    """openrlbenchmark and CleanRL plot against `global_step`; ours is the record's `step`.
+    openrlbenchmark names runs by a flat config key: `variant`, as the report names them."""
+    _, api = mirrored_sweep
+    trained = [r for r in api.recorded if r.job_type == "train" and r.declared]
+    assert sorted(r.config["variant"] for r in trained) == ["pg", "ppo", "trpo"]
+    for mirrored in trained:
+        assert mirrored.declared == {"global_step": None, "*": "global_step"}
+        steps = [row["global_step"] for row in mirrored.history]
+        assert steps == [128, 256, 384, 512][: len(steps)]
+        assert all(row["global_step"] == row["step"] == row["_step"] for row in mirrored.history)

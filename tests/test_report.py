@@ -1,8 +1,11 @@
 """The report from the smoke sweep's records, and loading that survives bad records."""
 
+import json
 import re
 import shutil
 
+import duckdb
+import pytest
 from PIL import Image
 
 from analysis.report import main as report_main
@@ -29,10 +32,15 @@ def build(out_dir, sweep, report_dir, monkeypatch, *overrides):
     return report_dir / sweep
 
 
-def test_report_builds_from_smoke_sweep_with_every_figure_linked(
-    smoke_sweep, tmp_path, monkeypatch
-):
-    report = build(smoke_sweep, "smoke", tmp_path / "reports", monkeypatch, "wandb.mode=offline")
+@pytest.fixture(scope="module")
+def smoke_report(smoke_sweep, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        reports = tmp_path_factory.mktemp("reports")
+        return build(smoke_sweep, "smoke", reports, monkeypatch, "wandb.mode=offline")
+
+
+def test_report_builds_from_smoke_sweep_with_every_figure_linked(smoke_report):
+    report = smoke_report
     index = (report / "index.html").read_text()
     for name in FIGURES:
         for suffix in (".png", ".svg"):
@@ -65,6 +73,28 @@ def test_report_builds_from_smoke_sweep_with_every_figure_linked(
     assert "collapsed / runs = frequency [95% Wilson CI]" in index
     assert all(re.search(r"alt='[^']+'", tag) for tag in re.findall(r"<img[^>]*>", index))
     assert list((report / "wandb").glob("offline-run-*/run-*.wandb"))  # mirrored to W&B too
+
+
+def test_the_sweeps_export_reads_in_duckdb_as_its_schema_says(smoke_sweep, smoke_report):
+    """Every update of every record once, under the columns export.md lists, counted
+    against the records' own status files."""
+    schema = (smoke_report / "export.md").read_text().split("## ")[1:]
+    listed = {part.split("\n")[0]: re.findall(r"^\| `(\w+)` \|", part, re.M) for part in schema}
+    db = duckdb.connect()
+    for name, columns in listed.items():
+        described = db.sql(f"DESCRIBE SELECT * FROM '{smoke_report / name}'").fetchall()
+        assert [row[0] for row in described] == columns
+    statuses = [json.loads(p.read_text()) for p in (smoke_sweep / "smoke").glob("*/status.json")]
+    per_run = dict(db.sql(f"SELECT run_id, count(*) FROM '{smoke_report / 'updates.parquet'}' "
+                          "GROUP BY run_id").fetchall())  # fmt: skip
+    assert sum(per_run.values()) == sum(s["updates"] for s in statuses)
+    assert len(per_run) == sum(s["updates"] > 0 for s in statuses)
+    runs = db.sql(f"SELECT run_id, updates, collapsed FROM '{smoke_report / 'runs.parquet'}'")
+    rows = runs.fetchall()
+    assert len(rows) == len(statuses)
+    assert all(per_run.get(run_id, 0) == updates for run_id, updates, _ in rows)
+    steps = db.sql(f"SELECT max(step) FROM '{smoke_report / 'updates.parquet'}'").fetchall()[0][0]
+    assert steps == max(s["steps"] for s in statuses)
 
 
 def test_load_skips_and_reports_corrupt_and_half_written_records(smoke_sweep, tmp_path):

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from analysis.intervals import wilson_interval
 from analysis.tables import collapse_table
-from analysis.warning import roc_auc
+from analysis.warning import RankedScores
 
 
 def synthetic_runs(
@@ -65,10 +66,18 @@ def test_wilson_interval_of_no_trials_is_undefined():
     assert all(np.isnan(wilson_interval(0, 0)))
 
 
-def test_auc_matches_mann_whitney_with_ties():
+def test_run_weighted_auc_matches_mann_whitney_and_sklearn_with_ties():
+    """The bootstrap's AUC against two independent ones: Mann–Whitney U (scipy) with every
+    run weighted 1, and sklearn's roc_auc_score with each example weighted by its run's
+    resample count."""
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, 300).astype(float)
     positive = rng.random(300) < 0.3
+    run_index = rng.integers(0, 20, 300)
+    ranked = RankedScores(scores, positive, run_index)
     u = stats.mannwhitneyu(scores[positive], scores[~positive]).statistic
-    assert roc_auc(scores, positive) == pytest.approx(u / (positive.sum() * (~positive).sum()))
-    assert roc_auc(np.arange(10.0), np.arange(10) >= 5) == 1.0
+    assert ranked.auc(np.ones(20)) == pytest.approx(u / (positive.sum() * (~positive).sum()))
+    for _ in range(5):
+        counts = np.bincount(rng.integers(0, 20, 20), minlength=20)
+        expected = roc_auc_score(positive, scores, sample_weight=counts[run_index])
+        assert ranked.auc(counts) == pytest.approx(expected, rel=1e-12)

@@ -3,6 +3,7 @@ module with TITLE and `build(ctx) -> Part | None` (analysis.section); adding one
 module and its entry here (docs/adding-a-report-section.md)."""
 
 from analysis.sections import (
+    collapse_film,
     headline,
     implementation,
     kl_parts,
@@ -18,5 +19,5 @@ from analysis.sections import (
     warning,
 )
 
-SECTIONS = [headline, tasks, step_sizes, per_update, out_of_sample, kl_parts, probe, mechanisms,
+SECTIONS = [headline, tasks, step_sizes, per_update, collapse_film, out_of_sample, kl_parts, probe, mechanisms,
             robustness, implementation, warning, update_sizes, returns]  # fmt: skip

@@ -1,0 +1,129 @@
+"""What a collapse looks like: for one collapsed run per update rule, its policy just before
+and just after the update that broke it, each filmed over one episode, beside the run's
+return curve and that update's KL.
+
+The run is the rule's collapsed run that fell furthest (its `drop`). Its fall runs from the
+peak's update to the detection. Every policy of the fall is rebuilt from the run's record
+(experiments.replay: the newest checkpoint before it, trained on to it as the run trained)
+and plays the same `episodes` episode starts with its mean actions; the update that broke
+it is the one after which that mean return fell most (a batch's return is too noisy a
+measure of one update: its actions are sampled). Both strips film the first of those
+starts, so what differs between them is what the one update changed.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from analysis import plots
+from analysis.section import Context, Figure, Finding, Part
+from analysis.vocabulary import CONTROLS, LABEL, ordered
+
+TITLE = "What a collapse looks like"
+SCALARS = ("update", "return_before", "return_after", "length_before", "length_after",
+           "evaluated_before", "evaluated_after", "differs")  # fmt: skip
+
+
+def build(ctx: Context) -> Part | None:
+    film = ctx.cfg.film
+    if not film.show or ctx.cfg.source != "records":
+        return None
+    chosen = falls(ctx.runs_with_frame, ctx.updates)
+    if chosen.empty:
+        return None
+    try:
+        strips = Parallel()(
+            delayed(filmstrip)(str(Path(ctx.cfg.out_dir) / r.sweep / r.run_id), r.first, r.last,
+                               ctx.cfg.seed, film.episodes, film.size, film.frames)
+            for r in chosen.itertuples()
+        )  # fmt: skip
+    except RuntimeError as why:  # nothing here can render: the report says so and goes on
+        return Part(TITLE, findings=[Finding(f"No filmstrip: {why}.", "")])
+    table = chosen.assign(**{key: [s[key] for s in strips] for key in SCALARS})
+    sizes = ctx.updates.set_index(["run_id", "update"])[["step", "kl_mean", "kl_max"]]
+    table = table.join(sizes, on=["run_id", "update"])
+    findings = [Finding(
+        f"{LABEL.get(r.variant, r.variant)}: update {r.update} of {r.run_id} (kl_mean "
+        f"{r.kl_mean:.3g} nats, kl_max {r.kl_max:.3g}) took the mean return of "
+        f"{film.episodes} fixed episode starts from {r.evaluated_before:.0f} to "
+        f"{r.evaluated_after:.0f}, the largest fall of any update from its peak to the "
+        f"detection; the filmed episode went from {r.return_before:.0f} over {r.length_before} "
+        f"steps to {r.return_after:.0f} over {r.length_after}"
+        + (f"; the replay differs from the record ({r.differs})" if r.differs else ""),
+        "collapse_filmstrip") for r in table.itertuples()]  # fmt: skip
+    stem = ctx.figure_stem("collapse_filmstrip")
+    return Part(
+        TITLE,
+        data={"collapse_filmstrip": table},
+        figures=[Figure("collapse_filmstrip", plots.collapse_filmstrip(table, strips, ctx.updates, stem),
+                        "Per update rule, one collapsed run: left, its return curve with the update "
+                        "that broke it marked; right, frames of one episode (same start, mean "
+                        "actions) played by the policy just before (top) and just after (bottom) "
+                        "that update, first frame to last, with each episode's return.")],
+        findings=findings,
+    )  # fmt: skip
+
+
+def falls(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.DataFrame:
+    """Per update rule (zero-dose controls aside), its collapsed done run that fell furthest,
+    and the first and last update of its fall (the peak's update to the detection)."""
+    collapsed = runs[runs["collapsed"].astype(bool) & runs["status"].eq("done")
+                     & ~runs["variant"].isin(CONTROLS)]  # fmt: skip
+    rows = []
+    for variant in ordered(collapsed["variant"].unique()):
+        run = collapsed[collapsed["variant"] == variant].sort_values(
+            ["drop", "run_id"], ascending=[False, True]).iloc[0]  # fmt: skip
+        mine = updates[updates["run_id"] == run.run_id]
+        fall = mine.loc[(mine["step"] >= run.peak_step) & (mine["step"] <= run.collapse_step),
+                        "update"]  # fmt: skip
+        if fall.empty:
+            continue
+        rows.append({"variant": variant, "run_id": run.run_id, "sweep": run.sweep,
+                     "env": run.env, "first": int(fall.min()), "last": int(fall.max())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def filmstrip(run_dir: str, first: int, last: int, seed: int, episodes: int, size: int,
+              frames: int) -> dict:  # fmt: skip
+    """In a worker: every policy from update first − 1 to last, each over the same episode
+    starts; the update after which their mean return fell most; its two policies filmed
+    over the first start (played once to learn its length, then again rendering only the
+    frames shown)."""
+    from algos.rollout import episode_returns
+    from experiments.film import film
+    from experiments.replay import policy_at
+
+    def evaluated(policy) -> np.ndarray:
+        learner = policy.learner
+        learner.collector.close()
+        returns, lengths = episode_returns(learner.actor, learner.collector.obs_normalizer,
+                                           policy.config.env_id, episodes, seed, False)  # fmt: skip
+        return returns, lengths
+
+    previous = policy_at(Path(run_dir), first - 1)
+    previous_returns, previous_lengths = evaluated(previous)
+    worst, differs = None, previous.differs
+    for update in range(first, last + 1):
+        current = policy_at(Path(run_dir), update, after=previous)
+        differs = differs or current.differs
+        returns, lengths = evaluated(current)
+        fall = returns.mean() - previous_returns.mean()
+        if worst is None or fall < worst[0]:
+            worst = (fall, previous, current, previous_returns, returns, previous_lengths, lengths)
+        previous, previous_returns, previous_lengths = current, returns, lengths
+    _, before, after, before_returns, after_returns, before_lengths, after_lengths = worst
+    strip = {"update": after.update, "differs": differs or "",
+             "evaluated_before": float(before_returns.mean()),
+             "evaluated_after": float(after_returns.mean())}  # fmt: skip
+    for name, policy, length in (("before", before, before_lengths[0]),
+                                 ("after", after, after_lengths[0])):  # fmt: skip
+        at = np.unique(np.linspace(0, length, frames).round().astype(int))
+        learner = policy.learner
+        shots, ret, filmed_length = film(learner.actor, learner.collector.obs_normalizer,
+                                         policy.config.env_id, seed, False,
+                                         set(at.tolist()).__contains__, size, size)  # fmt: skip
+        strip |= {f"frames_{name}": shots, f"at_{name}": at, f"return_{name}": ret,
+                  f"length_{name}": filmed_length}  # fmt: skip
+    return strip
