@@ -69,7 +69,7 @@ lint: setup-dev
 # The documentation site (mkdocs-material; its generated pages: docs/gen_pages.py), strict:
 # a warning fails the build. Open site/index.html.
 docs: setup-dev
-	$(PY) -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(PY) -m mkdocs build --strict --quiet
 	@echo "docs: site/index.html"
 
 clean:

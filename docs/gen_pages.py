@@ -8,18 +8,18 @@ import re
 from pathlib import Path
 
 import mkdocs_gen_files
+from omegaconf import OmegaConf
 from ruamel.yaml import YAML
 
 from algos.metrics import METRICS
-from algos.registry import ALGOS
-from algos.train import TrainConfig
+from algos.registry import ALGOS, STEP_SIZE_KEYS
 from analysis import readme_results
 from analysis.export import schema_markdown
 from analysis.run_frame import FRAME_COLUMNS
 from analysis.settings import REPORT_KEYS, REPRODUCTION_KEYS
 from experiments.evaluate import EVALUATE_KEYS
 from experiments.probe import PROBE_KEYS
-from experiments.validate import schema
+from experiments.validate import compose_run_config, schema
 from records import schema as record_schema
 from records.paths import CONF_DIR, REPO_ROOT
 
@@ -81,31 +81,49 @@ def shown(value) -> str:
 
 
 def allowed_text(key: str, allowed) -> str:
-    return allowed.describe(key) if allowed is not None else "checked in code: see its meaning"
+    if allowed is not None:
+        return escaped(allowed.describe(key))
+    if key in STEP_SIZE_KEYS:
+        return f"as `algo.{key}` of the algo that takes it (below)"
+    return "checked in code: see its meaning"
+
+
+def escaped(text: str) -> str:
+    """Text for a Markdown table cell: no HTML from angle brackets, no cell break from a pipe."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def key_table(rows: list[tuple[str, object, str]], allowed: dict) -> str:
     lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     for key, default, meaning in rows:
         lines.append(f"| `{key}` | {shown(default)} | {allowed_text(key, allowed.get(key))} | "
-                     f"{meaning.replace('|', '/')} |")  # fmt: skip
+                     f"{escaped(meaning)} |")  # fmt: skip
     return "\n".join(lines)
 
 
+def leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and f"{prefix}{key}" not in LEAF_MAPS:
+            out += leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def run_keys() -> list[tuple[str, object, str]]:
+    """Every key of a run's composed default config (algo=ppo), with the comment of the
+    conf file that sets it: config.yaml, impl/modern.yaml (train.*) or algo/ppo.yaml."""
+    composed = OmegaConf.to_container(compose_run_config([]), resolve=False)
+    composed.pop("hydra", None)
+    meanings = {k: c for k, _, c in declared(CONF_DIR / "config.yaml")}
+    meanings |= {f"train.{k}": c for k, _, c in declared(CONF_DIR / "impl" / "modern.yaml")}
+    meanings |= {f"algo.{k}": c for k, _, c in declared(CONF_DIR / "algo" / "ppo.yaml")}
+    return [(key, value, meanings.get(key, "")) for key, value in leaves(composed)
+            if not key.startswith(("algo.", "sweep."))]  # fmt: skip
+
+
 def config_reference() -> str:
-    run_keys = schema("ppo")
-    run_rows = declared(CONF_DIR / "config.yaml")
-    listed = {key for key, _, _ in run_rows}
-    modern = {f"train.{k}": (v, c) for k, v, c in declared(CONF_DIR / "impl" / "modern.yaml")}
-    defaults = TrainConfig()
-    for field in TrainConfig.__dataclass_fields__:
-        key = f"train.{field}"
-        if key in listed or key not in run_keys or field in ("env_id", "seed", "total_steps",
-                                                            "num_envs", "algo", "algo_params",
-                                                            "warm_start"):  # fmt: skip
-            continue
-        default, meaning = modern.get(key, (getattr(defaults, field), ""))
-        run_rows.append((key, plain(default), meaning))
     parts = [
         "# Config keys",
         "",
@@ -116,10 +134,11 @@ def config_reference() -> str:
         "",
         "## A run (`experiments/run.py`)",
         "",
-        "`conf/config.yaml`, with `train.*`'s code-level switches from `conf/impl/modern.yaml` "
-        "(the default `impl`).",
+        "The composed default config: `conf/config.yaml`, with `train.*`'s code-level "
+        "switches from `conf/impl/modern.yaml` (the default `impl`); `sweep.*` is the "
+        "preset's (below), `algo.*` the algo's.",
         "",
-        key_table(run_rows, run_keys),
+        key_table(run_keys(), schema("ppo")),
     ]
     for name in ALGOS:
         rows = [(f"algo.{k}", v, c) for k, v, c in declared(CONF_DIR / "algo" / f"{name}.yaml")]
@@ -139,14 +158,14 @@ def config_reference() -> str:
     for path in sorted((CONF_DIR / "sweep").glob("*.yaml")):
         first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines()
                       if line.startswith("#")), "")  # fmt: skip
-        parts.append(f"| `{path.stem}` | {first.replace('|', '/')} |")
+        parts.append(f"| `{path.stem}` | {escaped(first)} |")
     return "\n".join(parts) + "\n"
 
 
 def described(title: str, entries: dict[str, str], intro: str = "") -> str:
     lines = [f"## {title}", ""] + ([intro, ""] if intro else [])
     lines += ["| name | meaning |", "|---|---|"]
-    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in entries.items()]
+    lines += [f"| `{k}` | {escaped(v)} |" for k, v in entries.items()]
     return "\n".join(lines) + "\n"
 
 
