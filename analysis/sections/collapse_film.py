@@ -3,7 +3,8 @@ and just after the update that broke it, each filmed over one episode, beside th
 return curve and that update's KL.
 
 The run is the rule's collapsed run that fell furthest (its `drop`). Its fall runs from the
-peak's update to the detection. Every policy of the fall is rebuilt from the run's record
+peak's update, less the smoothing window (the smoothed return lags the batch returns by up
+to that many updates), to the detection. Every policy of the fall is rebuilt from the run's record
 (experiments.replay: the newest checkpoint before it, trained on to it as the run trained)
 and plays the same `episodes` episode starts with its mean actions; the update that broke
 it is the one after which that mean return fell most (a batch's return is too noisy a
@@ -30,7 +31,7 @@ def build(ctx: Context) -> Part | None:
     film = ctx.cfg.film
     if not film.show or ctx.cfg.source != "records":
         return None
-    chosen = falls(ctx.runs_with_frame, ctx.updates)
+    chosen = falls(ctx.runs_with_frame, ctx.updates, ctx.cfg.collapse.smooth_window)
     if chosen.empty:
         return None
     try:
@@ -48,7 +49,7 @@ def build(ctx: Context) -> Part | None:
         f"{LABEL.get(r.variant, r.variant)}: update {r.update} of {r.run_id} (kl_mean "
         f"{r.kl_mean:.3g} nats, kl_max {r.kl_max:.3g}) took the mean return of "
         f"{film.episodes} fixed episode starts from {r.evaluated_before:.0f} to "
-        f"{r.evaluated_after:.0f}, the largest fall of any update from its peak to the "
+        f"{r.evaluated_after:.0f}, the largest drop of any update from its peak to the "
         f"detection; the filmed episode went from {r.return_before:.0f} over {r.length_before} "
         f"steps to {r.return_after:.0f} over {r.length_after}"
         + (f"; the replay differs from the record ({r.differs})" if r.differs else ""),
@@ -66,9 +67,10 @@ def build(ctx: Context) -> Part | None:
     )  # fmt: skip
 
 
-def falls(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.DataFrame:
+def falls(runs: pd.DataFrame, updates: pd.DataFrame, smooth_window: int) -> pd.DataFrame:
     """Per update rule (zero-dose controls aside), its collapsed done run that fell furthest,
-    and the first and last update of its fall (the peak's update to the detection)."""
+    and the first and last update of its fall (the peak's update less smooth_window − 1, to
+    the detection)."""
     collapsed = runs[runs["collapsed"].astype(bool) & runs["status"].eq("done")
                      & ~runs["variant"].isin(CONTROLS)]  # fmt: skip
     rows = []
@@ -80,8 +82,9 @@ def falls(runs: pd.DataFrame, updates: pd.DataFrame) -> pd.DataFrame:
                         "update"]  # fmt: skip
         if fall.empty:
             continue
+        first = max(1, int(fall.min()) - (smooth_window - 1))
         rows.append({"variant": variant, "run_id": run.run_id, "sweep": run.sweep,
-                     "env": run.env, "first": int(fall.min()), "last": int(fall.max())})  # fmt: skip
+                     "env": run.env, "first": first, "last": int(fall.max())})  # fmt: skip
     return pd.DataFrame(rows)
 
 
