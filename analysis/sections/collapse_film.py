@@ -34,11 +34,16 @@ def build(ctx: Context) -> Part | None:
     chosen = falls(ctx.runs_with_frame, ctx.updates, ctx.cfg.collapse.smooth_window)
     if chosen.empty:
         return None
+    dirs = [Path(ctx.cfg.out_dir) / r.sweep / r.run_id for r in chosen.itertuples()]
+    on_disk = [(d / "config.yaml").exists() for d in dirs]  # frames without records: nothing to replay
+    chosen, dirs = chosen[on_disk], [d for d, kept in zip(dirs, on_disk, strict=True) if kept]
+    if chosen.empty:
+        return None
     try:
         strips = Parallel()(
-            delayed(filmstrip)(str(Path(ctx.cfg.out_dir) / r.sweep / r.run_id), r.first, r.last,
-                               ctx.cfg.seed, film.episodes, film.size, film.frames)
-            for r in chosen.itertuples()
+            delayed(filmstrip)(str(d), r.first, r.last, ctx.cfg.seed, film.episodes, film.size,
+                               film.frames)
+            for d, r in zip(dirs, chosen.itertuples(), strict=True)
         )  # fmt: skip
     except RuntimeError as why:  # nothing here can render: the report says so and goes on
         return Part(TITLE, findings=[Finding(f"No filmstrip: {why}.", "")])
