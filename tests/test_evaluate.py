@@ -3,6 +3,7 @@ run's own checkpoints and metrics, the film against the evaluation's episode, th
 line's results and errors."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,15 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from algos.allowed import ConfigError
 from algos.rollout import episode_returns
 from analysis import plots
 from analysis.sections.collapse_film import falls, filmstrip
+from experiments.evaluate import check
 from experiments.film import film
 from experiments.replay import policy_at
 from experiments.run import run
 from experiments.validate import compose_run_config
+from records.paths import CONF_DIR
 from records.store import load_checkpoint
 from tests.conftest import ROOT
 
@@ -152,11 +157,14 @@ def test_evaluate_writes_its_result_and_video_and_logs_them_to_the_runs_wandb_ru
     (["episodes=1"], "episodes=1 is out of range"),
 ])  # fmt: skip
 def test_evaluate_rejects_what_it_cannot_do_in_one_line(recorded, args, says):
-    failed = evaluate_cli(f"run={recorded}", *args)
-    assert failed.returncode == 2 and says in failed.stderr
-    assert len(failed.stderr.strip().splitlines()) == 1
+    with initialize_config_dir(config_dir=str(CONF_DIR / "evaluate"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[f"run={recorded}", *args])
+    with pytest.raises(ConfigError, match=re.escape(says)) as error:
+        check(cfg)
+    assert "\n" not in str(error.value)
 
 
-def test_evaluate_of_a_folder_that_is_no_run_says_so(tmp_path):
+def test_evaluate_of_a_folder_that_is_no_run_says_so_in_one_line(tmp_path):
     failed = evaluate_cli(f"run={tmp_path}")
     assert failed.returncode == 2 and "is not a run record" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1

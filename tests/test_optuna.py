@@ -73,13 +73,13 @@ def trial_params(db) -> dict[int, tuple]:
 
 
 def test_the_optuna_example_runs_resumes_and_averages_its_seeds(tmp_path):
-    first = optuna_sweep(tmp_path, 2)
+    first = optuna_sweep(tmp_path, 1)
     assert first.returncode == 0, first.stderr[-2000:]
     db = tmp_path / "optuna_example" / "optuna.db"
     done = trials(db)
-    assert [n for n, _ in done] == [0, 1]
+    assert [n for n, _ in done] == [0]
     records = sorted((tmp_path / "optuna_example").glob("ppo-*"))
-    assert len(records) == 4  # 2 trials × 2 seeds, each its own record
+    assert len(records) == 2  # 2 seeds, each its own record
     per_trial: dict[tuple, list[float]] = {}
     for record in records:
         config = yaml.safe_load((record / "config.yaml").read_text())
@@ -90,6 +90,6 @@ def test_the_optuna_example_runs_resumes_and_averages_its_seeds(tmp_path):
     assert sorted(v for _, v in done) == pytest.approx(means)
     again = optuna_sweep(tmp_path, 1)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert [n for n, _ in trials(db)] == [0, 1, 2]  # the study went on from its two trials
+    assert [n for n, _ in trials(db)] == [0, 1]  # the study went on from its first trial
     settings = set(trial_params(db).values())  # a setting tried twice is trained once
     assert len(list((tmp_path / "optuna_example").glob("ppo-*"))) == 2 * len(settings)

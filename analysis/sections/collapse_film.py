@@ -35,7 +35,9 @@ def build(ctx: Context) -> Part | None:
     if chosen.empty:
         return None
     dirs = [Path(ctx.cfg.out_dir) / r.sweep / r.run_id for r in chosen.itertuples()]
-    on_disk = [(d / "config.yaml").exists() for d in dirs]  # frames without records: nothing to replay
+    on_disk = [
+        (d / "config.yaml").exists() for d in dirs
+    ]  # frames without records: nothing to replay
     chosen, dirs = chosen[on_disk], [d for d, kept in zip(dirs, on_disk, strict=True) if kept]
     if chosen.empty:
         return None
