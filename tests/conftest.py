@@ -44,6 +44,13 @@ def tiny_actor() -> GaussianActor:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def poisoned_step(self, batch, generator):
+    """An update rule's step that makes the policy non-finite: the run must diverge."""
+    with torch.no_grad():
+        self.actor.log_std.fill_(float("nan"))
+    return {"policy_loss": 0.0, "grad_norm": 0.0}
+
+
 @pytest.fixture(autouse=True)
 def own_wandb_service(monkeypatch):
     """Each process its own W&B service, as from a shell: an in-process W&B run leaves

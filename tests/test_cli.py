@@ -14,6 +14,7 @@ from algos.metrics import METRICS
 from algos.train import TrainConfig, train
 from experiments.run import run
 from experiments.validate import ConfigError, compose_run_config, validate
+from tests.conftest import poisoned_step
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["env=InvertedPendulum-v5", "total_steps=512", "train.horizon=128", "train.hidden=[16,16]"]
@@ -100,11 +101,6 @@ def test_same_seed_gives_identical_metrics():
 
 def test_diverging_run_is_recorded_failed_with_reason(tmp_path, monkeypatch):
     from algos import pg
-
-    def poisoned_step(self, batch, generator):
-        with torch.no_grad():
-            self.actor.log_std.fill_(float("nan"))
-        return {"policy_loss": 0.0, "grad_norm": 0.0}
 
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
     cfg = compose_run_config(["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"])

@@ -12,12 +12,12 @@ import itertools
 
 import pandas as pd
 import pytest
-import torch
 
 from experiments import wandb_mirror
 from experiments.run import run
 from experiments.validate import compose_run_config
 from records.load import RUN_COLUMNS, load_records, load_wandb
+from tests.conftest import poisoned_step
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=512", "train.horizon=128", "train.hidden=[16,16]"]
 CREATED = itertools.count()
@@ -79,11 +79,6 @@ def mirrored_sweep(tmp_path, monkeypatch):
     recorded.insert(0, killed)
 
     from algos import pg
-
-    def poisoned_step(self, batch, generator):
-        with torch.no_grad():
-            self.actor.log_std.fill_(float("nan"))
-        return {"policy_loss": 0.0, "grad_norm": 0.0}
 
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
     assert run(compose_run_config(["algo=pg", *common]), show_progress=False) == "failed"

@@ -8,13 +8,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from experiments.objective import objective
 from experiments.run import run
 from experiments.validate import compose_run_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, poisoned_step
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=1024", "train.horizon=128", "train.hidden=[8]",
         "wandb.mode=disabled", "algo=ppo"]  # fmt: skip
@@ -31,12 +30,7 @@ def test_final_return_is_the_mean_of_the_last_five_updates(tmp_path):
 def test_a_diverged_run_counts_as_collapsed_and_has_no_return(tmp_path, monkeypatch):
     from algos import ppo
 
-    def poisoned(self, batch, generator):
-        with torch.no_grad():
-            self.actor.log_std.fill_(float("nan"))
-        return {"policy_loss": 0.0, "grad_norm": 0.0}
-
-    monkeypatch.setattr(ppo.PPOUpdate, "step", poisoned)
+    monkeypatch.setattr(ppo.PPOUpdate, "step", poisoned_step)
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path}"]), show_progress=False) == "failed"
     (record,) = (tmp_path / "single").iterdir()
     assert objective(record, "neg_collapsed") == -1.0
