@@ -15,6 +15,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -104,7 +105,9 @@ def filmed(policy: PolicyAt, cfg: DictConfig, path: Path, evaluated_return: floa
     """The first evaluation episode as an mp4; its return must be the evaluation's first."""
     import gymnasium as gym
 
-    render_fps = gym.make(policy.config.env_id).metadata["render_fps"]
+    probe_env = gym.make(policy.config.env_id)
+    render_fps = probe_env.metadata["render_fps"]
+    probe_env.close()
     every = max(1, round(render_fps / cfg.video_fps))
     frames, filmed_return, _ = film(policy.learner.actor, policy.learner.collector.obs_normalizer,
                                     policy.config.env_id, cfg.seed, cfg.stochastic,
@@ -116,8 +119,6 @@ def filmed(policy: PolicyAt, cfg: DictConfig, path: Path, evaluated_return: floa
 
 
 def step_of(run_dir: Path, update: int) -> int:
-    import pandas as pd
-
     if update == 0:
         return 0
     metrics = pd.read_parquet(run_dir / "metrics.parquet", columns=["update", "step"])

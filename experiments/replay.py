@@ -29,9 +29,8 @@ class PolicyAt:
     update: int
     state: dict | None  # the full training state after `update` (None: update 0, no checkpoint)
     replayed: int  # updates trained from the checkpoint to reach it
-    differs: (
-        str | None
-    )  # None: every replayed update equals the record's; else the first that differs
+    # None: every replayed update equals the record's; else where the first one differs
+    differs: str | None
 
 
 def recorded_updates(run_dir: Path) -> int:

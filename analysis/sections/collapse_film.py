@@ -105,7 +105,7 @@ def filmstrip(run_dir: str, first: int, last: int, seed: int, episodes: int, siz
     from experiments.film import film
     from experiments.replay import policy_at
 
-    def evaluated(policy) -> np.ndarray:
+    def evaluated(policy) -> tuple[np.ndarray, np.ndarray]:
         learner = policy.learner
         learner.collector.close()
         returns, lengths = episode_returns(learner.actor, learner.collector.obs_normalizer,
