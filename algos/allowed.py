@@ -27,11 +27,14 @@ class Allowed:
     choices: tuple = ()
     optional: bool = False  # null allowed (meaning: off / the default)
     item: type = int  # a list's elements: int (layer widths) or str (names)
+    words: tuple = ()  # words allowed besides the kind's values (`auto`)
 
     def problem(self, key: str, value) -> str | None:
         """One line saying what is wrong with `value` and what is allowed; None if it is fine."""
         if value is None:
             return None if self.optional else f"{key} must be set: {self.describe(key)}"
+        if value in self.words:
+            return None
         if self.choices:
             if value in self.choices:
                 return None
@@ -85,6 +88,7 @@ class Allowed:
                  list: f"a non-empty list of {ITEM_KINDS[self.item]}"}  # fmt: skip
         bounds = self.bounds(key)
         described = kinds[self.kind] + (f" with {bounds}" if bounds else "")
+        described += "".join(f" or {word}" for word in self.words)
         return described + (" (or null)" if self.optional else "")
 
     def invalid(self):

@@ -65,6 +65,41 @@ def tanh_mlp_backward(
     return grads
 
 
+def stacked_tanh_mlp_forward(layers: list[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    """`tanh_mlp_forward` of several MLPs of one shape at once: `layers` stacked along a
+    first, member axis and `x` (members, samples, in). Each member's activations are bit
+    for bit its own `tanh_mlp_forward`'s: baddbmm runs addmm's kernel per slice, except for
+    a layer one unit wide, where addmm takes a matrix-vector kernel; that layer is taken
+    member by member."""
+    activations = [x]
+    last = len(layers) // 2 - 1
+    for i in range(last + 1):
+        weight, bias, inputs = layers[2 * i], layers[2 * i + 1], activations[-1]
+        if weight.shape[1] == 1:
+            out = torch.stack(
+                [torch.addmm(b, h, w.t()) for w, b, h in zip(weight, bias, inputs, strict=True)]
+            )
+        else:
+            out = torch.baddbmm(bias.unsqueeze(1), inputs, weight.transpose(1, 2))
+        activations.append(out if i == last else torch.tanh(out))
+    return activations
+
+
+def stacked_tanh_mlp_backward(
+    layers: list[torch.Tensor], activations: list[torch.Tensor], grad_out: torch.Tensor
+) -> list[torch.Tensor]:
+    """`tanh_mlp_backward` of stacked MLPs (see `stacked_tanh_mlp_forward`), bit for bit
+    each member's own."""
+    grads: list[torch.Tensor] = []
+    grad = grad_out
+    for i in range(len(layers) // 2 - 1, -1, -1):
+        inputs = activations[i]
+        grads[:0] = [torch.bmm(grad.transpose(1, 2), inputs), grad.sum(dim=1)]
+        if i > 0:
+            grad = torch.bmm(grad, layers[2 * i]) * (1.0 - inputs * inputs)
+    return grads
+
+
 def gaussian_logp_grads(
     z: torch.Tensor, inv_std: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -99,6 +99,40 @@ class NumpyActor:
         return h @ self.weights[-1] + self.biases[-1]
 
 
+class StackedActor:
+    """The means of several actors of one shape in one stacked numpy forward: np.matmul of
+    stacks is the matmul of each slice, so every actor's mean is bit for bit its NumpyActor's."""
+
+    def __init__(self, actors: list[GaussianActor]):
+        policies = [NumpyActor(actor) for actor in actors]
+        self.weights = [np.stack(w) for w in zip(*(p.weights for p in policies), strict=True)]
+        self.biases = [
+            np.stack(b)[:, None, :] for b in zip(*(p.biases for p in policies), strict=True)
+        ]
+        self.std = np.stack([p.std for p in policies])[:, None, :]
+
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        """(actors, n, obs_dim) -> (actors, n, act_dim)."""
+        h = obs
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            h = np.tanh(h @ w + b)
+        return h @ self.weights[-1] + self.biases[-1]
+
+
+@dataclass
+class Steps:
+    """What one rollout of `horizon` steps on `num_envs` envs saw, as (T, num_envs, ...)."""
+
+    raw_obs: np.ndarray
+    raw_next_obs: np.ndarray  # the final observation where an episode ended
+    actions: np.ndarray  # before clipping to the action bounds
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    episode_returns: list[float]  # of the episodes that ended in this rollout
+    episode_lengths: list[int]
+
+
 def make_envs(env_id: str, num_envs: int) -> list[gym.Env]:
     """`num_envs` copies of the task as `gym.make` builds it (time limit included).
 
@@ -144,57 +178,29 @@ class RolloutCollector:
         self.running_length = np.zeros(num_envs, dtype=np.int64)
 
     def collect(self, actor: GaussianActor, critic: ValueNet) -> Batch:
+        return collect_together([self], [actor], [critic])[0]
+
+    def batch(self, actor: GaussianActor, critic: ValueNet, steps: "Steps") -> Batch:
+        """The batch of one rollout: the old policy's distribution and the critic's values
+        in one torch pass, rewards scaled, observation statistics updated, GAE."""
         T, n = self.horizon, self.num_envs
-        policy = NumpyActor(actor)
-        raw_obs = np.empty((T, n, self.obs_dim))
-        raw_next_obs = np.empty((T, n, self.obs_dim))
-        actions = np.empty((T, n, self.act_dim))
-        rewards = np.empty((T, n))
-        terminated = np.empty((T, n), dtype=bool)
-        truncated = np.empty((T, n), dtype=bool)
-        episode_returns: list[float] = []
-        episode_lengths: list[int] = []
-        noise = self.rng.standard_normal((T, n, self.act_dim))
         normalize = self.obs_normalizer.frozen()
-        low, high = self.act_low, self.act_high
-        running_return, running_length = self.running_return.tolist(), self.running_length.tolist()
-        obs = self.raw_obs.copy()
-        for t in range(T):
-            raw_obs[t] = obs
-            action = policy.mean(normalize(obs)) + policy.std * noise[t]
-            actions[t] = action
-            clipped = np.minimum(np.maximum(action, low), high)  # np.clip's result, cheaper
-            for i, env in enumerate(self.envs):
-                reached, reward, term, trunc, _ = env.step(clipped[i])
-                raw_next_obs[t, i] = reached  # the final observation when the episode ends
-                rewards[t, i], terminated[t, i], truncated[t, i] = reward, term, trunc
-                running_return[i] += reward
-                running_length[i] += 1
-                if term or trunc:
-                    episode_returns.append(running_return[i])
-                    episode_lengths.append(running_length[i])
-                    running_return[i], running_length[i] = 0.0, 0
-                    reached, _ = env.reset()
-                obs[i] = reached
-        self.raw_obs = obs
-        self.running_return = np.asarray(running_return, dtype=np.float64)
-        self.running_length = np.asarray(running_length, dtype=np.int64)
-        episode_ends = terminated | truncated
-        obs_t = torch.from_numpy(normalize(raw_obs)).reshape(T * n, -1)
-        next_obs_t = torch.from_numpy(normalize(raw_next_obs)).reshape(T * n, -1)
-        actions_t = torch.from_numpy(actions.astype(np.float32)).reshape(T * n, -1)
+        episode_ends = steps.terminated | steps.truncated
+        obs_t = torch.from_numpy(normalize(steps.raw_obs)).reshape(T * n, -1)
+        next_obs_t = torch.from_numpy(normalize(steps.raw_next_obs)).reshape(T * n, -1)
+        actions_t = torch.from_numpy(steps.actions.astype(np.float32)).reshape(T * n, -1)
         with torch.no_grad():
             mean_old, log_std_old = actor.frozen(obs_t)
             logp_old = gaussian_log_prob(mean_old, log_std_old, actions_t)
             values = critic(obs_t)
             next_values = critic(next_obs_t)
-        scaled_rewards = self.reward_scaler.scale(rewards, episode_ends)
-        self.obs_normalizer.update(raw_obs)
+        scaled_rewards = self.reward_scaler.scale(steps.rewards, episode_ends)
+        self.obs_normalizer.update(steps.raw_obs)
         advantages = gae(
             scaled_rewards,
             values.numpy().reshape(T, n).astype(np.float64),
             next_values.numpy().reshape(T, n).astype(np.float64),
-            terminated,
+            steps.terminated,
             episode_ends,
             self.gamma,
             self.lam,
@@ -214,8 +220,8 @@ class RolloutCollector:
             advantages=torch.from_numpy(normalized.astype(np.float32)),
             returns=torch.from_numpy(returns.astype(np.float32)),
             values=values,
-            episode_returns=np.asarray(episode_returns),
-            episode_lengths=np.asarray(episode_lengths),
+            episode_returns=np.asarray(steps.episode_returns),
+            episode_lengths=np.asarray(steps.episode_lengths),
             steps=T * n,
         )
 
@@ -244,6 +250,64 @@ class RolloutCollector:
         self.running_return = state["running_return"].copy()
         self.running_length = state["running_length"].copy()
         return True
+
+
+def collect_together(
+    collectors: list[RolloutCollector], actors: list[GaussianActor], critics: list[ValueNet]
+) -> list[Batch]:
+    """One batch per run of a population (runs of one env and shape): their envs stepped in
+    one loop, their policies' means in one stacked forward. Each run's batch is, bit for
+    bit, the one its collector collects alone: its own envs, action noise, normaliser and
+    episodes in progress."""
+    first = collectors[0]
+    T, n = first.horizon, first.num_envs
+    policy = StackedActor(actors)
+    normalizers = [c.obs_normalizer.frozen() for c in collectors]
+    noise = np.stack([c.rng.standard_normal((T, n, c.act_dim)) for c in collectors])
+    rollouts = [
+        Steps(np.empty((T, n, c.obs_dim)), np.empty((T, n, c.obs_dim)),
+              np.empty((T, n, c.act_dim)), np.empty((T, n)), np.empty((T, n), dtype=bool),
+              np.empty((T, n), dtype=bool), [], [])
+        for c in collectors
+    ]  # fmt: skip
+    returns = [c.running_return.tolist() for c in collectors]
+    lengths = [c.running_length.tolist() for c in collectors]
+    observations = [c.raw_obs.copy() for c in collectors]
+    low, high = first.act_low, first.act_high
+    for t in range(T):
+        normalized = np.stack(
+            [norm(obs) for norm, obs in zip(normalizers, observations, strict=True)]
+        )
+        actions = policy.mean(normalized) + policy.std * noise[:, t]
+        clipped = np.minimum(np.maximum(actions, low), high)  # np.clip's result, cheaper
+        for m, collector in enumerate(collectors):
+            steps, obs = rollouts[m], observations[m]
+            running_return, running_length = returns[m], lengths[m]
+            steps.raw_obs[t] = obs
+            steps.actions[t] = actions[m]
+            for i, env in enumerate(collector.envs):
+                reached, reward, term, trunc, _ = env.step(clipped[m, i])
+                steps.raw_next_obs[t, i] = reached  # the final observation when the episode ends
+                steps.rewards[t, i], steps.terminated[t, i], steps.truncated[t, i] = (
+                    reward,
+                    term,
+                    trunc,
+                )
+                running_return[i] += reward
+                running_length[i] += 1
+                if term or trunc:
+                    steps.episode_returns.append(running_return[i])
+                    steps.episode_lengths.append(running_length[i])
+                    running_return[i], running_length[i] = 0.0, 0
+                    reached, _ = env.reset()
+                obs[i] = reached
+    batches = []
+    for m, collector in enumerate(collectors):
+        collector.raw_obs = observations[m]
+        collector.running_return = np.asarray(returns[m], dtype=np.float64)
+        collector.running_length = np.asarray(lengths[m], dtype=np.int64)
+        batches.append(collector.batch(actors[m], critics[m], rollouts[m]))
+    return batches
 
 
 def evaluate(

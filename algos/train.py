@@ -17,9 +17,9 @@ from algos.metrics import METRICS
 from algos.minibatch_step import use_compiled
 from algos.policy import GaussianActor, ValueNet, flat_params
 from algos.registry import ALGOS, UpdateRule
-from algos.rollout import RolloutCollector, evaluate
+from algos.rollout import Batch, RolloutCollector, collect_together, evaluate
 from algos.surrogate import update_diagnostics
-from algos.value import ValueFitter
+from algos.value import ValueFitter, fit_together
 
 
 class DivergenceError(RuntimeError):
@@ -180,6 +180,27 @@ def checkpoint_updates(num_updates: int, checkpoints: int) -> set[int]:
     return {round(num_updates * k / checkpoints) for k in range(1, checkpoints + 1)} - {0}
 
 
+@dataclass
+class Member:
+    """One run of a population (`train_together`): its config and where its results go.
+
+    `start_state`, `checkpoints`, `on_checkpoint` and `resume_state` are `train`'s."""
+
+    config: TrainConfig
+    on_update: Callable[[dict[str, float]], None]
+    start_state: dict | None = None
+    checkpoints: int = 0
+    on_checkpoint: Callable[[int, dict], None] | None = None
+    resume_state: dict | None = None
+
+
+def population_key(config: TrainConfig) -> tuple:
+    """What runs trained side by side (`train_together`) must share: the env, and the shapes
+    of the batch and of the networks. Everything else (algo, step size, seed, settings)
+    may differ."""
+    return (config.env_id, config.num_envs, config.horizon, config.hidden)
+
+
 def train(
     config: TrainConfig,
     on_update: Callable[[dict[str, float]], None],
@@ -195,60 +216,169 @@ def train(
     own checkpoint: see Learner.resume); hand `checkpoints` evenly spaced checkpoints to
     `on_checkpoint(update, state)`. When `stop_requested()` turns true (a preemption signal),
     checkpoint after the update in progress and raise Preempted. `compile_mode`: whether
-    the minibatch steps are compiled (algos.minibatch_step.use_compiled)."""
-    learner = make_learner(config, use_compiled(compile_mode, config.num_updates))
-    base_lrs = [[g["lr"] for g in o.param_groups] for o in learner.optimizers()]  # the config's
-    if start_state is not None:
-        learner.warm_start(start_state)
-    steps, done = 0, 0
-    if resume_state is not None:
-        learner.resume(resume_state)
-        steps, done = resume_state["step"], resume_state["update"]
-    collector, actor, critic = learner.collector, learner.actor, learner.critic
-    generator = learner.generator
-    save_at = checkpoint_updates(config.num_updates, checkpoints) if on_checkpoint else set()
+    the minibatch steps are compiled (algos.minibatch_step.use_compiled). A run alone is a
+    population of one: its error, if any, is raised."""
+    member = Member(config, on_update, start_state, checkpoints, on_checkpoint, resume_state)
+    compiled = use_compiled(compile_mode, config.num_updates)
+    error = train_together([member], stop_requested, compiled)[0]
+    if error is not None:
+        raise error
+
+
+def train_together(
+    members: list[Member],
+    stop_requested: Callable[[], bool] = lambda: False,
+    compiled: bool = False,
+) -> list[Exception | None]:
+    """Train runs of one env and batch shape side by side, update by update: one loop steps
+    all their envs (algos.rollout.collect_together), each takes its own policy update, and
+    their critics are fitted in one batched pass (algos.value.fit_together). Every run's
+    numbers are bit for bit those it has trained alone.
+
+    Returns what ended each run: None when it finished, else its error (DivergenceError,
+    Preempted, or what its update or its callbacks raised). A run that fails leaves the
+    population and the others go on; an error in the shared rollout or critic fit ends
+    every run in it. `compiled`: PPO's minibatch policy steps compiled."""
+    outcomes: list[Exception | None] = [None] * len(members)
+    live: list[_Running] = []
     try:
-        for update in range(done + 1, config.num_updates + 1):
-            if config.lr_anneal:
-                set_step_sizes(learner, base_lrs, update, config.num_updates)
-            t0 = time.perf_counter()
-            batch = collector.collect(actor, critic)
-            t1 = time.perf_counter()
-            params_before = flat_params(actor)
-            row = dict.fromkeys(METRICS, math.nan)
-            row.update(learner.policy_update.step(batch, generator))
-            row.update(update_diagnostics(actor, batch, params_before))
-            row.update(learner.value_fitter.fit(batch, generator))
-            check_finite(actor, critic, row, update)
-            t2 = time.perf_counter()
-            steps += batch.steps
-            row.update(
-                step=steps,
-                update=update,
-                episodes=len(batch.episode_returns),
-                rollout_s=t1 - t0,
-                update_s=t2 - t1,
-                sps=batch.steps / (t2 - t0),
-            )
-            if len(batch.episode_returns):
-                row.update(
-                    return_mean=float(batch.episode_returns.mean()),
-                    return_std=float(batch.episode_returns.std()),
-                    episode_length=float(batch.episode_lengths.mean()),
-                )
-            if config.eval_every and update % config.eval_every == 0:
-                row["eval_return"] = evaluate(
-                    actor, collector.obs_normalizer, config.env_id, config.eval_episodes,
-                    seed=config.seed + 10_000,
-                )  # fmt: skip
-            on_update(row)
-            stopping = stop_requested() and on_checkpoint is not None
-            if update in save_at or stopping:
-                on_checkpoint(update, learner.state_dict(update, steps))
-            if stopping and update < config.num_updates:
-                raise Preempted(f"stopped by a signal after update {update}; resumes from there")
+        for m, member in enumerate(members):
+            try:
+                live.append(_Running.start(m, member, compiled))
+            except Exception as error:  # e.g. a start state that does not fit: that run fails
+                outcomes[m] = error
+        last = max((r.member.config.num_updates for r in live), default=0)
+        for update in range(min((r.done for r in live), default=last) + 1, last + 1):
+            running = [r for r in live if r.done < update <= r.member.config.num_updates]
+            _train_update(running, update, stop_requested(), outcomes)
+            for r in [r for r in live if outcomes[r.index] is not None]:
+                live.remove(r)
+                r.learner.collector.close()
     finally:
-        collector.close()
+        for r in live:
+            r.learner.collector.close()
+    return outcomes
+
+
+def _train_update(running: list["_Running"], update: int, stopping: bool, outcomes: list) -> None:
+    """One update of every run in `running`; a run that fails gets its error in `outcomes`
+    (the shared rollout's or critic fit's error goes to every run in it)."""
+
+    def failed(runs: list[_Running], error: Exception) -> None:
+        for r in runs:
+            outcomes[r.index] = error
+
+    for r in running:
+        r.anneal(update)
+    t0 = time.perf_counter()
+    try:
+        batches = collect_together([r.learner.collector for r in running],
+                                   [r.learner.actor for r in running],
+                                   [r.learner.critic for r in running])  # fmt: skip
+    except Exception as error:
+        return failed(running, error)
+    rollout_s = (time.perf_counter() - t0) / len(running)
+    for r, batch in zip(running, batches, strict=True):
+        try:
+            r.update_policy(batch)
+        except Exception as error:
+            failed([r], error)
+    running = [r for r in running if outcomes[r.index] is None]
+    t1 = time.perf_counter()
+    try:
+        fits = fit_together([r.learner.value_fitter for r in running], [r.batch for r in running],
+                            [r.learner.generator for r in running])  # fmt: skip
+    except Exception as error:
+        return failed(running, error)
+    fit_s = (time.perf_counter() - t1) / max(len(running), 1)
+    for r, fit in zip(running, fits, strict=True):
+        try:
+            r.finish_update(update, fit, rollout_s, fit_s, stopping)
+        except Exception as error:
+            failed([r], error)
+        if stopping and outcomes[r.index] is None and r.stops_on_request:
+            failed([r], Preempted(f"stopped by a signal after update {update}; resumes from there"))
+
+
+class _Running:
+    """A member while it trains: its learner, counters and the update in progress."""
+
+    def __init__(self, index: int, member: Member, learner: Learner):
+        self.index, self.member, self.learner = index, member, learner
+        self.base_lrs = [[g["lr"] for g in o.param_groups] for o in learner.optimizers()]
+        self.steps, self.done = 0, 0
+        self.save_at = (
+            checkpoint_updates(member.config.num_updates, member.checkpoints)
+            if member.on_checkpoint else set()
+        )  # fmt: skip
+        self.batch: Batch | None = None
+        self.row: dict[str, float] = {}
+        self.policy_s = 0.0
+
+    @classmethod
+    def start(cls, index: int, member: Member, compiled: bool) -> "_Running":
+        learner = make_learner(member.config, compiled)
+        running = cls(index, member, learner)
+        if member.start_state is not None:
+            learner.warm_start(member.start_state)
+        if member.resume_state is not None:
+            learner.resume(member.resume_state)
+            running.steps = member.resume_state["step"]
+            running.done = member.resume_state["update"]
+        return running
+
+    def anneal(self, update: int) -> None:
+        if self.member.config.lr_anneal:
+            set_step_sizes(self.learner, self.base_lrs, update, self.member.config.num_updates)
+
+    @property
+    def stops_on_request(self) -> bool:
+        """Whether a stop request ends this run now: it can checkpoint and has updates left."""
+        return self.member.on_checkpoint is not None and self.done < self.member.config.num_updates
+
+    def update_policy(self, batch: Batch) -> None:
+        self.batch = batch
+        t0 = time.perf_counter()
+        params_before = flat_params(self.learner.actor)
+        self.row = dict.fromkeys(METRICS, math.nan)
+        self.row.update(self.learner.policy_update.step(self.batch, self.learner.generator))
+        self.row.update(update_diagnostics(self.learner.actor, self.batch, params_before))
+        self.policy_s = time.perf_counter() - t0
+
+    def finish_update(
+        self, update: int, fit: dict, rollout_s: float, fit_s: float, stopping: bool
+    ) -> None:
+        """The update's metrics row to `on_update`, and a checkpoint when one is due or a
+        stop was asked for. Timings are this run's share of the population's shared work."""
+        config, batch, row = self.member.config, self.batch, self.row
+        row.update(fit)
+        check_finite(self.learner.actor, self.learner.critic, row, update)
+        self.steps += batch.steps
+        update_s = self.policy_s + fit_s
+        row.update(
+            step=self.steps,
+            update=update,
+            episodes=len(batch.episode_returns),
+            rollout_s=rollout_s,
+            update_s=update_s,
+            sps=batch.steps / (rollout_s + update_s),
+        )
+        if len(batch.episode_returns):
+            row.update(
+                return_mean=float(batch.episode_returns.mean()),
+                return_std=float(batch.episode_returns.std()),
+                episode_length=float(batch.episode_lengths.mean()),
+            )
+        if config.eval_every and update % config.eval_every == 0:
+            row["eval_return"] = evaluate(
+                self.learner.actor, self.learner.collector.obs_normalizer, config.env_id,
+                config.eval_episodes, seed=config.seed + 10_000,
+            )  # fmt: skip
+        self.batch = None
+        self.member.on_update(row)
+        self.done = update
+        if update in self.save_at or (stopping and self.member.on_checkpoint is not None):
+            self.member.on_checkpoint(update, self.learner.state_dict(update, self.steps))
 
 
 def check_finite(actor: GaussianActor, critic: ValueNet, row: dict, update: int) -> None:

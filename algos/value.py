@@ -1,9 +1,22 @@
-"""Fitting the critic: one regression for every update rule, so only the policy step differs."""
+"""Fitting the critic: one regression for every update rule, so only the policy step differs.
+
+The critics of a population (runs of one shape trained side by side) are fitted together:
+their parameters and Adam states stacked along a member axis, each minibatch step one
+batched step for all of them, and each critic's trajectory bit for bit the one it takes
+when fitted alone (`fit_together`; a run alone is a population of one).
+"""
 
 import torch
+import torch.optim.adam as functional_adam
+from torch.optim.optimizer import _get_scalar_dtype
 
-from algos.manual_grad import tanh_mlp_backward, tanh_mlp_forward
-from algos.minibatch_step import MinibatchStep
+from algos.manual_grad import (
+    stacked_tanh_mlp_backward,
+    stacked_tanh_mlp_forward,
+    tanh_mlp_backward,
+    tanh_mlp_forward,
+)
+from algos.minibatch_step import hyperparameters
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
@@ -19,27 +32,111 @@ def value_grads(
     return grads, 0.5 * (error * error).mean()
 
 
+def stacked_value_grads(
+    params: list[torch.Tensor], obs: torch.Tensor, returns: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """`value_grads` of stacked critics on their own minibatches, (members, samples, ...):
+    each member's gradients and loss are its own `value_grads`'."""
+    activations = stacked_tanh_mlp_forward(params, obs)
+    error = activations[-1].squeeze(-1) - returns
+    grads = stacked_tanh_mlp_backward(params, activations, (error / obs.shape[1]).unsqueeze(-1))
+    return grads, torch.stack([0.5 * (e * e).mean() for e in error])
+
+
 class ValueFitter:
     """Adam on ½·(V(s) − R̂)² over `epochs` passes of shuffled minibatches."""
 
     def __init__(self, critic: ValueNet, lr: float, epochs: int, minibatch_size: int):
         self.critic = critic
         self.optimizer = adam(critic, lr)
-        # eager: compiling the critic's steps did not repay its compile time (README, Benchmarks)
-        self.minibatch_step = MinibatchStep(critic, self.optimizer, value_grads, None, False)
         self.epochs = epochs
         self.minibatch_size = minibatch_size
 
     def fit(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        losses = []
-        for _ in range(self.epochs):
-            for mb in batch.minibatches(self.minibatch_size, generator):
-                loss, _ = self.minibatch_step(mb.obs, mb.returns)
-                losses.append(loss)
-        return {
-            "value_loss": torch.stack(losses).mean().item(),
-            "explained_variance": explained_variance(batch.values, batch.returns),
-        }
+        return fit_together([self], [batch], [generator])[0]
+
+    def adam_state(self) -> list[dict]:
+        """Adam's state of each parameter, made as torch.optim.Adam makes it on its first
+        step where the optimiser has taken none yet."""
+        params = list(self.critic.parameters())
+        for p in params:
+            if not self.optimizer.state.get(p):
+                self.optimizer.state[p] = {
+                    "step": torch.zeros((), dtype=_get_scalar_dtype(is_fused=True)),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        return [self.optimizer.state[p] for p in params]
+
+    def shape(self) -> tuple:
+        """What critics fitted together must share: their Adam settings, its step count,
+        and the sizes of their passes."""
+        group = self.optimizer.param_groups[0]
+        step = float(self.adam_state()[0]["step"])
+        return (tuple(sorted(hyperparameters(group).items())), step, self.epochs,
+                self.minibatch_size)  # fmt: skip
+
+
+@torch.no_grad()
+def fit_together(
+    fitters: list[ValueFitter], batches: list[Batch], generators: list[torch.Generator]
+) -> list[dict[str, float]]:
+    """Fit each critic on its own batch with its own generator's minibatches, all in one
+    batched pass per minibatch (fitters whose `shape` differs in groups of their own)."""
+    groups: dict[tuple, list[int]] = {}
+    for m, fitter in enumerate(fitters):
+        groups.setdefault(fitter.shape(), []).append(m)
+    results: list[dict[str, float]] = [{} for _ in fitters]
+    for members in groups.values():
+        group_results = _fit_group([fitters[m] for m in members], [batches[m] for m in members],
+                                   [generators[m] for m in members])  # fmt: skip
+        for m, result in zip(members, group_results, strict=True):
+            results[m] = result
+    return results
+
+
+def _fit_group(
+    fitters: list[ValueFitter], batches: list[Batch], generators: list[torch.Generator]
+) -> list[dict[str, float]]:
+    """The batched fit of critics of one `shape`. Gradients are computed on the stacked
+    parameters; Adam then steps each member's slice as a tensor of its own, with that
+    member's own state: fused Adam splits each tensor into vector-width blocks and a tail,
+    so a stacked tensor would put some elements in the other path and round them
+    differently."""
+    first = fitters[0]
+    own_params = [list(f.critic.parameters()) for f in fitters]
+    params = [torch.stack(ps) for ps in zip(*own_params, strict=True)]
+    members = range(len(fitters))
+    slices = [stacked[m] for m in members for stacked in params]
+    states = [state for f in fitters for state in f.adam_state()]
+    exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+    adam_steps = [s["step"] for s in states]
+    obs = torch.stack([b.obs for b in batches])
+    returns = torch.stack([b.returns for b in batches])
+    rows = torch.arange(len(fitters)).unsqueeze(1)
+    group = hyperparameters(first.optimizer.param_groups[0])
+    losses = []
+    for _ in range(first.epochs):
+        order = torch.stack([torch.randperm(b.steps, generator=g)
+                             for b, g in zip(batches, generators, strict=True)])  # fmt: skip
+        for obs_mb, returns_mb in zip(obs[rows, order].split(first.minibatch_size, dim=1),
+                                      returns[rows, order].split(first.minibatch_size, dim=1),
+                                      strict=True):  # fmt: skip
+            grads, loss = stacked_value_grads(params, obs_mb, returns_mb)
+            grad_slices = [g[m] for m in members for g in grads]
+            functional_adam.adam(slices, grad_slices, exp_avgs, exp_avg_sqs, [], adam_steps,
+                                 fused=True, **group)  # fmt: skip
+            losses.append(loss)
+    per_member = torch.stack(losses, dim=1)
+    results = []
+    for m in members:
+        for p, stacked in zip(own_params[m], params, strict=True):
+            p.copy_(stacked[m])
+        results.append({
+            "value_loss": per_member[m].mean().item(),
+            "explained_variance": explained_variance(batches[m].values, batches[m].returns),
+        })  # fmt: skip
+    return results
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:

@@ -65,6 +65,8 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "sweep.held_out": None,  # more grids, the same way
     "sweep.envs": None,
     "sweep.seeds": None,
+    "sweep.population": Allowed(int, low=1, words=("auto",)),  # runs trained side by side
+    "members": Allowed(list, optional=True, item=str),  # a population job's runs: the sweeper's
 }
 # Per PPO objective, the coefficients it does not use: setting one is a mistake, not a no-op.
 UNUSED_BY_OBJECTIVE = {

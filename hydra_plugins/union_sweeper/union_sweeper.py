@@ -109,6 +109,48 @@ def grid_points(name: str, grid: dict, envs: list[str]) -> dict[str | None, list
     return points
 
 
+MAX_POPULATION = 32  # `auto`'s largest population (README, Benchmarks: populations)
+
+
+def pack(keys: Sequence, size: int | str, workers: int) -> list[list[int]]:
+    """Indices of runs in populations: runs of one key (algos.train.population_key) together,
+    dealt round-robin into groups of at most `size`, of near-equal sizes, each group in sweep
+    order and the groups in the order of their first run. `auto`: as large as keeps
+    `workers` populations going side by side, and at most MAX_POPULATION."""
+    groups: dict = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    if size == "auto":
+        total = len(keys)
+        count = max(min(workers, total), -(-total // MAX_POPULATION))
+        size = max(1, -(-total // max(count, 1)))
+    populations = []
+    for members in groups.values():
+        count = -(-len(members) // size)
+        populations += [members[k::count] for k in range(count)]
+    return sorted(populations, key=lambda members: members[0])
+
+
+def launcher_workers(config: DictConfig) -> int:
+    """How many jobs the configured launcher runs at once (joblib's n_jobs, submitit's
+    array_parallelism; this machine's cores otherwise)."""
+    import os
+
+    launcher = OmegaConf.select(config, "hydra.launcher", default={}) or {}
+    for key in ("n_jobs", "array_parallelism"):
+        value = launcher.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return os.cpu_count() or 1
+
+
+def population_job(fixed: list[str], jobs: list[list[str]]) -> list[str]:
+    """The overrides of a job that trains `jobs` side by side: the shared ones, and each
+    member's own as one line of `members` (experiments/run.py composes them)."""
+    lines = [" ".join(o for o in job if o not in fixed) for job in jobs]
+    return [*fixed, "members=[" + ",".join(f"'{line}'" for line in lines) + "]"]
+
+
 def preset_grids(preset: DictConfig) -> dict:
     """A preset's grids and its held-out grids, as one union (plain data)."""
     grids = OmegaConf.to_container(preset.grids, resolve=True) if preset.grids else {}
@@ -140,6 +182,7 @@ class UnionSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        from experiments.attempt import population_key
         from experiments.spec import RunSpec
         from experiments.validate import ConfigError
         from records.store import RunRecord
@@ -167,6 +210,7 @@ class UnionSweeper(Sweeper):
             sys.exit(2)
 
         runs: dict[str, tuple[list[str], Path]] = {}
+        keys: dict[str, tuple] = {}
         for job in jobs:
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
@@ -178,7 +222,9 @@ class UnionSweeper(Sweeper):
                 )
                 sys.exit(2)
             runs.setdefault(spec.run_id, (job, spec.record_dir))
-        todo = [(job, path) for job, path in runs.values() if not RunRecord(path).is_done()]
+            keys.setdefault(spec.run_id, population_key(spec))
+        todo_ids = [rid for rid, (_, path) in runs.items() if not RunRecord(path).is_done()]
+        todo = [runs[rid] for rid in todo_ids]
         sweep_root = Path(self.config.out_dir) / preset.name
         sweep_root.mkdir(parents=True, exist_ok=True)
         launcher_name = OmegaConf.select(self.config, "hydra.launcher._target_", default="?").split(
@@ -188,15 +234,31 @@ class UnionSweeper(Sweeper):
             f"sweep '{preset.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, "
             f"{len(todo)} to run with {launcher_name} -> {sweep_root}"
         )
+        size = OmegaConf.select(self.config, "sweep.population", default=1)
         results: list[Sequence[JobReturn]] = []
         if todo:
             with SweepProgress([path for _, path in runs.values()], self.progress_interval_s), \
                     terminate_as_interrupt():  # fmt: skip
                 launched = 0
                 while todo:
-                    results.append(self.launcher.launch([job for job, _ in todo], launched))
-                    launched += len(todo)
-                    todo = trained_elsewhere(todo, results[-1])
+                    populations = [
+                        [todo[i] for i in members]
+                        for members in pack(
+                            [keys[rid] for rid in todo_ids], size, launcher_workers(self.config)
+                        )
+                    ]
+                    if size != 1:
+                        print(
+                            f"{len(todo)} runs in {len(populations)} populations of "
+                            f"{', '.join(str(len(p)) for p in populations)}"
+                        )
+                    launch = [population[0][0] if len(population) == 1 else
+                              population_job(fixed, [job for job, _ in population])
+                              for population in populations]  # fmt: skip
+                    results.append(self.launcher.launch(launch, launched))
+                    launched += len(launch)
+                    todo = trained_elsewhere(populations, results[-1])
+                    todo_ids = [rid for rid, pair in runs.items() if pair in todo]
                     if todo:
                         self.wait_for_others(todo)
         report_failures(runs, results)
@@ -286,13 +348,18 @@ class SweepProgress:
 
 
 def trained_elsewhere(
-    todo: list[tuple[list[str], Path]], results: Sequence[JobReturn]
+    populations: list[list[tuple[list[str], Path]]], results: Sequence[JobReturn]
 ) -> list[tuple[list[str], Path]]:
-    """The jobs that found their run held (or taken) by another process, unless it is done."""
-    held = [
-        pair for pair, result in zip(todo, results, strict=True)
-        if result.status == JobStatus.COMPLETED and result._return_value in ("locked", "lost")
-    ]  # fmt: skip
+    """The runs that found their record held (or taken) by another process, unless it is
+    done. A population job returns its members' statuses, a job of one run its status."""
+    held = []
+    for population, result in zip(populations, results, strict=True):
+        if result.status != JobStatus.COMPLETED:
+            continue
+        value = result._return_value
+        statuses = value if isinstance(value, list | tuple) else [value]
+        held += [pair for pair, status in zip(population, statuses, strict=True)
+                 if status in ("locked", "lost")]  # fmt: skip
     return [(job, path) for job, path in held if record_status(path) not in ("done", "failed")]
 
 

@@ -1,0 +1,172 @@
+"""Training runs, alone or side by side: each run's attempt claims its record, opens its W&B
+run and its progress bar, and closes them with the status its training ended in.
+
+Runs trained side by side (a population: `train_runs` with several specs) share one process
+and one loop (algos.train.train_together); each keeps its own record, checkpoints, W&B run,
+resume and failure. A run alone is a population of one.
+"""
+
+import yaml
+from tqdm import tqdm
+
+from algos.minibatch_step import use_compiled
+from algos.registry import variant
+from algos.train import Member, Preempted, train_together
+from algos.train import population_key as key_of
+from experiments.spec import RunSpec
+from experiments.stop_signals import StopSignals
+from experiments.wandb_mirror import WandbMirror
+from experiments.warm_start import pretrain_spec, starting_state
+from records.lock import LockLost, RunLocked
+from records.store import RunRecord
+
+
+class Attempt:
+    """One attempt at training one run: what its Member reports to."""
+
+    def __init__(self, spec: RunSpec, record: RunRecord, begun: tuple, show_progress: bool,
+                 position: int):  # fmt: skip
+        self.spec, self.record = spec, record
+        stored, start_state, resume_state = begun
+        cfg, rid = spec.resolved, spec.run_id
+        wandb = cfg["wandb"]
+        self.mirror = WandbMirror(
+            wandb["mode"], wandb["project"], wandb["entity"], wandb["group"] or spec.sweep,
+            rid, record.dir, stored | {"variant": variant(stored["algo"])}, spec.tags,
+            record.meta.get("wandb_id"),
+        )  # fmt: skip
+        if (
+            resume_state is not None and not self.mirror.resumed
+        ):  # a new W&B run: the updates so far
+            for row in record.rows:
+                self.mirror.log(row)
+        record.meta["wandb_id"] = self.mirror.run.id
+        record.write_status("running")
+        done = resume_state["update"] if resume_state else 0
+        self.bar = tqdm(total=spec.config.num_updates, initial=done, unit="update", desc=rid,
+                        disable=not show_progress, position=position)  # fmt: skip
+        self.member = Member(spec.config, self.on_update, start_state, cfg["checkpoints"],
+                             record.save_checkpoint, resume_state)  # fmt: skip
+
+    @classmethod
+    def open(cls, spec: RunSpec, show_progress: bool, position: int = 0) -> "Attempt | str":
+        """The attempt, or the run's status when there is nothing to train: `done` (its
+        record is), `locked` (another process trains it), `failed` (no starting policy)."""
+        rid = spec.run_id
+        record = RunRecord(spec.record_dir)
+        if record.is_done():
+            print(f"skip {rid}: already done ({record.dir})")
+            return "done"
+        try:
+            note = record.claim()
+        except RunLocked as locked:
+            print(f"skip {locked}")
+            return "locked"
+        if note:
+            print(f"{rid}: {note}")
+        begun = begin_attempt(spec, record)
+        if begun is None:
+            return "failed"
+        return cls(spec, record, begun, show_progress, position)
+
+    def on_update(self, row: dict) -> None:
+        self.record.append(row, flush=row["update"] % self.spec.resolved["flush_every"] == 0)
+        self.mirror.log(row)
+        self.bar.update()
+        self.bar.set_postfix(return_mean=f"{row['return_mean']:.1f}",
+                             kl_mean=f"{row['kl_mean']:.2e}")  # fmt: skip
+
+    def close(self, error: BaseException | None) -> str:
+        """Write the record's final status (and the W&B run's) for how training ended."""
+        status, reason = "done", None
+        if isinstance(error, Preempted):
+            status, reason = "preempted", str(error)
+        elif isinstance(error, LockLost):
+            status, reason = "lost", str(error)
+        elif isinstance(error, KeyboardInterrupt):
+            status, reason = "interrupted", "interrupted (Ctrl-C); resumes from its last checkpoint"
+        elif error is not None:  # recorded as the run's failure; a sweep goes on
+            status, reason = "failed", f"{type(error).__name__}: {error}"
+        self.bar.close()
+        if status == "lost":  # the record is the other attempt's now: nothing is written
+            self.mirror.abandon()
+        else:
+            self.mirror.finish(self.record.finish(status, reason))
+        self.record.release()
+        print(f"{status}: {self.spec.run_id}" + (f" ({reason})" if reason else "")
+              + f"\nrecord: {self.record.dir}")  # fmt: skip
+        return status
+
+
+def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
+    """Train these runs side by side unless their records are done; returns each one's
+    final status. Starting policies that warm-started runs need and that no record holds
+    yet are trained first, side by side too. Runs that compile their steps
+    (algos.minibatch_step.use_compiled) are trained alone: give them one at a time."""
+    pretrains = {}
+    for spec in specs:
+        if spec.config.warm_start and not RunRecord(spec.record_dir).is_done():
+            pre = pretrain_spec(spec)
+            pretrains.setdefault(pre.run_id, pre)
+    if len(pretrains) > 1:
+        train_runs(list(pretrains.values()), show_progress=False)
+    opened = [Attempt.open(spec, show_progress, i) for i, spec in enumerate(specs)]
+    attempts = [a for a in opened if isinstance(a, Attempt)]
+    compiled = len(specs) == 1 and use_compiled(specs[0].resolved["compile"],
+                                                specs[0].config.num_updates)  # fmt: skip
+    errors: list[BaseException | None] = []
+    with StopSignals() as signals:
+        try:
+            errors = train_together([a.member for a in attempts], signals.requested, compiled)
+        except KeyboardInterrupt as interrupt:
+            for attempt in attempts:
+                attempt.close(interrupt)
+            raise
+        closed = iter([a.close(e) for a, e in zip(attempts, errors, strict=True)])
+    statuses = [next(closed) if isinstance(a, Attempt) else a for a in opened]
+    if "preempted" in statuses:
+        signals.hand_over()
+    return statuses
+
+
+def population_key(spec: RunSpec) -> tuple:
+    """What runs trained side by side must share (algos.train.population_key); a run that
+    compiles its steps is trained alone, so its key is its own."""
+    if use_compiled(spec.resolved["compile"], spec.config.num_updates):
+        return ("alone", spec.run_id)
+    return key_of(spec.config)
+
+
+def train_run(spec: RunSpec, show_progress: bool = True) -> str:
+    """Train the run `spec` describes unless its record is done; returns its final status."""
+    return train_runs([spec], show_progress)[0]
+
+
+def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
+    """(the config the record holds, the warm start's state, the run's own checkpoint to
+    resume from): a stopped attempt with a checkpoint continues from it; otherwise the run
+    starts afresh, warm-started if it asks. None when its starting policy could not be had
+    (recorded as failed)."""
+    resume_state, note = record.resume_state()
+    if note:
+        print(f"{spec.run_id}: {note}")
+    if resume_state is not None:
+        record.resume(resume_state["update"])
+        print(f"{spec.run_id}: resuming after update {resume_state['update']}")
+        return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state
+    if not spec.config.warm_start:
+        stored = spec.stored_config()
+        record.start(stored)
+        return stored, None, None
+    try:
+        warm = starting_state(spec, train_run)
+    except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
+        record.start(spec.stored_config())
+        record.finish("failed", f"{type(error).__name__}: {error}")
+        record.release()
+        print(f"failed: {spec.run_id} ({error})\nrecord: {record.dir}")
+        return None
+    stored = spec.stored_config(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
+                                history_returns=warm.history_returns)  # fmt: skip
+    record.start(stored)
+    return stored, warm.state, None
