@@ -35,6 +35,6 @@ METRICS = {
     "epochs_run": "PPO's epochs over the batch actually run (fewer when its KL early stop ends them)",
     "eval_return": "mean return of deterministic evaluation episodes (when train.eval_every)",
     "sps": "env steps per second of this update",
-    "rollout_s": "seconds collecting the batch",
-    "update_s": "seconds updating policy and critic",
+    "rollout_s": "seconds collecting the batch (in a population: its share of the shared rollout)",
+    "update_s": "seconds updating policy and critic (in a population: its policy update and its share of the critics' fit)",
 }

@@ -3,7 +3,10 @@ same env, same step count, matched hyperparameters, one torch thread, measured b
 back in one invocation (each in its own subprocess, which also gives its peak RSS).
 
 Floors printed beside them: the raw env step rate (no policy) and the rate with a
-64x64 tanh torch MLP called once per step. Writes results/bench/<env>-<steps>.csv.
+64x64 tanh torch MLP called once per step. Population rows (`ppo_pop8`: 8 PPO runs of
+different seeds trained side by side in one process, algos.train.train_together) are rated
+by their members' steps together: that process's throughput on its one core, which
+`ratio_vs_peer` sets against one peer run's. Writes results/bench/<env>-<steps>.csv.
 """
 
 import argparse
@@ -21,7 +24,10 @@ from algos.minibatch_step import COMPILE_MODES
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("ppo", "sb3_ppo"), ("trpo", "sb3_trpo"), ("pg", "sb3_a2c")]
 TARGETS = {"ppo": 3.0, "trpo": 3.0, "pg": 3.0}
-CONTENDERS = ["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair] + ["ppo_x2"]
+POPULATIONS = (1, 2, 4, 8, 16, 32)  # population sizes measured
+POPULATION_ROWS = [f"{algo}_pop{n}" for algo, _ in PAIRS for n in POPULATIONS]
+CONTENDERS = (["raw_env", "policy_in_loop"] + [n for pair in PAIRS for n in pair] + ["ppo_x2"]
+              + POPULATION_ROWS)  # fmt: skip
 
 
 def raw_env(env_id: str, steps: int) -> None:
@@ -60,6 +66,17 @@ def ours(algo: str, env_id: str, steps: int, compile_mode: str) -> None:
     train(config, lambda row: None, compile_mode=compile_mode)
 
 
+def population(name: str, env_id: str, steps: int) -> int:
+    """`<algo>_pop<N>`: N runs of seeds 0..N-1 trained side by side; returns their steps."""
+    from algos.train import Member, TrainConfig, train_together
+
+    algo, size = name.split("_pop")
+    members = [Member(TrainConfig(env_id=env_id, seed=seed, total_steps=steps, algo=algo),
+                      lambda row: None) for seed in range(int(size))]  # fmt: skip
+    train_together(members)
+    return steps * len(members)
+
+
 def peer(name: str, env_id: str, steps: int) -> None:
     import gymnasium as gym
     import torch
@@ -95,7 +112,7 @@ def warm_imports(name: str) -> None:
     import torch
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    if name in ("ppo", "trpo", "pg"):
+    if name.split("_pop")[0] in ("ppo", "trpo", "pg"):
         import algos.train  # noqa: F401
     elif name.startswith("sb3"):
         import sb3_contrib  # noqa: F401
@@ -115,6 +132,8 @@ def measure_one(name: str, env_id: str, steps: int, compile_mode: str) -> dict:
         policy_in_loop(env_id, steps)
     elif name in ("ppo", "trpo", "pg"):
         ours(name, env_id, steps, compile_mode)
+    elif "_pop" in name:
+        steps = population(name, env_id, steps)
     else:
         peer(name, env_id, steps)
     wall = time.perf_counter() - started
@@ -228,6 +247,12 @@ def main() -> None:
             rows.append(f"{ours_name} / {peer_name}: {ratio:.2f}x (target {TARGETS[ours_name]}x), "
                         f"{ours_name} at {results[ours_name]['sps'] / raw:.0%} of raw env rate")  # fmt: skip
             table.loc[table["name"] == ours_name, "ratio_vs_peer"] = ratio
+        for size in POPULATIONS:
+            name = f"{ours_name}_pop{size}"
+            if name in results and peer_name in results:
+                table.loc[table["name"] == name, "ratio_vs_peer"] = (
+                    results[name]["sps"] / results[peer_name]["sps"]
+                )
     print("\n".join(rows))
     out_dir = ROOT / "results" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)

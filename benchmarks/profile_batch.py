@@ -39,16 +39,16 @@ def timed(owner: object, attribute: str, label: str) -> None:
 ROLLOUT_PHASES = [
     (rollout.RolloutCollector, "collect", "rollout (all)"),
     (gymnasium.wrappers.TimeLimit, "step", "  env.step (gymnasium + MuJoCo)"),
-    (rollout.NumpyActor, "mean", "  policy mean (numpy)"),
+    (rollout.StackedActor, "mean", "  policy mean (numpy)"),
 ]
 UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo
     (value.ValueFitter, "fit", "critic fit (all)"),
-    (minibatch_step.MinibatchStep, "__call__", "minibatch steps, policy + critic (all)"),
+    (minibatch_step.MinibatchStep, "__call__", "PPO's minibatch policy steps (all)"),
     (train, "update_diagnostics", "update diagnostics (KL, ratios)"),
 ]
 EAGER_STEP_PHASES = [  # inside what --compile traces: timed only when not compiled
     (minibatch_step.MinibatchStep, "_set_grads", "  eager: hand-derived gradients + clip"),
-    (minibatch_step.functional_adam, "adam", "  eager: functional fused Adam"),
+    (minibatch_step.functional_adam, "adam", "  functional fused Adam (policy and critic)"),
 ]
 
 

@@ -301,3 +301,16 @@ def test_ppo_table1_preset_expands_to_the_papers_variants():
     variants = {tuple(j[1:-2]) for j in jobs}
     assert len(variants) == 11 and ("algo.objective=kl_fixed", "algo.kl_coef=10.0") in variants
     assert cfg.algo.max_grad_norm is None and cfg.total_steps == 1_000_000
+
+
+def test_a_sweep_in_populations_trains_every_run_as_one_run_per_job_does(smoke_sweep, tmp_path):
+    result = subprocess.run(sweep_command(tmp_path, "sweep=smoke", "sweep.population=auto",
+                                          "hydra.launcher.n_jobs=2"),
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "16 runs in 2 populations of 8, 8" in result.stdout
+    expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
+    assert got.keys() == expected.keys()
+    for run_id, metrics in expected.items():
+        pd.testing.assert_frame_equal(got[run_id], metrics)
+        assert len(list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))) == 1
