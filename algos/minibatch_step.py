@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.optim.adam as functional_adam
 from torch import nn
+from torch.optim.optimizer import _get_scalar_dtype
 
 from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
 
@@ -137,6 +138,20 @@ class MinibatchStep:
             capturable=True, **hyperparameters(group),
         )  # fmt: skip
         return (*outputs, norm)
+
+
+def adam_state(optimizer: torch.optim.Adam, params: Sequence[torch.Tensor]) -> list[dict]:
+    """Adam's state of each of `params`, made as torch.optim.Adam makes it on its first
+    step where the optimiser has taken none yet (for steps taken with the functional Adam
+    on these tensors, as a population's batched steps are)."""
+    for p in params:
+        if not optimizer.state.get(p):
+            optimizer.state[p] = {
+                "step": torch.zeros((), dtype=_get_scalar_dtype(is_fused=True)),
+                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            }
+    return [optimizer.state[p] for p in params]
 
 
 def sizes(params: Sequence[torch.Tensor]) -> list[int]:

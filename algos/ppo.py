@@ -17,16 +17,20 @@ import functools
 from dataclasses import dataclass
 
 import torch
+import torch.optim.adam as functional_adam
 
 from algos.allowed import LEARNING_RATE, Int, OneOf, Real, setting
 from algos.kl import gaussian_kl
 from algos.manual_grad import (
+    clip_flat_grad_,
     gaussian_kl_grads,
     gaussian_logp_grads,
+    stacked_tanh_mlp_backward,
+    stacked_tanh_mlp_forward,
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
-from algos.minibatch_step import MinibatchStep
+from algos.minibatch_step import MinibatchStep, adam_state, hyperparameters, sizes
 from algos.policy import GaussianActor, adam
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, ratio
@@ -58,7 +62,10 @@ def ppo_objective(
 ) -> torch.Tensor:
     """The per-sample surrogate to maximise (see the module docstring); `kl` is per state."""
     if objective == "clip":
-        return torch.min(r * advantages, torch.clamp(r, 1.0 - epsilon, 1.0 + epsilon) * advantages)
+        low, high = 1.0 - epsilon, 1.0 + epsilon
+        if isinstance(epsilon, torch.Tensor):  # a population's ε, (members, 1): the bounds
+            low, high = low.to(r.dtype), high.to(r.dtype)  # each member's float ones round to
+        return torch.min(r * advantages, torch.clamp(r, low, high) * advantages)
     if objective == "none":
         return r * advantages
     if objective in ("kl_fixed", "kl_adaptive"):
@@ -129,6 +136,44 @@ def ppo_grads(
     return grads, -value.mean(), clip_frac
 
 
+def stacked_ppo_grads(
+    params: list[torch.Tensor],
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    logp_old: torch.Tensor,
+    advantages: torch.Tensor,
+    mean_old: torch.Tensor,
+    log_std_old: torch.Tensor,
+    beta: torch.Tensor,
+    objective: str,
+    epsilon: torch.Tensor,
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """`ppo_grads` of stacked actors on their own minibatches, (members, samples, ...):
+    each member's gradients bit for bit its own `ppo_grads`'. `epsilon` and `beta` are
+    float64, (members, 1). Returns the gradients, each sample's objective and ratio."""
+    log_std_param, layers = params[0], params[1:]
+    n = obs.shape[1]
+    activations = stacked_tanh_mlp_forward(layers, obs)
+    mean = activations[-1]
+    log_std = log_std_param.unsqueeze(1).expand_as(mean)
+    inv_std = torch.exp(-log_std)
+    r = ratio(mean, log_std, actions, logp_old)
+    needs_kl = objective in ("kl_fixed", "kl_adaptive")
+    kl = gaussian_kl(mean_old, log_std_old, mean, log_std) if needs_kl else 0.0
+    value = ppo_objective(r, advantages, kl, objective, epsilon, beta.to(r.dtype))
+    grad_logp = (ppo_objective_grad(r, advantages, value, objective) * r).div_(-n)
+    dmean, dlog_std = gaussian_logp_grads((actions - mean) * inv_std, inv_std)
+    grad_mean = grad_logp.unsqueeze(-1) * dmean
+    grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
+    if needs_kl:
+        kl_mean, kl_log_std = gaussian_kl_grads(mean_old, log_std_old, mean, log_std)
+        per_sample = (beta / n).to(r.dtype).unsqueeze(-1)
+        grad_mean = grad_mean + kl_mean * per_sample
+        grad_log_std = grad_log_std + kl_log_std * per_sample
+    grads = [grad_log_std.sum(dim=1), *stacked_tanh_mlp_backward(layers, activations, grad_mean)]
+    return grads, value, r
+
+
 class PPOUpdate:
     def __init__(self, actor: GaussianActor, config: PPOConfig, compiled: bool = False):
         self.actor = actor
@@ -185,7 +230,116 @@ class PPOUpdate:
             self.kl_coef = adapt_kl_coef(self.kl_coef, self.batch_kl(batch), c.kl_target)
         return metrics
 
+    @classmethod
+    def step_together(
+        cls, updates: list["PPOUpdate"], batches: list[Batch], generators: list[torch.Generator]
+    ) -> list[dict[str, float]]:
+        """`step` of several runs' PPO updates at once (a population's), each on its own
+        batch with its own generator: one batched gradient per minibatch step for the runs
+        that share an objective and a minibatch size, Adam per run on its own state. Each
+        run's step is bit for bit its `step` alone."""
+        groups: dict[tuple, list[int]] = {}
+        for m, update in enumerate(updates):
+            groups.setdefault((update.config.objective, update.config.minibatch_size), []).append(m)
+        results: list[dict[str, float]] = [{} for _ in updates]
+        for members in groups.values():
+            done = _step_group([updates[m] for m in members], [batches[m] for m in members],
+                               [generators[m] for m in members])  # fmt: skip
+            for m, result in zip(members, done, strict=True):
+                results[m] = result
+        return results
+
     @torch.no_grad()
     def batch_kl(self, batch: Batch) -> float:
         """Exact mean KL(π_old‖π_θ) over the batch's states, at the actor's current θ."""
         return mean_kl(self.actor, batch).item()
+
+
+MINIBATCH_FIELDS = ("obs", "actions", "logp_old", "advantages", "mean_old", "log_std_old")
+
+
+@torch.no_grad()
+def _step_group(
+    updates: list[PPOUpdate], batches: list[Batch], generators: list[torch.Generator]
+) -> list[dict[str, float]]:
+    """PPO's epochs for runs of one objective and minibatch size; each epoch stacks the
+    actors of the runs still going (a run's KL early stop or its own epoch count ends its
+    part), steps them minibatch by minibatch and writes them back."""
+    first = updates[0].config
+    losses, clipped, grad_norms = ([[] for _ in updates] for _ in range(3))
+    epochs_run, stopped = [0] * len(updates), [False] * len(updates)
+    stacked_batch = {name: torch.stack([getattr(b, name) for b in batches])
+                     for name in MINIBATCH_FIELDS}  # fmt: skip
+    for epoch in range(max(u.config.epochs for u in updates)):
+        going = []
+        for m, (update, batch) in enumerate(zip(updates, batches, strict=True)):
+            c = update.config
+            if stopped[m] or epoch >= c.epochs:
+                continue
+            if (
+                c.target_kl is not None
+                and epochs_run[m] > 0
+                and update.batch_kl(batch) > 1.5 * c.target_kl
+            ):
+                stopped[m] = True
+                continue
+            epochs_run[m] += 1
+            going.append(m)
+        if not going:
+            break
+        own = [list(updates[m].actor.parameters()) for m in going]
+        params = [torch.stack(ps) for ps in zip(*own, strict=True)]
+        slices = [[stacked[i] for stacked in params] for i in range(len(going))]
+        states = [adam_state(updates[m].optimizer, own[i]) for i, m in enumerate(going)]
+        adam_groups: dict[tuple, list[int]] = {}
+        for i, m in enumerate(going):
+            hyper = hyperparameters(updates[m].optimizer.param_groups[0])
+            adam_groups.setdefault(tuple(sorted(hyper.items())), []).append(i)
+        epsilon = torch.tensor([[updates[m].config.epsilon] for m in going], dtype=torch.float64)
+        beta = torch.tensor([[updates[m].kl_coef] for m in going], dtype=torch.float64)
+        rows = torch.tensor(going).unsqueeze(1)
+        order = torch.stack([torch.randperm(batches[m].steps, generator=generators[m])
+                             for m in going])  # fmt: skip
+        parts = {name: tensor[rows, order].split(first.minibatch_size, dim=1)
+                 for name, tensor in stacked_batch.items()}  # fmt: skip
+        for k in range(len(parts["obs"])):
+            mb = {name: parts[name][k] for name in MINIBATCH_FIELDS}
+            grads, value, r = stacked_ppo_grads(params, **mb, beta=beta, objective=first.objective,
+                                                epsilon=epsilon)  # fmt: skip
+            member_grads = []
+            for i, m in enumerate(going):
+                flat = torch.cat([g[i].reshape(-1) for g in grads])
+                grad_norms[m].append(clip_flat_grad_(flat, updates[m].config.max_grad_norm))
+                member_grads.append(
+                    [g.view_as(p) for g, p in zip(flat.split(sizes(own[i])), own[i], strict=True)]
+                )
+                losses[m].append(-value[i].mean())
+                clipped[m].append(((r[i] - 1.0).abs() > updates[m].config.epsilon).float().mean())
+            for hyper, members in adam_groups.items():
+                functional_adam.adam(
+                    [p for i in members for p in slices[i]],
+                    [g for i in members for g in member_grads[i]],
+                    [s["exp_avg"] for i in members for s in states[i]],
+                    [s["exp_avg_sq"] for i in members for s in states[i]],
+                    [],
+                    [s["step"] for i in members for s in states[i]],
+                    fused=True,
+                    **dict(hyper),
+                )  # fmt: skip
+        for i, _ in enumerate(going):
+            for p, stacked in zip(own[i], params, strict=True):
+                p.copy_(stacked[i])
+    results = []
+    for m, update in enumerate(updates):
+        c = update.config
+        needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
+        results.append({
+            "policy_loss": torch.stack(losses[m]).mean().item(),
+            "clip_frac": torch.stack(clipped[m]).mean().item(),
+            "grad_norm": torch.stack(grad_norms[m]).mean().item(),
+            "kl_coef": update.kl_coef if needs_kl else float("nan"),
+            "epochs_run": epochs_run[m],
+        })  # fmt: skip
+        if c.objective == "kl_adaptive":
+            update.kl_coef = adapt_kl_coef(update.kl_coef, update.batch_kl(batches[m]), c.kl_target)
+    return results

@@ -279,10 +279,28 @@ def _train_update(running: list["_Running"], update: int, stopping: bool, outcom
         return failed(running, error)
     rollout_s = (time.perf_counter() - t0) / len(running)
     for r, batch in zip(running, batches, strict=True):
+        r.begin_update(batch)
+    for rules in _stepping_together(running):
+        t = time.perf_counter()
         try:
-            r.update_policy(batch)
+            if len(rules) == 1:
+                steps = [
+                    rules[0].learner.policy_update.step(rules[0].batch, rules[0].learner.generator)
+                ]
+            else:
+                steps = type(rules[0].learner.policy_update).step_together(
+                    [r.learner.policy_update for r in rules], [r.batch for r in rules],
+                    [r.learner.generator for r in rules],
+                )  # fmt: skip
         except Exception as error:
-            failed([r], error)
+            failed(rules, error)
+            continue
+        share = (time.perf_counter() - t) / len(rules)
+        for r, step in zip(rules, steps, strict=True):
+            try:
+                r.end_update(step, share)
+            except Exception as error:
+                failed([r], error)
     running = [r for r in running if outcomes[r.index] is None]
     t1 = time.perf_counter()
     try:
@@ -300,6 +318,20 @@ def _train_update(running: list["_Running"], update: int, stopping: bool, outcom
             failed([r], Preempted(f"stopped by a signal after update {update}; resumes from there"))
 
 
+def _stepping_together(running: list["_Running"]) -> list[list["_Running"]]:
+    """The runs whose policy steps are taken together: those of one update rule that has
+    `step_together` (PPO's); every other run steps alone."""
+    together: dict[type, list[_Running]] = {}
+    alone = []
+    for r in running:
+        rule = type(r.learner.policy_update)
+        if hasattr(rule, "step_together"):
+            together.setdefault(rule, []).append(r)
+        else:
+            alone.append([r])
+    return [*together.values(), *alone]
+
+
 class _Running:
     """A member while it trains: its learner, counters and the update in progress."""
 
@@ -312,6 +344,7 @@ class _Running:
             if member.on_checkpoint else set()
         )  # fmt: skip
         self.batch: Batch | None = None
+        self.params_before: torch.Tensor | None = None
         self.row: dict[str, float] = {}
         self.policy_s = 0.0
 
@@ -336,14 +369,17 @@ class _Running:
         """Whether a stop request ends this run now: it can checkpoint and has updates left."""
         return self.member.on_checkpoint is not None and self.done < self.member.config.num_updates
 
-    def update_policy(self, batch: Batch) -> None:
+    def begin_update(self, batch: Batch) -> None:
         self.batch = batch
-        t0 = time.perf_counter()
-        params_before = flat_params(self.learner.actor)
+        self.params_before = flat_params(self.learner.actor)
         self.row = dict.fromkeys(METRICS, math.nan)
-        self.row.update(self.learner.policy_update.step(self.batch, self.learner.generator))
-        self.row.update(update_diagnostics(self.learner.actor, self.batch, params_before))
-        self.policy_s = time.perf_counter() - t0
+
+    def end_update(self, step: dict[str, float], step_s: float) -> None:
+        """The policy step's metrics and how far it moved the policy."""
+        t = time.perf_counter()
+        self.row.update(step)
+        self.row.update(update_diagnostics(self.learner.actor, self.batch, self.params_before))
+        self.policy_s = step_s + time.perf_counter() - t
 
     def finish_update(
         self, update: int, fit: dict, rollout_s: float, fit_s: float, stopping: bool

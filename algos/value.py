@@ -8,7 +8,6 @@ when fitted alone (`fit_together`; a run alone is a population of one).
 
 import torch
 import torch.optim.adam as functional_adam
-from torch.optim.optimizer import _get_scalar_dtype
 
 from algos.manual_grad import (
     stacked_tanh_mlp_backward,
@@ -16,7 +15,7 @@ from algos.manual_grad import (
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
-from algos.minibatch_step import hyperparameters
+from algos.minibatch_step import adam_state, hyperparameters
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
@@ -56,17 +55,7 @@ class ValueFitter:
         return fit_together([self], [batch], [generator])[0]
 
     def adam_state(self) -> list[dict]:
-        """Adam's state of each parameter, made as torch.optim.Adam makes it on its first
-        step where the optimiser has taken none yet."""
-        params = list(self.critic.parameters())
-        for p in params:
-            if not self.optimizer.state.get(p):
-                self.optimizer.state[p] = {
-                    "step": torch.zeros((), dtype=_get_scalar_dtype(is_fused=True)),
-                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-                }
-        return [self.optimizer.state[p] for p in params]
+        return adam_state(self.optimizer, list(self.critic.parameters()))
 
     def shape(self) -> tuple:
         """What critics fitted together must share: their Adam settings, its step count,

@@ -263,6 +263,41 @@ def main() -> None:
         [{**r, "round": i + 1} for runs in rounds.values() for i, r in enumerate(runs)]
     ).to_csv(every_round, index=False)
     print(f"table: {out} (every round: {every_round})")
+    if any(name in results for name in POPULATION_ROWS):
+        print(f"figure: {population_figure(table, out.with_name(f'{out.stem}-populations.png'))}")
+
+
+def population_figure(table, path: Path) -> Path:
+    """Throughput of one process against its population size, per update rule, beside the
+    raw env rate and each rule's peer run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    rates = table.set_index("name")["sps"]
+    for (ours_name, peer_name), colour in zip(PAIRS, ("C0", "C1", "C2"), strict=True):
+        sizes = [n for n in POPULATIONS if f"{ours_name}_pop{n}" in rates]
+        if not sizes:
+            continue
+        ax.plot(sizes, [rates[f"{ours_name}_pop{n}"] for n in sizes], "o-", color=colour,
+                label=f"ours {ours_name.upper()}, N runs in one process")  # fmt: skip
+        if peer_name in rates:
+            ax.axhline(rates[peer_name], color=colour, ls=":", label=f"{peer_name}, one run")
+    if "raw_env" in rates:
+        ax.axhline(rates["raw_env"], color="k", ls="--", label="raw env (random actions)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(POPULATIONS, [str(n) for n in POPULATIONS])
+    ax.set_xlabel("population size N (runs trained side by side)")
+    ax.set_ylabel("env-steps/s of one process (one core)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{table['env'].iloc[0]}: throughput per core")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":
