@@ -250,7 +250,7 @@ def train_together(
         last = max((r.member.config.num_updates for r in live), default=0)
         for update in range(min((r.done for r in live), default=last) + 1, last + 1):
             running = [r for r in live if r.done < update <= r.member.config.num_updates]
-            _train_update(running, update, stop_requested(), outcomes)
+            _train_update(running, update, stop_requested, outcomes)
             for r in [r for r in live if outcomes[r.index] is not None]:
                 live.remove(r)
                 r.learner.collector.close()
@@ -260,7 +260,9 @@ def train_together(
     return outcomes
 
 
-def _train_update(running: list["_Running"], update: int, stopping: bool, outcomes: list) -> None:
+def _train_update(
+    running: list["_Running"], update: int, stop_requested: Callable[[], bool], outcomes: list
+) -> None:
     """One update of every run in `running`; a run that fails gets its error in `outcomes`
     (the shared rollout's or critic fit's error goes to every run in it)."""
 
@@ -311,10 +313,17 @@ def _train_update(running: list["_Running"], update: int, stopping: bool, outcom
     fit_s = (time.perf_counter() - t1) / max(len(running), 1)
     for r, fit in zip(running, fits, strict=True):
         try:
-            r.finish_update(update, fit, rollout_s, fit_s, stopping)
+            r.finish_update(update, fit, rollout_s, fit_s)
         except Exception as error:
             failed([r], error)
-        if stopping and outcomes[r.index] is None and r.stops_on_request:
+    stopping = stop_requested()  # after the update's metrics are handed out, as a run alone
+    for r in [r for r in running if outcomes[r.index] is None]:
+        try:
+            r.checkpoint(update, stopping)
+        except Exception as error:
+            failed([r], error)
+            continue
+        if stopping and r.stops_on_request:
             failed([r], Preempted(f"stopped by a signal after update {update}; resumes from there"))
 
 
@@ -381,11 +390,9 @@ class _Running:
         self.row.update(update_diagnostics(self.learner.actor, self.batch, self.params_before))
         self.policy_s = step_s + time.perf_counter() - t
 
-    def finish_update(
-        self, update: int, fit: dict, rollout_s: float, fit_s: float, stopping: bool
-    ) -> None:
-        """The update's metrics row to `on_update`, and a checkpoint when one is due or a
-        stop was asked for. Timings are this run's share of the population's shared work."""
+    def finish_update(self, update: int, fit: dict, rollout_s: float, fit_s: float) -> None:
+        """The update's metrics row to `on_update`. Timings are this run's share of the
+        population's shared work."""
         config, batch, row = self.member.config, self.batch, self.row
         row.update(fit)
         check_finite(self.learner.actor, self.learner.critic, row, update)
@@ -413,6 +420,9 @@ class _Running:
         self.batch = None
         self.member.on_update(row)
         self.done = update
+
+    def checkpoint(self, update: int, stopping: bool) -> None:
+        """A checkpoint when one is due or a stop was asked for."""
         if update in self.save_at or (stopping and self.member.on_checkpoint is not None):
             self.member.on_checkpoint(update, self.learner.state_dict(update, self.steps))
 

@@ -108,7 +108,8 @@ def measured_rates(sweep_dirs: list[Path]) -> dict[tuple, float]:
             config = RunSpec.from_resolved(
                 yaml.safe_load((path.parent / "config.yaml").read_text())
             ).config
-            per_kind.setdefault(run_kind(config), []).append(status["wall_s"] / config.total_steps)
+            share = status["wall_s"] / status.get("population", 1)  # one process, one core
+            per_kind.setdefault(run_kind(config), []).append(share / config.total_steps)
     return {kind: float(np.median(rates)) for kind, rates in per_kind.items()}
 
 

@@ -112,6 +112,9 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
         train_runs(list(pretrains.values()), show_progress=False)
     opened = [Attempt.open(spec, show_progress, i) for i, spec in enumerate(specs)]
     attempts = [a for a in opened if isinstance(a, Attempt)]
+    if len(attempts) > 1:
+        for attempt in attempts:
+            attempt.record.meta["population"] = len(attempts)
     compiled = len(specs) == 1 and use_compiled(specs[0].resolved["compile"],
                                                 specs[0].config.num_updates)  # fmt: skip
     errors: list[BaseException | None] = []

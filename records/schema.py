@@ -35,6 +35,7 @@ STATUS_KEYS = {
     "wandb_id": "the W&B run it is mirrored to",
     "resumes": "how many times a stopped attempt was continued (absent: never)",
     "resumed_from": "the update the latest resume continued after",
+    "population": "how many runs its latest attempt trained side by side, itself included (absent: alone)",
     "updated_at": "UTC time of this write",
     "wall_s": "seconds spent training, over all attempts",
     "updates": "policy updates recorded",

@@ -187,6 +187,7 @@ def test_a_killed_population_resumes_every_member_to_the_uninterrupted_result(tm
         again = tmp_path / "killed" / "single" / record.name
         got = pd.read_parquet(again / "metrics.parquet").drop(columns=list(TIMING))
         pd.testing.assert_frame_equal(got, expected)
-        assert json.loads((again / "status.json").read_text())["status"] == "done"
+        status = json.loads((again / "status.json").read_text())
+        assert status["status"] == "done" and status["population"] == len(KILLED)
         attempts = list((again / "wandb").glob("offline-run-*"))
         assert len({a.name.rsplit("-", 1)[1] for a in attempts}) == 1  # one W&B run, resumed
