@@ -114,23 +114,12 @@ def ppo_grads(
     (algos.manual_grad) and tested equal to autograd's.
     """
     log_std_param, layers = params[0], params[1:]
-    n = obs.shape[0]
     activations = tanh_mlp_forward(layers, obs)
     mean = activations[-1]
-    log_std = log_std_param.expand_as(mean)
-    inv_std = torch.exp(-log_std)
-    r = ratio(mean, log_std, actions, logp_old)
-    needs_kl = objective in ("kl_fixed", "kl_adaptive")
-    kl = gaussian_kl(mean_old, log_std_old, mean, log_std) if needs_kl else 0.0
-    value = ppo_objective(r, advantages, kl, objective, epsilon, beta)
-    grad_logp = (ppo_objective_grad(r, advantages, value, objective) * r).div_(-n)
-    dmean, dlog_std = gaussian_logp_grads((actions - mean) * inv_std, inv_std)
-    grad_mean = grad_logp.unsqueeze(-1) * dmean
-    grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
-    if needs_kl:
-        kl_mean, kl_log_std = gaussian_kl_grads(mean_old, log_std_old, mean, log_std)
-        grad_mean = grad_mean + kl_mean * (beta / n)
-        grad_log_std = grad_log_std + kl_log_std * (beta / n)
+    grad_mean, grad_log_std, value, r = objective_grads(
+        mean, log_std_param.expand_as(mean), actions, logp_old, advantages, mean_old,
+        log_std_old, beta, beta / obs.shape[0], objective, epsilon,
+    )  # fmt: skip
     grads = [grad_log_std.sum(dim=0), *tanh_mlp_backward(layers, activations, grad_mean)]
     clip_frac = ((r - 1.0).abs() > epsilon).float().mean()
     return grads, -value.mean(), clip_frac
@@ -150,28 +139,50 @@ def stacked_ppo_grads(
 ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """`ppo_grads` of stacked actors on their own minibatches, (members, samples, ...):
     each member's gradients bit for bit its own `ppo_grads`'. `epsilon` and `beta` are
-    float64, (members, 1). Returns the gradients, each sample's objective and ratio."""
+    float64, (members, 1), cast where a run alone has its float32 ops cast its float64
+    scalars. Returns the gradients, each sample's objective and ratio."""
     log_std_param, layers = params[0], params[1:]
-    n = obs.shape[1]
     activations = stacked_tanh_mlp_forward(layers, obs)
     mean = activations[-1]
-    log_std = log_std_param.unsqueeze(1).expand_as(mean)
+    grad_mean, grad_log_std, value, r = objective_grads(
+        mean, log_std_param.unsqueeze(1).expand_as(mean), actions, logp_old, advantages,
+        mean_old, log_std_old, beta.to(mean.dtype), (beta / obs.shape[1]).to(mean.dtype).unsqueeze(-1),
+        objective, epsilon,
+    )  # fmt: skip
+    grads = [grad_log_std.sum(dim=1), *stacked_tanh_mlp_backward(layers, activations, grad_mean)]
+    return grads, value, r
+
+
+def objective_grads(
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    actions: torch.Tensor,
+    logp_old: torch.Tensor,
+    advantages: torch.Tensor,
+    mean_old: torch.Tensor,
+    log_std_old: torch.Tensor,
+    beta: torch.Tensor,
+    kl_weight: torch.Tensor,
+    objective: str,
+    epsilon: float | torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """−mean(objective)'s gradients with respect to the policy's mean and log-std per
+    sample, the objective per sample and the ratio; `kl_weight` is β / samples."""
+    n = mean.shape[-2]
     inv_std = torch.exp(-log_std)
     r = ratio(mean, log_std, actions, logp_old)
     needs_kl = objective in ("kl_fixed", "kl_adaptive")
     kl = gaussian_kl(mean_old, log_std_old, mean, log_std) if needs_kl else 0.0
-    value = ppo_objective(r, advantages, kl, objective, epsilon, beta.to(r.dtype))
+    value = ppo_objective(r, advantages, kl, objective, epsilon, beta)
     grad_logp = (ppo_objective_grad(r, advantages, value, objective) * r).div_(-n)
     dmean, dlog_std = gaussian_logp_grads((actions - mean) * inv_std, inv_std)
     grad_mean = grad_logp.unsqueeze(-1) * dmean
     grad_log_std = grad_logp.unsqueeze(-1) * dlog_std
     if needs_kl:
         kl_mean, kl_log_std = gaussian_kl_grads(mean_old, log_std_old, mean, log_std)
-        per_sample = (beta / n).to(r.dtype).unsqueeze(-1)
-        grad_mean = grad_mean + kl_mean * per_sample
-        grad_log_std = grad_log_std + kl_log_std * per_sample
-    grads = [grad_log_std.sum(dim=1), *stacked_tanh_mlp_backward(layers, activations, grad_mean)]
-    return grads, value, r
+        grad_mean = grad_mean + kl_mean * kl_weight
+        grad_log_std = grad_log_std + kl_log_std * kl_weight
+    return grad_mean, grad_log_std, value, r
 
 
 class PPOUpdate:
