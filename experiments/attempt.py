@@ -102,7 +102,15 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     """Train these runs side by side unless their records are done; returns each one's
     final status. Starting policies that warm-started runs need and that no record holds
     yet are trained first, side by side too. Runs that compile their steps
-    (algos.minibatch_step.use_compiled) are trained alone: give them one at a time."""
+    (algos.minibatch_step.use_compiled) are trained alone, one after another, as they
+    would be in a job of their own."""
+    alone = [spec for spec in specs if compiles(spec)] if len(specs) > 1 else []
+    if alone:
+        statuses = {spec.run_id: train_runs([spec], show_progress)[0] for spec in alone}
+        rest = [spec for spec in specs if spec.run_id not in statuses]
+        statuses |= dict(zip([s.run_id for s in rest], train_runs(rest, show_progress) if rest else [],
+                             strict=True))  # fmt: skip
+        return [statuses[spec.run_id] for spec in specs]
     pretrains = {}
     for spec in specs:
         if spec.config.warm_start and not RunRecord(spec.record_dir).is_done():
@@ -115,8 +123,7 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     if len(attempts) > 1:
         for attempt in attempts:
             attempt.record.meta["population"] = len(attempts)
-    compiled = len(specs) == 1 and use_compiled(specs[0].resolved["compile"],
-                                                specs[0].config.num_updates)  # fmt: skip
+    compiled = len(specs) == 1 and compiles(specs[0])
     errors: list[BaseException | None] = []
     with StopSignals() as signals:
         try:
@@ -132,10 +139,15 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     return statuses
 
 
+def compiles(spec: RunSpec) -> bool:
+    """Whether the run compiles PPO's minibatch steps (then it is trained alone)."""
+    return use_compiled(spec.resolved["compile"], spec.config.num_updates)
+
+
 def population_key(spec: RunSpec) -> tuple:
     """What runs trained side by side must share (algos.train.population_key); a run that
     compiles its steps is trained alone, so its key is its own."""
-    if use_compiled(spec.resolved["compile"], spec.config.num_updates):
+    if compiles(spec):
         return ("alone", spec.run_id)
     return key_of(spec.config)
 

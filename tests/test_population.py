@@ -191,3 +191,23 @@ def test_a_killed_population_resumes_every_member_to_the_uninterrupted_result(tm
         assert status["status"] == "done" and status["population"] == len(KILLED)
         attempts = list((again / "wandb").glob("offline-run-*"))
         assert len({a.name.rsplit("-", 1)[1] for a in attempts}) == 1  # one W&B run, resumed
+
+
+def test_a_run_that_compiles_is_trained_alone_and_the_others_side_by_side(tmp_path, monkeypatch):
+    from experiments import attempt
+    from experiments.spec import RunSpec
+    from experiments.validate import compose_run_config
+
+    calls = []
+
+    def recorded(members, stop_requested, compiled):
+        calls.append(([m.config.algo for m in members], compiled))
+        return [None] * len(members)
+
+    monkeypatch.setattr(attempt, "train_together", recorded)
+    shared = [f"out_dir={tmp_path}", "env=InvertedPendulum-v5", "total_steps=256",
+              "train.horizon=128", "train.hidden=[8,8]", "wandb.mode=disabled"]  # fmt: skip
+    specs = [RunSpec.from_cfg(compose_run_config([*shared, *member.split()]))
+             for member in ("algo=ppo compile=always", "algo=trpo", "algo=pg")]  # fmt: skip
+    assert attempt.train_runs(specs, show_progress=False) == ["done"] * 3
+    assert calls == [(["ppo"], True), (["trpo", "pg"], False)]
