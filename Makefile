@@ -11,8 +11,9 @@ SWEEPER ?=
 OUT_DIR ?= runs
 ARGS ?=
 PROBE_ARGS ?=
+REPORT_ARGS ?=
 
-.PHONY: setup setup-dev setup-ray setup-optuna test test-slow lint docs sweep probe report bench clean
+.PHONY: setup setup-dev setup-ray setup-optuna test test-slow test-cluster check-reproducible lint docs sweep probe report bench clean
 
 setup: $(STAMP)
 
@@ -41,7 +42,7 @@ setup-optuna: setup
 sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray) $(if $(filter optuna,$(SWEEPER)),setup-optuna)
 	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) out_dir=$(OUT_DIR) $(ARGS)
 	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR)
-	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP) $(REPORT_ARGS)
 
 # The one-update probe of a sweep's starting policies (conf/probe/probe.yaml; a sweep
 # without warm starts: PROBE_ARGS=select=done). A re-run with the same settings is a no-op.
@@ -49,7 +50,7 @@ probe: setup
 	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR) $(PROBE_ARGS)
 
 report: setup
-	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP)
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP) $(REPORT_ARGS)
 
 # Peers (Stable-Baselines3, sb3-contrib) are a bench extra, never a runtime dependency.
 bench: setup
@@ -62,9 +63,18 @@ test: setup-dev
 test-slow: setup-dev
 	$(PY) -m pytest -q -m slow
 
+# The cluster path on a real SLURM that the tests start on this machine (tests/single_node_slurm.py;
+# root: Debian's slurm-wlm, munge and MariaDB are installed on first use) and on a Ray cluster.
+test-cluster: setup-dev setup-ray
+	$(PY) -m pytest -q -m cluster
+
 lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Check this machine against the committed reference run of reproducible mode (results/reproducible/).
+check-reproducible: setup
+	$(PY) experiments/check_reproducible.py
 
 # The documentation site (mkdocs-material; its generated pages: docs/gen_pages.py), strict:
 # a warning fails the build. Open site/index.html.

@@ -38,3 +38,5 @@ METRICS = {
     "rollout_s": "seconds collecting the batch (in a population: its share of the shared rollout)",
     "update_s": "seconds updating policy and critic (in a population: its policy update and its share of the critics' fit)",
 }
+
+TIMING = ["sps", "rollout_s", "update_s"]  # wall-clock measurements: never equal twice

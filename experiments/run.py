@@ -26,6 +26,7 @@ from experiments.validate import (
     validate,
     without_sweeps,
 )
+from records.numerics import pinned, reexec_pinned
 from records.paths import CONF_DIR
 
 
@@ -66,6 +67,8 @@ def hydra_main(cfg: DictConfig) -> str | float | list[str]:
     """The run's status (a population job's: its members'); a number when `trial.metric`
     asks for one (an optimising sweep)."""
     torch.set_num_threads(cfg.torch_threads)
+    if pinned():
+        torch.use_deterministic_algorithms(True)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     show_progress = cfg.progress and not multirun
     if cfg.trial.metric is not None:
@@ -86,20 +89,24 @@ def main() -> None:
 
     A single run is validated whole; for a sweep, the parts shared by every job are
     composed here and the sweeper validates each job before launching any.
+
+    In reproducible mode (records.numerics) the process re-executes itself with the CPU
+    kernels pinned, before it trains; a sweep's jobs inherit the pins.
     """
     args = sys.argv[1:]
     try:
         if any(arg in ("-m", "--multirun") for arg in args):
-            shared = compose_run_config(without_sweeps(args))
-            check_writable(
-                shared.out_dir
-            )  # the sweep's folder holds its records (and a study's db)
-            (Path(shared.out_dir) / shared.sweep.name).mkdir(parents=True, exist_ok=True)
+            cfg = compose_run_config(without_sweeps(args))
+            check_writable(cfg.out_dir)  # the sweep's folder holds its records (and a study's db)
+            (Path(cfg.out_dir) / cfg.sweep.name).mkdir(parents=True, exist_ok=True)
         else:
-            validate(compose_run_config(args))
+            cfg = compose_run_config(args)
+            validate(cfg)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if cfg.reproducible and not pinned():
+        reexec_pinned()
     hydra_main()
 
 

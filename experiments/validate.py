@@ -48,6 +48,7 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "out_dir": TEXT,  # and writable: check_writable
     "torch_threads": Int(low=1),
     "compile": OneOf(*COMPILE_MODES),
+    "reproducible": FLAG,
     "progress": FLAG,
     "flush_every": Int(low=1),
     "checkpoints": Int(),

@@ -31,6 +31,7 @@ STATUS_KEYS = {
     "pid": "its process id",
     "git_sha": "the commit the code was at (null outside a git checkout)",
     "versions": "python, torch, gymnasium, mujoco, numpy, hydra and wandb versions",
+    "numerics": "how the latest attempt computed: reproducible mode or not, the CPU, torch's and numpy's kernels (records.numerics)",
     "argv": "the command line of the latest attempt",
     "wandb_id": "the W&B run it is mirrored to",
     "resumes": "how many times a stopped attempt was continued (absent: never)",

@@ -22,6 +22,7 @@ import yaml
 
 from algos.metrics import METRICS
 from records.lock import RunLock
+from records.numerics import numerics
 from records.paths import REPO_ROOT
 from records.schema import STOPPED
 
@@ -197,8 +198,9 @@ class RunRecord:
             for k in ("started_at", "git_sha", "versions", "wandb_id")
             if k in previous
         }
-        self.meta = kept | {"host": socket.gethostname(), "pid": os.getpid(), "argv": sys.argv,
-                            "resumes": int(previous.get("resumes", 0)) + 1, "resumed_from": update}  # fmt: skip
+        self.meta = kept | {"host": socket.gethostname(), "pid": os.getpid(), "numerics": numerics(),
+                            "argv": sys.argv, "resumes": int(previous.get("resumes", 0)) + 1,
+                            "resumed_from": update}  # fmt: skip
         self.write_status("running")
 
     def start(self, config: dict) -> None:
@@ -219,6 +221,7 @@ class RunRecord:
             "pid": os.getpid(),
             "git_sha": git_sha(),
             "versions": versions(),
+            "numerics": numerics(),
             "argv": sys.argv,
         }
         self.write_status("running")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
+from algos.metrics import TIMING
 from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor, ValueNet
 from algos.rollout import RolloutCollector
@@ -22,7 +23,6 @@ from experiments.validate import compose_run_config
 from records.implementation import base_preset, implementation
 from tests.conftest import run_cli
 
-TIMING = {"sps", "rollout_s", "update_s"}
 TINY = dict(env_id="InvertedPendulum-v5", total_steps=512, horizon=128, hidden=(16,),
             value_epochs=1)  # fmt: skip
 
@@ -97,7 +97,7 @@ def test_lr_annealing_is_linear_to_zero_and_changes_training_from_the_second_upd
     for anneal in (False, True):
         rows = []
         train(TrainConfig(**TINY, algo="ppo", lr_anneal=anneal), rows.append)
-        runs[anneal] = pd.DataFrame(rows).drop(columns=list(TIMING))
+        runs[anneal] = pd.DataFrame(rows).drop(columns=TIMING)
     # the first update runs at the full step size; the second at 3/4 of it
     pd.testing.assert_series_equal(runs[False].iloc[0], runs[True].iloc[0])
     assert runs[False].loc[1, "kl_mean"] != runs[True].loc[1, "kl_mean"]

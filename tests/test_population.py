@@ -19,12 +19,12 @@ from algos.manual_grad import (
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
+from algos.metrics import TIMING
 from algos.policy import GaussianActor, ValueNet
 from algos.train import DivergenceError, Member, TrainConfig, train_together
 from hydra_plugins.union_sweeper.union_sweeper import pack, population_job
 from tests.conftest import ROOT, poisoned_step
 
-TIMING = ("sps", "rollout_s", "update_s")  # wall-clock measurements: never equal twice
 # Every update rule, step sizes that differ within an algo, seeds that differ within a setting
 MEMBERS = [
     ("ppo", {"epsilon": 0.2}, 1),
@@ -183,9 +183,9 @@ def test_a_killed_population_resumes_every_member_to_the_uninterrupted_result(tm
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert resumed.stdout.count("resuming after update") == len(KILLED)
     for record in (tmp_path / "whole" / "single").iterdir():
-        expected = pd.read_parquet(record / "metrics.parquet").drop(columns=list(TIMING))
+        expected = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
         again = tmp_path / "killed" / "single" / record.name
-        got = pd.read_parquet(again / "metrics.parquet").drop(columns=list(TIMING))
+        got = pd.read_parquet(again / "metrics.parquet").drop(columns=TIMING)
         pd.testing.assert_frame_equal(got, expected)
         status = json.loads((again / "status.json").read_text())
         assert status["status"] == "done" and status["population"] == len(KILLED)

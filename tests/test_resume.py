@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from algos.metrics import TIMING
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, train
 from experiments import wandb_mirror
@@ -23,7 +24,6 @@ from experiments.validate import compose_run_config
 from records.store import RunRecord
 from tests.conftest import ROOT
 
-TIMING = ["rollout_s", "update_s", "sps"]  # wall-clock measurements: never equal twice
 HOPPER = ["algo=ppo", "env=Hopper-v5", "total_steps=3072", "train.horizon=256",
           "train.hidden=[16]", "train.value_epochs=2", "checkpoints=4", "progress=false"]  # fmt: skip
 

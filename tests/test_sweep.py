@@ -13,6 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from algos.metrics import TIMING
 from hydra_plugins.union_sweeper.union_sweeper import expand_jobs, preset_grids
 from records.paths import CONF_DIR
 from tests.conftest import ROOT, sweep_command
@@ -27,7 +28,6 @@ SMOKE_GRID = {
     ("ppo", 0.1),
     ("ppo", 0.3),
 }
-TIMING = ["sps", "rollout_s", "update_s"]
 PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
 
 

@@ -1,0 +1,62 @@
+"""Reproducible mode: the committed reference run (results/reproducible/, made on another
+session's machine) re-runs here bit for bit; so does it with MKL capped to the instructions
+of a lesser CPU (MKL_ENABLE_INSTRUCTIONS=AVX2); and where this CPU has wider kernels than
+AVX2, the native numbers differ from it (so the pins take effect).
+
+What one machine cannot show: another vendor's or generation's CPU, another glibc, or the
+kernels a different build of the same versions would have."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from algos.metrics import TIMING
+from experiments.check_reproducible import RUN, first_difference, reference_record
+from records.numerics import PINNED
+from records.paths import REPO_ROOT
+
+
+def trained(out_dir: Path, *extra: str, env: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """A run of RUN in a process of its own: its metrics (timing aside) and numerics."""
+    environment = {k: v for k, v in os.environ.items() if k not in PINNED} | (env or {})
+    subprocess.run([sys.executable, "experiments/run.py", *RUN, *extra, f"out_dir={out_dir}"],
+                   cwd=REPO_ROOT, env=environment, check=True, capture_output=True, timeout=300)  # fmt: skip
+    (record,) = (out_dir / "single").iterdir()
+    metrics = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
+    return metrics, json.loads((record / "status.json").read_text())["numerics"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("numerics")
+    return {
+        "native": trained(out / "native"),
+        "pinned": trained(out / "pinned", "reproducible=true"),
+        "lesser_cpu": trained(
+            out / "lesser", "reproducible=true", env={"MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+        ),  # fmt: skip
+    }
+
+
+def test_a_run_in_reproducible_mode_records_its_pins_and_reruns_bit_for_bit(runs):
+    pinned, numerics = runs["pinned"]
+    assert numerics["reproducible"] and numerics["pins"] == PINNED
+    assert numerics["torch_cpu_capability"] == "AVX2"
+    assert numerics["numpy_widest_features"] == "AVX2"
+    reference = pd.read_parquet(reference_record() / "metrics.parquet").drop(columns=TIMING)
+    assert len(reference) == 10
+    assert first_difference(pinned, reference) is None
+    assert first_difference(runs["lesser_cpu"][0], reference) is None
+
+
+def test_where_this_cpu_has_wider_kernels_the_native_numbers_differ(runs):
+    native, numerics = runs["native"]
+    assert not numerics["reproducible"]
+    if numerics["torch_cpu_capability"] == "AVX2":
+        pytest.skip("this CPU's widest kernels are AVX2: native and pinned paths coincide")
+    assert first_difference(native, runs["pinned"][0]) is not None
