@@ -37,9 +37,10 @@ setup-optuna: setup
 	$(PY) -c "import hydra_plugins.hydra_optuna_sweeper" 2>/dev/null || $(PY) -m pip install --quiet -e '.[optuna]' --config-settings editable_mode=compat
 
 # SWEEP: a preset in conf/sweep/ (smoke, default, full); LAUNCHER: joblib (one run per
-# core), slurm or submitit_slurm, submitit_local, ray; SWEEPER: empty (the union of the
-# preset's grids) or optuna (a study: optuna_example); ARGS: extra Hydra overrides.
-sweep: setup $(if $(filter ray,$(LAUNCHER)),setup-ray) $(if $(filter optuna,$(SWEEPER)),setup-optuna)
+# core), slurm or submitit_slurm, submitit_local, ray (a Ray it starts) or ray_cluster (one
+# running already); SWEEPER: empty (the union of the preset's grids) or optuna (a study:
+# optuna_example); ARGS: extra Hydra overrides.
+sweep: setup $(if $(filter ray ray_cluster,$(LAUNCHER)),setup-ray) $(if $(filter optuna,$(SWEEPER)),setup-optuna)
 	$(PY) experiments/run.py -m sweep=$(SWEEP) hydra/launcher=$(LAUNCHER) $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) out_dir=$(OUT_DIR) $(ARGS)
 	$(PY) experiments/probe.py sweep=$(SWEEP) out_dir=$(OUT_DIR)
 	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=$(SWEEP) $(REPORT_ARGS)

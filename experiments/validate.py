@@ -263,9 +263,10 @@ def describe_hydra_error(message: str) -> str:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = compose(config_name="config")
         node = OmegaConf.select(base, parent) if parent else base
-        if OmegaConf.is_dict(node) and not node:  # warm_start.params: empty until given keys
-            return f"{parent} is empty by default; add a key with a leading +: +{key}=..."
-        allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node) if node else "?"
+        if node is None or (OmegaConf.is_dict(node) and not node):  # empty until given keys,
+            # or a group's (hydra.launcher.ray.remote) that the base config does not compose
+            return f"{key} is not in the config; a new key takes a leading +: +{key}=..."
+        allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node)
         return f"unknown key '{key}'; allowed: {allowed}"
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
 

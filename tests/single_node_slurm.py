@@ -114,6 +114,14 @@ class SingleNodeSlurm:
         return os.environ | {"SLURM_CONF": str(self.conf)}
 
     def start(self) -> "SingleNodeSlurm":
+        """Start every daemon; if one does not come up, stop those started and raise."""
+        try:
+            return self.start_daemons()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_daemons(self) -> "SingleNodeSlurm":
         install()
         (self.dir / "state").mkdir(parents=True, exist_ok=True)
         (self.dir / "spool").mkdir(exist_ok=True)

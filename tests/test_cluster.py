@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,24 +32,23 @@ PYTHON = sys.executable
 SUBMITIT = ".hydra/.submitit"
 
 
-def free_port_pair() -> int:
-    """A port p with p and p + 1 free (slurmctld's and slurmd's)."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no two consecutive free ports")
+def free_ports(count: int, first: int = 16817) -> int:
+    """A port p with p .. p + count - 1 free, below Linux's ephemeral range (from 32768), so
+    that no outgoing connection of the daemons takes one of them meanwhile."""
+    for port in range(first, 32768 - count):
+        try:
+            for offset in range(count):
+                with socket.socket() as probe:
+                    probe.bind(("0.0.0.0", port + offset))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no {count} consecutive free ports below 32768")
 
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
-    with SingleNodeSlurm(tmp_path_factory.mktemp("slurm"), port=free_port_pair()) as started:
+    with SingleNodeSlurm(tmp_path_factory.mktemp("slurm"), port=free_ports(4)) as started:
         yield started
 
 
@@ -194,16 +194,25 @@ def test_a_run_that_reaches_its_time_limit_checkpoints_is_requeued_and_finishes(
 
 
 @pytest.fixture
-def ray_head(tmp_path):
-    """A Ray cluster of its own, started as a user would (`ray start --head`)."""
+def ray_head():
+    """A Ray cluster of its own, started as a user would (`ray start --head`). `ray stop`
+    stops every Ray of this machine, so none may be running before."""
     ray = Path(sys.executable).with_name("ray")
-    port = free_port_pair()
-    temp_dir = tmp_path / "ray"  # its sockets and logs, apart from any other Ray here
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2",
-                    "--disable-usage-stats", "--include-dashboard=false",
-                    f"--temp-dir={temp_dir}"], check=True, capture_output=True, timeout=120)  # fmt: skip
-    yield f"127.0.0.1:{port}"
-    subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+    running = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True, text=True)
+    assert not running.stdout.strip(), "a Ray is running on this machine already: stop it first"
+    port = free_ports(1, first=26379)
+    # Its sockets and logs apart from any other Ray here, in a path short enough for a socket.
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp_dir:
+        started = subprocess.run(
+            [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+             "--num-cpus=2", "--disable-usage-stats", "--include-dashboard=false",
+             f"--temp-dir={temp_dir}"], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr[-3000:]
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
 
 
 def test_a_ray_worker_killed_mid_run_is_retried_and_the_run_resumes_frame_equal(ray_head, tmp_path):
@@ -211,8 +220,7 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_the_run_resumes_frame_equal(
     out = tmp_path / "cluster"
     sweep = subprocess.Popen(
         [PYTHON, "experiments/run.py", "-m", *one_run_sweep(out, env, steps, [
-            "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_head}",
-            "hydra.launcher.ray.remote.max_retries=3"])],
+            "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={ray_head}"])],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 300

@@ -99,7 +99,10 @@ def test_one_bad_value_of_every_key_is_refused_in_one_line_with_nothing_written(
         (["out_dir=/etc/hostname/runs"], "out_dir=/etc/hostname/runs cannot be written"),
         (["hydra/launcher=slurmm"], "unknown hydra/launcher 'slurmm'; allowed: basic, joblib"),
         (["warm_start.algo=ppo", "+warm_start.params.epsilon=-1"], "warm_start.params.epsilon=-1"),
-        (["warm_start.params.epsilon=0.2"], "warm_start.params is empty by default; add a key"),
+        (
+            ["warm_start.params.epsilon=0.2"],
+            "warm_start.params.epsilon is not in the config; a new key takes a leading +",
+        ),
     ],
 )
 def test_invalid_values_and_combinations_are_named_with_what_is_allowed(args, message):
