@@ -152,6 +152,10 @@ def test_a_preempted_run_is_requeued_by_slurm_and_resumes_frame_equal(slurm, tmp
     status = json.loads((record / "status.json").read_text())
     assert status["status"] == "done" and status["resumes"] == 1
     pd.testing.assert_frame_equal(metrics(record), expected)
+    deadline = time.monotonic() + 60  # the job's result comes back before its end is logged
+    while f"_job_complete: JobId={job_id} done" not in slurm.log():
+        assert time.monotonic() < deadline, slurm.log()[-3000:]
+        time.sleep(0.5)
     in_order(slurm.log(), [  # the controller's side: signalled for the preemptor, requeued
         f"_slurm_rpc_submit_batch_job: JobId={preemptor} ",
         f"job_signal: {int(signal.SIGUSR2)} of running JobId={job_id} ",

@@ -21,11 +21,18 @@ from records.numerics import PINNED
 from records.paths import REPO_ROOT
 
 
-def trained(out_dir: Path, *extra: str, env: dict | None = None) -> tuple[pd.DataFrame, dict]:
-    """A run of RUN in a process of its own: its metrics (timing aside) and numerics."""
+def training(out_dir: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    """A run of RUN started in a process of its own, none of the pins inherited."""
     environment = {k: v for k, v in os.environ.items() if k not in PINNED} | (env or {})
-    subprocess.run([sys.executable, "experiments/run.py", *RUN, *extra, f"out_dir={out_dir}"],
-                   cwd=REPO_ROOT, env=environment, check=True, capture_output=True, timeout=300)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "experiments/run.py", *RUN, *extra, f"out_dir={out_dir}"],
+        cwd=REPO_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def trained(out_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """Its metrics (timing aside) and how it computed."""
     (record,) = (out_dir / "single").iterdir()
     metrics = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
     return metrics, json.loads((record / "status.json").read_text())["numerics"]
@@ -33,14 +40,19 @@ def trained(out_dir: Path, *extra: str, env: dict | None = None) -> tuple[pd.Dat
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    """The three runs side by side (one thread each; their numbers do not depend on it)."""
     out = tmp_path_factory.mktemp("numerics")
-    return {
-        "native": trained(out / "native"),
-        "pinned": trained(out / "pinned", "reproducible=true"),
-        "lesser_cpu": trained(
-            out / "lesser", "reproducible=true", env={"MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    processes = {
+        "native": training(out / "native"),
+        "pinned": training(out / "pinned", "reproducible=true"),
+        "lesser_cpu": training(
+            out / "lesser_cpu", "reproducible=true", env={"MKL_ENABLE_INSTRUCTIONS": "AVX2"}
         ),  # fmt: skip
     }
+    for process in processes.values():
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+    return {name: trained(out / name) for name in processes}
 
 
 def test_a_run_in_reproducible_mode_records_its_pins_and_reruns_bit_for_bit(runs):
