@@ -162,7 +162,7 @@ class SingleNodeSlurm:
         )  # fmt: skip
         self.wait_for(lambda: socket_path.exists() and (self.dir / "mariadbd.pid").exists(),
                       "MariaDB did not start", "mariadbd.log")  # fmt: skip
-        sql = ("CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm'; "
+        sql = ("CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm'; "
                "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';")  # fmt: skip
         subprocess.run(["mariadb", "--no-defaults", f"--socket={socket_path}", "-e", sql],
                        check=True)  # fmt: skip
