@@ -9,7 +9,6 @@ median pinned / native rate per algo.
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from records.numerics import PINNED
+from records.numerics import unpinned_environment
 from records.paths import REPO_ROOT
 
 ALGOS = ("ppo", "trpo", "pg")
@@ -25,13 +24,12 @@ MODES = {"native": [], "pinned": ["reproducible=true"]}
 
 
 def rate(algo: str, extra: list[str], env_id: str, steps: int) -> float:
-    environment = {k: v for k, v in os.environ.items() if k not in PINNED}
     with tempfile.TemporaryDirectory() as out_dir:
         subprocess.run(
             [sys.executable, "experiments/run.py", f"algo={algo}", f"env={env_id}",
              f"total_steps={steps}", "wandb.mode=disabled", "progress=false", "compile=never",
              f"out_dir={out_dir}", *extra],
-            cwd=REPO_ROOT, env=environment, check=True, capture_output=True,
+            cwd=REPO_ROOT, env=unpinned_environment(), check=True, capture_output=True,
         )  # fmt: skip
         (record,) = (Path(out_dir) / "single").iterdir()
         metrics = pd.read_parquet(record / "metrics.parquet")

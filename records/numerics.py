@@ -28,6 +28,11 @@ def pinned() -> bool:
     return all(os.environ.get(key) == value for key, value in PINNED.items())
 
 
+def unpinned_environment() -> dict[str, str]:
+    """This process's environment without any of the pins: for a native run beside pinned ones."""
+    return {key: value for key, value in os.environ.items() if key not in PINNED}
+
+
 def reexec_pinned() -> None:
     """Replace this process by itself with the pins set (the same command line)."""
     os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | PINNED)

@@ -61,11 +61,20 @@ def one_run_sweep(out_dir: Path, env: str, total_steps: int, launcher: list[str]
     ]  # fmt: skip
 
 
-def sweep_in_background(slurm: SingleNodeSlurm, overrides: list[str]) -> subprocess.Popen:
+def sweep_in_background(overrides: list[str], env: dict | None = None) -> subprocess.Popen:
+    """The sweep started (env: a SLURM client's, for its launcher to find the cluster)."""
     return subprocess.Popen(
-        [PYTHON, "experiments/run.py", "-m", *overrides], cwd=REPO_ROOT, env=slurm.env,
+        [PYTHON, "experiments/run.py", "-m", *overrides], cwd=REPO_ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+def wait_for_a_checkpoint(out_dir: Path, sweep: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Until the sweep's run has written its first checkpoint (the sweep still going)."""
+    deadline = time.monotonic() + timeout_s
+    while not list((out_dir / "smoke").glob("ppo-*/checkpoints/update_*.pt")):
+        assert time.monotonic() < deadline and sweep.poll() is None, "no checkpoint came"
+        time.sleep(0.2)
 
 
 def uninterrupted(tmp_path: Path, env: str, total_steps: int) -> tuple[pd.DataFrame, float]:
@@ -73,7 +82,7 @@ def uninterrupted(tmp_path: Path, env: str, total_steps: int) -> tuple[pd.DataFr
     overrides = one_run_sweep(tmp_path / "alone", env, total_steps, ["hydra/launcher=basic"])
     subprocess.run([PYTHON, "experiments/run.py", "-m", *overrides], cwd=REPO_ROOT, check=True,
                    capture_output=True, timeout=600)  # fmt: skip
-    (record,) = (tmp_path / "alone" / "smoke").glob("ppo-*")
+    record = the_record(tmp_path / "alone")
     status = json.loads((record / "status.json").read_text())
     return metrics(record), status["wall_s"]
 
@@ -133,12 +142,9 @@ def test_the_smoke_sweep_runs_on_slurm_every_run_once_to_its_report(slurm, tmp_p
 def test_a_preempted_run_is_requeued_by_slurm_and_resumes_frame_equal(slurm, tmp_path):
     env, steps = "Hopper-v5", 98304  # 96 updates: long enough to be preempted in
     out = tmp_path / "cluster"
-    sweep = sweep_in_background(slurm, one_run_sweep(
-        out, env, steps, ["hydra/launcher=slurm", "hydra.launcher.timeout_min=60"]))  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not list((out / "smoke").glob("ppo-*/checkpoints/update_*.pt")):
-        assert time.monotonic() < deadline and sweep.poll() is None, "no checkpoint came"
-        time.sleep(0.2)
+    sweep = sweep_in_background(one_run_sweep(
+        out, env, steps, ["hydra/launcher=slurm", "hydra.launcher.timeout_min=60"]), slurm.env)  # fmt: skip
+    wait_for_a_checkpoint(out, sweep)
     (job_id,) = slurm.client("squeue", "-h", "-p", "low", "-o", "%A").split()
     cpus = slurm.client("sinfo", "-h", "-o", "%c").strip()
     submitted = slurm.client(
@@ -176,10 +182,10 @@ def test_a_run_that_reaches_its_time_limit_checkpoints_is_requeued_and_finishes(
     # cycle later. The run takes longer than that.
     env, steps = "Hopper-v5", 393216
     out = tmp_path / "cluster"
-    sweep = sweep_in_background(slurm, one_run_sweep(out, env, steps, [
+    sweep = sweep_in_background(one_run_sweep(out, env, steps, [
         "hydra/launcher=slurm", "hydra.launcher.timeout_min=1",
         "hydra.launcher.signal_delay_s=1", "hydra.launcher.max_num_timeout=6",
-    ]))  # fmt: skip
+    ]), slurm.env)  # fmt: skip
     expected, wall_s = uninterrupted(tmp_path, env, steps)  # on the other core meanwhile
     assert wall_s > 60, f"the run takes {wall_s:.0f} s here: too short to reach its time limit"
     finished(sweep, 900)
@@ -222,15 +228,9 @@ def ray_head():
 def test_a_ray_worker_killed_mid_run_is_retried_and_the_run_resumes_frame_equal(ray_head, tmp_path):
     env, steps = "Hopper-v5", 98304
     out = tmp_path / "cluster"
-    sweep = subprocess.Popen(
-        [PYTHON, "experiments/run.py", "-m", *one_run_sweep(out, env, steps, [
-            "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={ray_head}"])],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not list((out / "smoke").glob("ppo-*/checkpoints/update_*.pt")):
-        assert time.monotonic() < deadline and sweep.poll() is None, "no checkpoint came"
-        time.sleep(0.2)
+    sweep = sweep_in_background(one_run_sweep(out, env, steps, [
+        "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={ray_head}"]))  # fmt: skip
+    wait_for_a_checkpoint(out, sweep)
     record = the_record(out)
     worker = json.loads((record / "status.json").read_text())["pid"]  # the Ray worker training it
     os.kill(worker, signal.SIGKILL)

@@ -7,7 +7,6 @@ What one machine cannot show: another vendor's or generation's CPU, another glib
 kernels a different build of the same versions would have."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,13 @@ import pytest
 
 from algos.metrics import TIMING
 from experiments.check_reproducible import RUN, first_difference, reference_record
-from records.numerics import PINNED
+from records.numerics import PINNED, unpinned_environment
 from records.paths import REPO_ROOT
 
 
 def training(out_dir: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """A run of RUN started in a process of its own, none of the pins inherited."""
-    environment = {k: v for k, v in os.environ.items() if k not in PINNED} | (env or {})
+    environment = unpinned_environment() | (env or {})
     return subprocess.Popen(
         [sys.executable, "experiments/run.py", *RUN, *extra, f"out_dir={out_dir}"],
         cwd=REPO_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
