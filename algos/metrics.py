@@ -19,6 +19,10 @@ METRICS = {
     "kl_full_step": "exact mean KL of TRPO's or NPG's full natural-gradient step, before any line search",
     "kl_k3": "the k3 sample estimate of kl_mean (Schulman's low-variance estimator)",
     "kl_reverse_mean": "exact KL(π_new‖π_old), averaged over the batch's states",
+    "kl_behaviour": "exact KL between the policy that collected this batch and the one that collects the next, "
+    "observation normaliser included, averaged over this batch's states (nats): the dose the agent receives",
+    "kl_normaliser": "the part of that the observation normaliser alone makes: KL(π_old under the old statistics‖"
+    "π_old under the statistics updated with this batch)",
     "ratio_min": "smallest probability ratio π_new/π_old over the batch",
     "ratio_max": "largest probability ratio over the batch",
     "clip_frac": "share of PPO's minibatch ratios outside [1−ε, 1+ε]",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from algos.env_state import env_state, set_env_state
+from algos.kl import gaussian_kl
 from algos.normalization import ObsNormalizer, RewardScaler
 from algos.policy import GaussianActor, ValueNet, gaussian_log_prob
 
@@ -34,6 +35,13 @@ class Batch:
     episode_returns: np.ndarray  # undiscounted, unscaled returns of episodes that ended here
     episode_lengths: np.ndarray
     steps: int  # env steps in this batch
+    # The whole batch's states as the policy that collects the next batch sees them: the
+    # observation statistics updated with this batch (the same as `obs` when they are off).
+    # With the actor's next parameters it gives the behavioural KL (algos.surrogate).
+    obs_next: torch.Tensor | None = None
+    # KL(π_old‖π_old under the updated statistics): the part of the behavioural KL the
+    # normaliser alone makes, over this batch's states
+    kl_normaliser: float = float("nan")
 
     def minibatches(self, size: int, generator: torch.Generator) -> list["Batch"]:
         """One shuffled pass over the batch in minibatches of `size`.
@@ -196,6 +204,9 @@ class RolloutCollector:
             next_values = critic(next_obs_t)
         scaled_rewards = self.reward_scaler.scale(steps.rewards, episode_ends)
         self.obs_normalizer.update(steps.raw_obs)
+        obs_next = torch.from_numpy(self.obs_normalizer.frozen()(steps.raw_obs)).reshape(T * n, -1)
+        with torch.no_grad():
+            kl_normaliser = gaussian_kl(mean_old, log_std_old, *actor(obs_next)).mean().item()
         advantages = gae(
             scaled_rewards,
             values.numpy().reshape(T, n).astype(np.float64),
@@ -223,6 +234,8 @@ class RolloutCollector:
             episode_returns=np.asarray(steps.episode_returns),
             episode_lengths=np.asarray(steps.episode_lengths),
             steps=T * n,
+            obs_next=obs_next,
+            kl_normaliser=kl_normaliser,
         )
 
     def close(self) -> None:

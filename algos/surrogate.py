@@ -73,6 +73,11 @@ def update_diagnostics(
         logp = gaussian_log_prob(mean, log_std, batch.actions)
         r = torch.exp(logp - batch.logp_old)
         kl_mean = kl.mean().item()
+        kl_behaviour = (
+            gaussian_kl(batch.mean_old, batch.log_std_old, *actor(batch.obs_next)).mean().item()
+            if batch.obs_next is not None
+            else math.nan
+        )
         return {
             "kl_mean": kl_mean,
             "kl_quadratic": kl_quadratic,
@@ -82,6 +87,8 @@ def update_diagnostics(
             "kl_scale": kl_scale.mean().item(),
             "kl_k3": kl_k3(batch.logp_old, logp).mean().item(),
             "kl_reverse_mean": kl_reverse.mean().item(),
+            "kl_behaviour": kl_behaviour,
+            "kl_normaliser": batch.kl_normaliser,
             "ratio_min": r.min().item(),
             "ratio_max": r.max().item(),
             "entropy": gaussian_entropy(log_std).mean().item(),
