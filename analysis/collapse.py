@@ -85,6 +85,24 @@ def finite_mean(windows: np.ndarray) -> np.ndarray:
         return np.where(finite, windows, 0.0).sum(axis=1) / np.where(counts, counts, np.nan)
 
 
+def update_windows(
+    returns: np.ndarray,
+    initial: float,
+    horizon: int,
+    history: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per update: its level (mean return over the last `horizon` updates up to it), the
+    mean return over the next `horizon` updates, and the gain (level − initial): what every
+    update-level outcome is computed from, with no collapse definition in it."""
+    r = np.asarray(returns, dtype=float)
+    prefix = np.asarray(history if history is not None else [], dtype=float)
+    past = np.concatenate([np.full(horizon - 1, np.nan), prefix, r])
+    level = finite_mean(np.lib.stride_tricks.sliding_window_view(past, horizon))[len(prefix) :]
+    future = np.concatenate([r[1:], np.full(horizon, np.nan)])
+    ahead = finite_mean(np.lib.stride_tricks.sliding_window_view(future, horizon)[: len(r)])
+    return level, ahead, level - initial
+
+
 def update_outcomes(
     returns: np.ndarray,
     initial: float,
@@ -94,16 +112,24 @@ def update_outcomes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(at_risk, collapse) per update, the update-level rule of the module docstring."""
     r = np.asarray(returns, dtype=float)
-    prefix = np.asarray(history if history is not None else [], dtype=float)
-    past = np.concatenate([np.full(horizon - 1, np.nan), prefix, r])
-    level = finite_mean(np.lib.stride_tricks.sliding_window_view(past, horizon))[len(prefix) :]
-    future = np.concatenate([r[1:], np.full(horizon, np.nan)])
-    ahead = finite_mean(np.lib.stride_tricks.sliding_window_view(future, horizon)[: len(r)])
-    gain = level - initial
+    level, ahead, gain = update_windows(r, initial, horizon, history)
     with np.errstate(invalid="ignore"):
         floor = level - rule.drop_frac * gain
         at_risk = (gain >= rule.min_gain) & (r >= floor)
         return at_risk, at_risk & (ahead < floor)
+
+
+def return_change(
+    returns: np.ndarray,
+    initial: float,
+    horizon: int,
+    history: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per update: the change of the mean return over the next `horizon` updates from its
+    level, as a fraction of the gain the run had (−1: the whole gain lost; 0: held)."""
+    level, ahead, gain = update_windows(returns, initial, horizon, history)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(gain > 0, (ahead - level) / gain, np.nan)
 
 
 def update_collapses(

@@ -6,6 +6,7 @@ import html as html_lib
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.intervals import wilson_interval
 from analysis.mechanisms import MODEL_BAND
@@ -17,6 +18,33 @@ def interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
         return "–"
     bounds = f" [{low:{fmt}}, {high:{fmt}}]" if np.isfinite(low) and np.isfinite(high) else ""
     return f"{value:{fmt}}{bounds}"
+
+
+def pct(p: float) -> str:
+    """A per-update rate as a percentage with two significant figures."""
+    return "–" if not np.isfinite(p) else f"{100 * p:.2g} %"
+
+
+def band_table(rates: pd.DataFrame) -> pd.DataFrame:
+    """The answer's bands (analysis.bands.band_rates, with its replication shares where
+    given) as the report shows them."""
+    rows = list(rates.itertuples())
+    table = pd.DataFrame({
+        "kl band (nats)": rates["band"],
+        "collapses / updates at risk = rate [95% CI]": [
+            f"{r.collapses}/{r.updates} = {pct(r.p)} [{pct(r.ci_low)}, {pct(r.ci_high)}]" if r.updates else "none"
+            for r in rows],
+        "runs": rates["runs"],
+        "× zero dose": [f"{r.ratio:.2g}" if np.isfinite(r.ratio) else "–" for r in rows],
+        "p (above zero dose)": [f"{r.p_value:.2g}" if np.isfinite(r.p_value) else "–" for r in rows],
+        "enough": ["–" if not np.isfinite(r.kl_low) else ("yes" if r.enough else "no") for r in rows],
+    })  # fmt: skip
+    if "above_share" in rates:
+        table["replicated: above / safe edge"] = [
+            "–" if not np.isfinite(r.kl_low) else f"{r.above_share:.0%} / {r.safe_edge_share:.0%}"
+            for r in rows
+        ]
+    return table
 
 
 def frequency(k: int, n: int, low: float, high: float) -> str:
@@ -291,6 +319,14 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def none_observed(k: int, n: int) -> str:
+    """A rate with no odds ratio (every update had one outcome): the count and its exact
+    (Clopper–Pearson) 95% interval."""
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(0.95, method="exact")
+    what = "none observed" if k == 0 else "every one observed"
+    return f"no odds ratio: {what} ({k}/{n}; rate [{ci.low:.2g}, {ci.high:.2g}], exact)"
+
+
 def mechanism_odds(ratios: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -298,8 +334,9 @@ def mechanism_odds(ratios: pd.DataFrame) -> pd.DataFrame:
             "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in ratios.itertuples()],
             "followed by a collapse": ratios["collapses"],
             "odds ratio at equal kl_mean [95% CI, clustered by run]": [
-                interval(r.odds_ratio, r.ci_low, r.ci_high) for r in ratios.itertuples()
-            ],
+                none_observed(r.collapses, r.updates) if r.separated
+                else interval(r.odds_ratio, r.ci_low, r.ci_high) for r in ratios.itertuples()
+            ],  # fmt: skip
             "p": ratios["p_value"].map(lambda p: f"{p:.2g}" if np.isfinite(p) else "–"),
         }
     )

@@ -20,7 +20,13 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.special import expit, logit
 
-from analysis.collapse import CollapseRule, run_start, update_outcomes
+from analysis.collapse import (
+    CollapseRule,
+    return_change,
+    run_start,
+    update_outcomes,
+    update_windows,
+)
 from analysis.intervals import (
     bootstrap_over_runs,
     over_resamples,
@@ -39,7 +45,10 @@ def update_trials(
     """One row per update of the runs in `runs` (run_id, updates, baseline_return and
     history_returns: see analysis.collapse.run_start): run_id, algo, env, kl_mean, kl_max,
     progress (update / the run's number of updates), `at_risk` and `collapse` (the
-    update-level rule), and kl_shift and kl_scale where the records have them. Only updates at risk are trials: one made after the policy has
+    update-level rule), `gained` (the run had gained at least the rule's min_gain: the
+    updates whose `return_change`, analysis.collapse.return_change, is a share of a real
+    gain), and kl_shift, kl_scale, kl_behaviour and kl_normaliser where the records have
+    them (NaN where not). Only updates at risk are trials: one made after the policy has
     already fallen cannot collapse it again, whatever its size."""
     info = runs.set_index("run_id")
     frames = []
@@ -47,9 +56,10 @@ def update_trials(
         run = run.sort_values("update")
         returns = run["return_mean"].to_numpy(dtype=float)
         initial, history = run_start(returns, info, run_id)
-        at_risk, collapse = update_outcomes(
-            returns, initial, rules[run["env"].iloc[0]], horizon, history
-        )
+        rule = rules[run["env"].iloc[0]]
+        at_risk, collapse = update_outcomes(returns, initial, rule, horizon, history)
+        change = return_change(returns, initial, horizon, history)
+        gain = update_windows(returns, initial, horizon, history)[2]
         frames.append(
             pd.DataFrame(
                 {
@@ -57,22 +67,28 @@ def update_trials(
                     "algo": run["algo"].to_numpy(),
                     "variant": run["variant"].to_numpy(),
                     "env": run["env"].to_numpy(),
+                    "step_size": run["step_size"].to_numpy(dtype=float) if "step_size" in run else np.nan,
                     "update": run["update"].to_numpy(),
                     "kl_mean": run["kl_mean"].to_numpy(dtype=float),
                     "kl_max": run["kl_max"].to_numpy(dtype=float),
                     **{
                         part: run[part].to_numpy(dtype=float) if part in run else np.nan
-                        for part in ("kl_shift", "kl_scale")
+                        for part in OPTIONAL_DOSES
                     },  # fmt: skip
                     "progress": run["update"].to_numpy() / max(info.at[run_id, "updates"], 1),
                     "at_risk": at_risk,
                     "collapse": collapse,
+                    "return_change": change,
+                    "gained": np.isfinite(change) & (gain >= rule.min_gain),
                 }
             )
         )
-    columns = ["run_id", "algo", "variant", "env", "update", "kl_mean", "kl_max", "kl_shift", "kl_scale",
-               "progress", "collapse", "at_risk"]  # fmt: skip
+    columns = ["run_id", "algo", "variant", "env", "step_size", "update", "kl_mean", "kl_max", *OPTIONAL_DOSES,
+               "progress", "at_risk", "collapse", "return_change", "gained"]  # fmt: skip
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+OPTIONAL_DOSES = ("kl_shift", "kl_scale", "kl_behaviour", "kl_normaliser")  # not in every record
 
 
 def with_log_kl(trials: pd.DataFrame, column: str = "kl_mean") -> pd.DataFrame:
@@ -153,12 +169,33 @@ def level_shares(data: pd.DataFrame, levels: dict[str, list[str]]) -> dict[str, 
     return {dummy(c, v): float((data[c] == v).mean()) for c, vs in levels.items() for v in vs[1:]}
 
 
+MAX_LOGIT = 25.0  # |linear predictor| beyond this (P < 1e-11): the fit ran off to a separation
+
+
+def separated(data: pd.DataFrame) -> pd.DataFrame:
+    """The mechanisms whose updates all had one outcome (quasi-complete separation: their
+    odds ratio has no finite estimate), each with its collapses and updates."""
+    if data.empty:
+        return pd.DataFrame(columns=[MECHANISM, "collapses", "updates"])
+    outcome = data.groupby(MECHANISM, sort=True)["collapse"].agg(["sum", "size"])
+    one = outcome[(outcome["sum"] == 0) | (outcome["sum"] == outcome["size"])]
+    return pd.DataFrame({MECHANISM: one.index, "collapses": one["sum"].astype(int).to_numpy(),
+                         "updates": one["size"].to_numpy()})  # fmt: skip
+
+
+def without_separated(data: pd.DataFrame) -> pd.DataFrame:
+    """`data` without the updates of separated mechanisms: for the other parameters their
+    maximum-likelihood fit is the one that leaves those updates out."""
+    return data[~data[MECHANISM].isin(separated(data)[MECHANISM])]
+
+
 def fit_logit(data: pd.DataFrame, levels: dict[str, list[str]], clustered: bool, start=None,
               x: pd.DataFrame | None = None):  # fmt: skip
     """statsmodels' Logit of `collapse` on design() (or on `x`); with clustered=True its
     covariance is the cluster-robust sandwich with runs as clusters. None when it cannot be
-    fitted (one outcome only, or perfect separation). `start`: Newton's starting point (a
-    bootstrap refit starts from the full fit, which it is near)."""
+    fitted or its estimate is degenerate (one outcome only, or a separation that drives a
+    fitted probability to 0 or 1: no finite odds ratio exists). `start`: Newton's starting
+    point (a bootstrap refit starts from the full fit, which it is near)."""
     y = data["collapse"].astype(float)
     if y.nunique() < 2:
         return None
@@ -180,7 +217,9 @@ def fit_logit(data: pd.DataFrame, levels: dict[str, list[str]], clustered: bool,
         sm.tools.sm_exceptions.PerfectSeparationError,
     ):  # one run only: no clustered covariance
         return None
-    return result if np.all(np.isfinite(result.params)) else None
+    if not np.all(np.isfinite(result.params)):
+        return None
+    return None if np.abs(result.fittedvalues).max() > MAX_LOGIT else result
 
 
 def crossing_kl(params: pd.Series, level: float, progress: float, shares: dict) -> float:
@@ -214,6 +253,7 @@ def logistic_dose_response(
     rows = []
     scopes = [(ALL, data)] + ([] if pooled_only else list(data.groupby("algo", sort=True)))
     for scope, part in scopes:
+        part = without_separated(part) if part[MECHANISM].nunique() > 1 else part
         levels = strata_levels(part)
         shares = level_shares(part, levels)
         row = {
@@ -283,6 +323,7 @@ def fitted_curve(
     and tasks at their shares of updates) with a 95% percentile band from refits on
     resamples of whole runs; empty when the fit fails."""
     data = with_log_kl(trials)
+    data = without_separated(data) if data[MECHANISM].nunique() > 1 else data
     levels = strata_levels(data)
     shares = level_shares(data, levels)
 
@@ -314,17 +355,20 @@ def mechanism_odds_ratios(trials: pd.DataFrame, reference: str) -> pd.DataFrame:
     """At equal measured KL (and training progress): the odds of a collapse under each
     mechanism against `reference`, from the pooled logistic fit, cluster-robust 95% CIs."""
     data = with_log_kl(trials)
-    if reference not in set(data[MECHANISM]):
+    apart = set(separated(data)[MECHANISM])
+    if reference not in set(data[MECHANISM]) or reference in apart:
         return pd.DataFrame(columns=MECHANISM_COLUMNS)
     levels = strata_levels(data, reference)
-    result = fit_logit(data, levels, clustered=True)
+    kept = {**levels, MECHANISM: [m for m in levels[MECHANISM] if m not in apart]}
+    result = fit_logit(data[~data[MECHANISM].isin(apart)], kept, clustered=True)
     rows = []
     for m in levels[MECHANISM][1:]:
         part = data[data[MECHANISM] == m]
         row = {"mechanism": m, "reference": reference, "updates": len(part),
                "collapses": int(part["collapse"].sum()), "runs": part["run_id"].nunique(),
-               "odds_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}  # fmt: skip
-        if result is not None:
+               "odds_ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+               "separated": m in apart}  # fmt: skip
+        if result is not None and m not in apart:
             name = dummy(MECHANISM, m)
             low, high = result.conf_int().loc[name]
             row.update(odds_ratio=float(np.exp(result.params[name])),
@@ -335,7 +379,7 @@ def mechanism_odds_ratios(trials: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 
 MECHANISM_COLUMNS = ["mechanism", "reference", "updates", "collapses", "runs", "odds_ratio",
-                     "ci_low", "ci_high", "p_value"]  # fmt: skip
+                     "ci_low", "ci_high", "p_value", "separated"]  # fmt: skip
 
 
 def collapse_by_run_kl(per_run: pd.DataFrame, quantiles: int = 4) -> pd.DataFrame:

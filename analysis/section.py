@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from analysis.bands import Evidence, band_rates, replication
 from analysis.collapse import CollapseRule
+from analysis.damage import damage_quantiles
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios, update_trials
 from analysis.intervals import wilson_interval
-from analysis.robustness import definition_robustness, definitions
+from analysis.multiverse import definition_grid, multiverse
 from analysis.run_frame import run_frame
 from analysis.tables import collapse_table
 from analysis.tasks import per_task_dose_response, task_interaction
@@ -110,13 +112,53 @@ class Context:
         return collapse_table(self.runs, self.frame, self.updates, self.cfg.seed)
 
     @cached_property
-    def at_risk(self) -> pd.DataFrame:
-        """Every update of a finished run made while its policy had a gain to lose, with its
-        outcome under the report's update-level rule (analysis.dose_response.update_trials)."""
-        trials = update_trials(
+    def trials(self) -> pd.DataFrame:
+        """Every update of a finished run with its outcomes under the report's update-level
+        rule and its return change (analysis.dose_response.update_trials)."""
+        return update_trials(
             self.updates, self.done, self.update_rules, self.cfg.update_collapse.horizon
         )
-        return trials[trials["at_risk"].astype(bool)]
+
+    @cached_property
+    def at_risk(self) -> pd.DataFrame:
+        """Every update of a finished run made while its policy had a gain to lose, with its
+        outcome under the report's update-level rule."""
+        return self.trials[self.trials["at_risk"].astype(bool)]
+
+    @cached_property
+    def evidence(self) -> Evidence:
+        a = self.cfg.answer
+        return Evidence(a.min_updates, a.min_runs, a.alpha)
+
+    def bands(self, dose: str = "kl_mean") -> pd.DataFrame:
+        """Per-update collapse rates in the answer's KL bands beside the zero dose's
+        (analysis.bands), on `dose`."""
+        return self._bands.setdefault(dose, band_rates(self.at_risk, self.cfg.answer.bands,
+                                                       self.evidence, dose))  # fmt: skip
+
+    @cached_property
+    def _bands(self) -> dict[str, pd.DataFrame]:
+        return {}
+
+    @cached_property
+    def replication(self) -> pd.DataFrame:
+        """How often each band statement is made again by a study of other seeds."""
+        a = self.cfg.answer
+        return replication(self.at_risk, a.bands, self.evidence, a.replicates, self.cfg.seed)
+
+    @cached_property
+    def damage(self) -> pd.DataFrame:
+        """Quantiles of the return change per half-decade of kl_mean (analysis.damage)."""
+        d, g = self.cfg.dose_response, self.cfg.damage
+        return damage_quantiles(self.trials, tuple(g.quantiles), "kl_mean", d.bins_per_decade,
+                                d.min_updates, g.bootstrap, self.cfg.seed)  # fmt: skip
+
+    @cached_property
+    def multiverse(self) -> pd.DataFrame:
+        """The answer's band rates under every collapse definition of the grid."""
+        m = self.cfg.multiverse
+        return multiverse(self.updates, self.done, self.rules, definition_grid(m.drop_fracs, m.horizons),
+                          self.cfg.answer.bands, self.evidence)  # fmt: skip
 
     @cached_property
     def held_out_at_risk(self) -> pd.DataFrame:
@@ -180,15 +222,6 @@ class Context:
         """The per-update logistic dose–response on kl_mean (pooled, then per algo)."""
         d = self.cfg.dose_response
         return logistic_dose_response(self.at_risk, d.level, d.progress, d.bootstrap, self.cfg.seed)
-
-    @cached_property
-    def robustness(self) -> pd.DataFrame:
-        """The per-update headline under the report's and neighbouring collapse definitions."""
-        c, r, d = self.cfg, self.cfg.robustness, self.cfg.dose_response
-        tried = definitions(c.update_collapse.drop_frac, c.update_collapse.horizon, r.drop_fracs,
-                            r.horizons)  # fmt: skip
-        return definition_robustness(self.updates, self.done, self.rules, tried, d.level,
-                                     d.progress, r.bootstrap, c.seed)  # fmt: skip
 
     @cached_property
     def mechanism_odds(self) -> pd.DataFrame:

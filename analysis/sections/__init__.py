@@ -1,23 +1,25 @@
 """The report's sections, in the order of the report and of its Findings. A section is a
 module with TITLE and `build(ctx) -> Part | None` (analysis.section); adding one is its
-module and its entry here (docs/adding-a-report-section.md)."""
+module and its entry here (docs/develop/adding-a-report-section.md)."""
 
 from analysis.sections import (
+    behaviour,
     collapse_film,
+    damage,
     headline,
     implementation,
     kl_parts,
     mechanisms,
+    multiverse,
     out_of_sample,
     per_update,
     probe,
     returns,
-    robustness,
     step_sizes,
     tasks,
     update_sizes,
     warning,
 )
 
-SECTIONS = [headline, tasks, step_sizes, per_update, collapse_film, out_of_sample, kl_parts, probe, mechanisms,
-            robustness, implementation, warning, update_sizes, returns]  # fmt: skip
+SECTIONS = [headline, multiverse, damage, behaviour, tasks, step_sizes, per_update, collapse_film, out_of_sample,
+            kl_parts, probe, mechanisms, implementation, warning, update_sizes, returns]  # fmt: skip

@@ -1,126 +1,206 @@
-"""The report's first screen: the answer in plain words, the headline figure (the risk of
-a collapse against the size of an update, per mechanism, with the fitted curve, its band
-and the zero-dose rate) and at most five one-line Findings, each linking to its details.
-Every number comes from the computations the sections below show in full."""
+"""The report's first screen: the answer in plain words, stated within the data and beside
+doing nothing. Per-update collapse rates in bands of kl_mean, each beside the zero-dose
+control's rate under the same definition (analysis.bands); no number for a band with too
+few updates at risk, none from a fitted curve. Then what holds across every collapse
+definition of the multiverse, how often a study of other seeds would say the same, the
+damage quantiles, what a practitioner can act on and the dose the agent received. Every
+number comes from the computations the sections below show in full."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from algos.registry import ALGOS
 from analysis import plots
-from analysis.display import interval
-from analysis.dose_response import fitted_curve, kl_bins
-from analysis.intervals import wilson_interval
-from analysis.section import REFERENCE_MECHANISM, Context, Figure, Finding, Part
-from analysis.sections.per_update import kl_interval
-from analysis.sections.robustness import odds_span
-from analysis.tasks import ALPHA
-from analysis.vocabulary import ALL
+from analysis.bands import ZERO, first_above, kept_under, run_risk, safe_band, settings_vs_control
+from analysis.display import band_table, pct
+from analysis.multiverse import across
+from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.sections.behaviour import behaviour_finding
+from analysis.sections.damage import damage_finding
+from analysis.vocabulary import ALL, PALETTE, step_size_label
 
 TITLE = "The answer"
-CURVE_POINTS = 60
 
 
-def zero_dose(ctx: Context) -> dict:
-    """The zero-dose control's collapses over every task: runs (run level) and updates at
-    risk (update level)."""
-    per_task = ctx.zero_dose_by_task
-    runs, runs_k = int(per_task["runs_n"].sum()), int(per_task["runs_k"].sum())
-    n, k = int(per_task["updates_n"].sum()), int(per_task["updates_k"].sum())
-    return {"runs": runs, "runs_collapsed": runs_k, "runs_ci": wilson_interval(runs_k, runs),
-            "updates": n, "collapses": k, "p": k / n if n else np.nan, "ci": wilson_interval(k, n)}  # fmt: skip
+def rate(row) -> str:
+    return f"{row['collapses']}/{row['updates']} = {pct(row['p'])}"
 
 
 def build(ctx: Context) -> Part:
-    d, horizon = ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
-    dose = ctx.dose.set_index("scope")
-    pooled = dose.loc[ALL] if ALL in dose.index else None
-    control = zero_dose(ctx)
-    moved = ctx.at_risk[ctx.at_risk["kl_mean"] > 0]
-    if len(moved):
-        kl = np.logspace(
-            np.log10(moved["kl_mean"].min()), np.log10(moved["kl_mean"].max()), CURVE_POINTS
-        )
-        curve = fitted_curve(ctx.at_risk, kl, d.progress, d.bootstrap, ctx.cfg.seed)
-    else:
-        curve = pd.DataFrame(columns=["kl", "p", "low", "high"])
-    bins = kl_bins(ctx.at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
-    figure = plots.headline(bins[bins["scope"] != ALL], curve, control, horizon, d.min_updates,
-                            ctx.figure_stem("headline"))  # fmt: skip
+    a, horizon = ctx.cfg.answer, ctx.cfg.update_collapse.horizon
+    rates = ctx.bands().merge(ctx.replication, on="band", how="left")
+    settings = settings_vs_control(ctx.collapse_table, a.alpha)
+    stem = ctx.figure_stem("headline")
     return Part(
         TITLE,
-        data={"headline_curve": curve},
-        figures=[Figure("headline", figure,
-                        f"The answer: P(a collapse follows within {horizon} updates) against the update's "
-                        f"kl_mean. Points: half-decade bins per update rule (≥ {d.min_updates} updates at "
-                        f"risk, 95% Wilson intervals); line and band: the pooled logistic fit for an update "
-                        f"{d.progress:.0%} through its run, 95% run-level bootstrap band; grey: the zero-dose "
-                        "control (no update at all), its rate and Wilson interval.")],
-        findings=short_findings(ctx, pooled, control),
-        answer=answer(pooled, control, d.level, horizon),
+        data={"answer_bands": rates, "settings_vs_control": settings},
+        tables=[Table("answer_bands",
+                      f"Per update at risk: how often a collapse followed within {horizon} updates, per band of "
+                      f"kl_mean (95% Wilson intervals), against the zero-dose control's updates under the same "
+                      f"definition (one-sided Fisher exact test on updates; 'enough': ≥ {a.min_updates} "
+                      f"updates from ≥ {a.min_runs} runs). Replicated: the share of {a.replicates} studies of "
+                      "other seeds (runs redrawn within each setting) in which the band is again detectably "
+                      "above the zero dose, and in which the safe band ends at it.",
+                      band_table(rates)),
+                Table("settings_vs_control",
+                      "Per setting: runs that collapsed (run-level rule) against the zero-dose runs of its "
+                      "env (95% Wilson intervals; one-sided Fisher exact test).", settings_table(settings))],
+        figures=[Figure("headline", draw(rates, horizon, a.min_updates, stem),
+                        f"The answer: the share of updates at risk followed by a collapse within {horizon} "
+                        "updates, per band of kl_mean (bars: 95% Wilson intervals; n: updates at risk, "
+                        "runs), beside the zero-dose control (grey: no update at all, same definition). "
+                        "Bands with too few updates are hollow and stated nowhere; no curve is drawn "
+                        "beyond the data.")],
+        findings=first_screen(ctx, rates, settings),
+        answer=answer(ctx, rates),
     )  # fmt: skip
 
 
-def answer(pooled, control: dict, level: float, horizon: int) -> str:
-    if pooled is None or not np.isfinite(pooled["odds_ratio"]):
-        return ("The data cannot yet tell how the size of an update relates to collapse: too few "
-                "updates were followed by a collapse to fit the dose–response.")  # fmt: skip
-    crossing = pooled["crossing_kl"]
-    where = (f"Collapses follow updates above about {crossing:.2g} nats of KL(π_old‖π_new), where the "
-             f"fitted risk of a collapse within {horizon} updates passes {level:.0%}; "
-             if np.isfinite(crossing) else "")  # fmt: skip
-    text = (f"{where}each tenfold larger update multiplies the odds of a collapse by about "
-            f"{pooled['odds_ratio']:.2g}.")  # fmt: skip
-    text = text[0].upper() + text[1:]
-    if control["updates"]:
-        text += (f" A policy that never moved was followed by a 'collapse' after {control['collapses']} of "
-                 f"its {control['updates']} updates: the collapse rule's false-alarm rate.")  # fmt: skip
-    return text
+def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
+    rows = list(settings.itertuples())
+    return pd.DataFrame({
+        "env": settings["env"],
+        "setting": [f"{r.variant} {step_size_label(r.variant, r.step_size_key, r.step_size)}" for r in rows],
+        "collapsed / runs [95% CI]": [f"{r.collapsed}/{r.runs} [{r.ci_low:.2f}, {r.ci_high:.2f}]" for r in rows],
+        "zero dose": [f"{r.control_collapsed}/{r.control_runs}" for r in rows],
+        "p (above zero dose)": [f"{r.p_value:.2g}" if np.isfinite(r.p_value) else "–" for r in rows],
+        "verdict": ["above the zero dose" if r.above else "not detectably above" for r in rows],
+    })  # fmt: skip
 
 
-def transfer_finding(fits: pd.DataFrame, tests: dict, level: str) -> Finding:
-    """One line: each task's crossing KL and whether the slope transfers."""
-    per_task = fits[fits["env"] != ALL]
-    crossings = ", ".join(
-        f"{r.env.split('-')[0]} {r.crossing_kl:.2g}" for r in per_task.itertuples()
-    )
-    slope = "differs between tasks" if tests["slope_p"] < ALPHA else "transfers"
-    return Finding(f"Per task the risk crosses {level} at kl_mean {crossings} nats; the slope {slope} "
-                   f"(p = {tests['slope_p']:.2g}).", "per_task")  # fmt: skip
+def answer(ctx: Context, rates: pd.DataFrame) -> str:
+    a = ctx.cfg.answer
+    zero = rates[rates["band"] == ZERO].iloc[0]
+    moved = rates[rates["band"] != ZERO]
+    if zero["updates"] == 0:
+        return ("This study has no zero-dose control with updates at risk, so no collapse rate can be set "
+                "beside doing nothing: add the `hold` arm.")  # fmt: skip
+    if not moved["enough"].any():
+        return (f"No band of kl_mean holds {a.min_updates} updates at risk from {a.min_runs} runs yet: too "
+                "little data to state how the size of an update relates to collapse.")  # fmt: skip
+    safe, above = safe_band(rates), first_above(rates)
+    control = f"{rate(zero)} of the updates of a policy that never moved"
+    if safe is not None:
+        k, n = kept_under(rates, safe["kl_high"])
+        text = (f"Updates of at most {safe['kl_high']:g} nats of KL(π_old‖π_new) were followed by a collapse "
+                f"no more often than no update at all ({k}/{n} = {pct(k / n)} per update, against {control})")
+    elif not moved.iloc[0]["enough"]:
+        text = (f"Too few updates under {moved.iloc[0]['kl_high']:g} nats to compare with no update at all "
+                f"({control} were followed by a collapse)")
+    else:
+        text = (f"Even updates under {moved.iloc[0]['kl_high']:g} nats were followed by a collapse more often "
+                f"than no update at all ({rate(moved.iloc[0])} against {control})")
+    stated = moved[moved["enough"] & (moved["kl_low"] >= (safe["kl_high"] if safe is not None else 0))]
+    stated = stated[stated["above"]]
+    if len(stated):
+        cells = ", ".join(
+            f"{r.band} nats {pct(r.p)}" + (f" ({r.ratio:.2g}×)" if np.isfinite(r.ratio) else "")
+            for r in stated.itertuples())  # fmt: skip
+        text += f"; larger updates more often: {cells}"
+    text += "."
+    return text + " " + multiverse_sentence(ctx, above)
 
 
-def short_findings(ctx: Context, pooled, control: dict) -> list[Finding]:
-    level = f"{ctx.cfg.dose_response.level:.0%}"
-    found = []
-    if pooled is not None and np.isfinite(pooled["odds_ratio"]):
-        found.append(Finding(
-            f"Odds of a collapse ×{interval(pooled['odds_ratio'], pooled['odds_ratio_ci_low'], pooled['odds_ratio_ci_high'])} "
-            f"per tenfold kl_mean ({int(pooled['updates'])} updates at risk, {int(pooled['runs'])} runs).",
-            "collapse_vs_kl"))  # fmt: skip
-        if np.isfinite(pooled["crossing_kl"]):
-            bounds = kl_interval(
-                pooled["crossing_ci_low"], pooled["crossing_ci_high"], pooled["kl_observed_high"]
-            )
-            found.append(Finding(f"The fitted risk crosses {level} at kl_mean {pooled['crossing_kl']:.2g}{bounds} nats.",
-                                 "collapse_vs_kl"))  # fmt: skip
-    if len(ctx.tasks) > 1:
-        found.append(transfer_finding(ctx.per_task, ctx.task_tests, level))
-    if control["runs"]:
-        low, high = control["runs_ci"]
-        found.append(Finding(
-            f"No update at all: {control['runs_collapsed']}/{control['runs']} runs collapsed [{low:.2f}, {high:.2f}], "
-            f"{control['collapses']}/{control['updates']} updates: the baseline of every frequency.",
-            "collapse_frequency"))  # fmt: skip
-    span = odds_span(ctx.robustness)
-    if span is not None:
-        found.append(Finding(
-            f"Under the report's collapse definition and {len(ctx.robustness) - 1} neighbours, the odds ratio "
-            f"per tenfold kl_mean stays within {span[0]:.2g}–{span[1]:.2g}.", "robustness"))  # fmt: skip
-    odds = ctx.mechanism_odds[np.isfinite(ctx.mechanism_odds["odds_ratio"].astype(float))]
-    if len(odds):
-        apart = odds[(odds["ci_low"] > 1) | (odds["ci_high"] < 1)]
-        found.append(Finding(
-            f"At equal kl_mean, {len(apart)} of {len(odds)} mechanisms differ from {ALGOS[REFERENCE_MECHANISM].title} beyond "
-            f"their interval (odds ratios {odds['odds_ratio'].min():.2g}–{odds['odds_ratio'].max():.2g}).",
-            "mechanism_odds"))  # fmt: skip
-    return found[:5]
+def multiverse_sentence(ctx: Context, above: pd.Series | None) -> str:
+    """What holds under every collapse definition of the grid, and how much the rest moves."""
+    table = ctx.multiverse
+    grid = table[["drop_frac", "horizon"]].drop_duplicates()
+    span = (f"{len(grid)} definitions of a collapse (the return falling by {grid['drop_frac'].min():g}–"
+            f"{grid['drop_frac'].max():g} of the gain within {grid['horizon'].min()}–{grid['horizon'].max()} updates)")
+    summary = across(table).set_index("band")
+    if above is None or above["band"] not in summary.index:
+        return f"Across {span}, no band is above the zero dose under the report's own definition."
+    held = summary.loc[above["band"]]
+    share = ("all" if held["above"] == held["definitions"] else f"{held['above']} of")
+    safe = table.groupby(["drop_frac", "horizon"])["safe_kl"].first()
+    edges = safe.fillna(0).value_counts().sort_index()
+    moves = ", ".join(f"{'none' if e == 0 else f'{e:g} nats'} under {n}" for e, n in edges.items())
+    return (f"Under {share} {span}, updates of {above['band']} nats were followed by a collapse more often than "
+            f"no update; the safe band's edge moves with the definition ({moves}).")  # fmt: skip
+
+
+def first_screen(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> list[Finding]:
+    found = [where_collapses_happen(rates), damage_finding(ctx), practitioner(ctx, rates, settings),
+             replication_finding(ctx, rates), behaviour_finding(ctx)]  # fmt: skip
+    return [f for f in found if f is not None][:5]
+
+
+def where_collapses_happen(rates: pd.DataFrame) -> Finding | None:
+    """Small updates are the common ones: most collapses may follow them while their rate is low."""
+    moved = rates[rates["band"] != ZERO]
+    total = int(moved["collapses"].sum())
+    if total == 0:
+        return None
+    above = first_above(rates)
+    edge = above["kl_low"] if above is not None else moved["kl_high"].iloc[-2]
+    below = moved[moved["kl_high"] <= edge]
+    k, n = int(below["collapses"].sum()), int(below["updates"].sum())
+    return Finding(f"{k} of the {total} collapses ({k / total:.0%}) followed updates of at most {edge:g} nats: "
+                   f"{n} of the {int(moved['updates'].sum())} updates at risk were that small. A low rate over many "
+                   "updates, not a threshold: no KL is safe, some are no riskier than standing still.",
+                   "answer_bands")  # fmt: skip
+
+
+def practitioner(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> Finding | None:
+    safe = safe_band(rates)
+    zero = rates[rates["band"] == ZERO].iloc[0]
+    if safe is None or zero["updates"] == 0:
+        return None
+    n_updates = int(ctx.done["updates"].median())
+    k, n = kept_under(rates, safe["kl_high"])
+    risk, low, high = run_risk(k, n, n_updates)
+    base, base_low, base_high = run_risk(int(zero["collapses"]), int(zero["updates"]), n_updates)
+    calm = settings[~settings["above"].astype(bool)]
+    names = ", ".join(f"{r.variant} {step_size_label(r.variant, r.step_size_key, r.step_size)}"
+                      for r in calm.itertuples())  # fmt: skip
+    return Finding(f"A run of {n_updates} updates kept at ≤ {safe['kl_high']:g} nats risks a collapse with "
+                   f"probability {risk:.0%} [{low:.0%}, {high:.0%}] (updates taken as independent), against "
+                   f"{base:.0%} [{base_low:.0%}, {base_high:.0%}] for one that never moves. Settings whose runs "
+                   f"collapsed no more often than the zero dose's: {names or 'none'} ({len(calm)} of {len(settings)}; "
+                   "3–5 runs a setting: a wide net).", "settings_vs_control")  # fmt: skip
+
+
+def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
+    safe, above = safe_band(rates), first_above(rates)
+    if safe is None and above is None:
+        return None
+    a = ctx.cfg.answer
+    parts = []
+    if safe is not None:
+        parts.append(f"the safe band ends at {safe['kl_high']:g} nats in {safe['safe_edge_share']:.0%}")
+    if above is not None:
+        parts.append(f"{above['band']} nats is above the zero dose in {above['above_share']:.0%}")
+    return Finding(f"Redrawing every setting's seeds ({a.replicates} resampled studies, what another machine's "
+                   f"run amounts to): {'; '.join(parts)} of them.", "answer_bands")  # fmt: skip
+
+
+def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
+    fig, ax = plt.subplots(figsize=(9.0, 4.4))
+    zero = rates[rates["band"] == ZERO].iloc[0]
+    moved = rates[(rates["band"] != ZERO) & (rates["updates"] > 0)]
+    if zero["updates"]:
+        ax.axhspan(zero["ci_low"], zero["ci_high"], color="0.6", alpha=0.3, lw=0)
+        ax.axhline(zero["p"], color="0.4", ls="--", lw=1.2,
+                   label=f"no update at all: {zero['collapses']}/{zero['updates']} updates")  # fmt: skip
+    lowest = moved["kl_high"].min() / 10 if len(moved) else 1e-3
+    for r in moved.itertuples():
+        low = r.kl_low if r.kl_low > 0 else lowest
+        high = r.kl_high if np.isfinite(r.kl_high) else r.kl_low * 10
+        centre = np.sqrt(low * high)
+        color = PALETTE[ALL]
+        filled = bool(r.enough)
+        ax.plot([low, high], [r.p, r.p], color=color, lw=2.4 if filled else 1.0, alpha=1 if filled else 0.5)
+        ax.errorbar([centre], [r.p], yerr=[[r.p - r.ci_low], [r.ci_high - r.p]], color=color, capsize=3,
+                    marker="o", mfc=color if filled else "white", alpha=1 if filled else 0.5)
+        ax.annotate(f"n={r.updates}\n{r.runs} runs", (centre, r.ci_high), textcoords="offset points",
+                    xytext=(0, 4), ha="center", fontsize=7, color="0.3")  # fmt: skip
+    ax.set_xscale("log")
+    top = float(np.nanmax([*moved["ci_high"], zero["ci_high"] if zero["updates"] else 0, 0.01]))
+    ax.set_ylim(0, top * 1.25)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f} %"))
+    ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new), band (nats, log scale)")
+    ax.set_ylabel(f"updates followed by a collapse\nwithin {horizon} updates")
+    ax.plot([], [], color=PALETTE[ALL], lw=2.4, marker="o", label=f"a band of updates (≥ {min_updates} at risk)")
+    ax.plot([], [], color=PALETTE[ALL], lw=1.0, marker="o", mfc="white", alpha=0.5, label="too few to state")
+    ax.legend(loc="upper left", fontsize=8)
+    return plots.save(fig, stem)

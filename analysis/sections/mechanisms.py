@@ -75,6 +75,11 @@ def odds_finding(odds: pd.DataFrame) -> Finding | None:
     cells = "; ".join(
         f"{r.mechanism} {interval(r.odds_ratio, r.ci_low, r.ci_high)}" for r in fitted.itertuples()
     )
+    apart_levels = odds[odds["separated"].astype(bool)]
+    if len(apart_levels):
+        cells += "; no odds ratio for " + ", ".join(
+            f"{r.mechanism} ({r.collapses}/{r.updates})" for r in apart_levels.itertuples()
+        )
     verdict = (f"{len(apart)} of {len(fitted)} differ from {ALGOS[REFERENCE].title} beyond their interval"
                if len(apart) else f"none differs from {ALGOS[REFERENCE].title} beyond its interval")  # fmt: skip
     return Finding(f"At equal kl_mean, the odds of a collapse against {ALGOS[REFERENCE].title}: {cells} ({verdict}).",

@@ -1,0 +1,96 @@
+"""Damage without a threshold: the quantiles of the return change after an update, against
+its kl_mean, beside the zero-dose control's (analysis.damage). The KL-versus-return answer
+with no collapse definition in it."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis import plots
+from analysis.damage import ZERO_BIN
+from analysis.section import Context, Figure, Finding, Part, Table
+
+TITLE = "Damage without a threshold"
+QUANTILE_COLORS = {0.1: "#c0392b", 0.5: "#2c3e50", 0.9: "#27ae60"}
+
+
+def build(ctx: Context) -> Part | None:
+    table = ctx.damage
+    if table.empty:
+        return None
+    h, g = ctx.cfg.update_collapse.horizon, ctx.cfg.damage
+    return Part(
+        TITLE,
+        data={"damage": table},
+        tables=[Table("damage",
+                      f"Per half-decade bin of kl_mean: quantiles of the return change over the next {h} updates "
+                      "(the mean over the next updates minus the mean over the last, as a share of the run's "
+                      "gain; −0.5: half the gain lost), 95% intervals over "
+                      f"{g.bootstrap} resamples of whole runs; the zero dose first.", shown(table))],
+        figures=[Figure("damage", draw(table, h, ctx.figure_stem("damage")),
+                        f"The return change over the next {h} updates as a share of the gain, against kl_mean: "
+                        "its 10th, 50th and 90th percentiles per half-decade bin (bands: 95% run-level "
+                        "bootstrap), the zero-dose control's as dashed lines (the measure's own noise). "
+                        "Bins with too few updates are left out; n: updates per bin.")],
+        findings=[f for f in [damage_finding(ctx)] if f is not None],
+    )  # fmt: skip
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    wide = table.pivot_table(index=["bin", "kl_low", "updates", "runs"], columns="quantile",
+                             values="return_change", sort=False).reset_index()  # fmt: skip
+    cells = {}
+    for q, part in table.groupby("quantile", sort=True):
+        cells[f"{q:.0%} quantile [95% CI]"] = [
+            f"{r.return_change:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if np.isfinite(r.ci_low)
+            else f"{r.return_change:+.2f}" for r in part.itertuples()]  # fmt: skip
+    first = table.drop_duplicates("bin")
+    return pd.DataFrame({"kl_mean bin (nats)": first["bin"].to_numpy(), "updates (runs)": [
+        f"{r.updates} ({r.runs})" for r in first.itertuples()], **cells}).iloc[: len(wide)]
+
+
+def quantile_at(table: pd.DataFrame, bin_label: str, q: float) -> pd.Series:
+    return table[(table["bin"] == bin_label) & np.isclose(table["quantile"], q)].iloc[0]
+
+
+def damage_finding(ctx: Context) -> Finding | None:
+    table = ctx.damage
+    bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
+    if table.empty or len(bins) < 2 or ZERO_BIN not in set(table["bin"]):
+        return None
+    q_low = min(ctx.cfg.damage.quantiles)
+    smallest, largest = bins.iloc[0]["bin"], bins.iloc[-1]["bin"]
+    zero = quantile_at(table, ZERO_BIN, q_low)
+    a, b = quantile_at(table, smallest, q_low), quantile_at(table, largest, q_low)
+    mid_a, mid_b = quantile_at(table, smallest, 0.5), quantile_at(table, largest, 0.5)
+    h = ctx.cfg.update_collapse.horizon
+    return Finding(f"With no collapse definition: over the next {h} updates the worst {q_low:.0%} of updates "
+                   f"changed the return by {a['return_change']:+.0%} of the gain or worse at {smallest} nats and "
+                   f"{b['return_change']:+.0%} at {largest} nats, against {zero['return_change']:+.0%} with no update "
+                   f"at all; the median change went from {mid_a['return_change']:+.0%} to "
+                   f"{mid_b['return_change']:+.0%}.", "damage")  # fmt: skip
+
+
+def draw(table: pd.DataFrame, horizon: int, stem) -> list:
+    fig, ax = plt.subplots(figsize=(9.0, 4.4))
+    bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)]
+    zero = table[table["bin"] == ZERO_BIN]
+    for q, part in bins.groupby("quantile", sort=True):
+        x = np.sqrt(part["kl_low"] * part["kl_high"])
+        color = QUANTILE_COLORS.get(round(q, 2), "0.3")
+        ax.plot(x, part["return_change"], marker="o", color=color, lw=1.8, label=f"{q:.0%} quantile")
+        ax.fill_between(x, part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
+        z = zero[np.isclose(zero["quantile"], q)]
+        if len(z):
+            ax.axhline(z["return_change"].iloc[0], color=color, ls="--", lw=1.0, alpha=0.8)
+    for _, r in bins.drop_duplicates("bin").iterrows():
+        ax.annotate(f"{r['updates']}", (np.sqrt(r["kl_low"] * r["kl_high"]), 0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7, color="0.35")  # fmt: skip
+    ax.plot([], [], color="0.4", ls="--", label="no update at all (same quantile)")
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("kl_mean of the update (nats, log scale); n: updates per bin")
+    ax.set_ylabel(f"return change over the next {horizon} updates\n(share of the run's gain)")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.0f} %"))
+    ax.legend(loc="lower left", fontsize=8)
+    return plots.save(fig, stem)
