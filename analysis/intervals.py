@@ -50,6 +50,14 @@ def t_interval(values) -> tuple[float, float, float]:
     return float(values.mean()), float(ci.low), float(ci.high)
 
 
+def t_half_width(sem: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Half-widths of 95% t intervals of means, vectorised: t(0.975, n − 1) × SEM (0 where a
+    mean has one value, which has no interval)."""
+    count = np.asarray(count)
+    quantile = stats.t.ppf(0.975, np.maximum(count - 1, 1))
+    return np.where(count > 1, quantile * np.nan_to_num(np.asarray(sem, dtype=float)), 0.0)
+
+
 def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Welch's t interval of mean(a) − mean(b); NaN with fewer than two runs on a side."""
     if len(a) < 2 or len(b) < 2:

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from algos.registry import ALGOS  # noqa: E402
+from analysis.intervals import t_half_width  # noqa: E402
 from analysis.vocabulary import (  # noqa: E402
     ALL,
     CONTROLS,
@@ -25,6 +26,7 @@ from analysis.vocabulary import (  # noqa: E402
 )
 
 MAX_POINTS_PER_PANEL = 40_000
+MAX_COLUMNS = 4  # panels per row of a grid: a figure no wider than about 1,600 px
 
 
 def save(fig: plt.Figure, stem: Path) -> list[Path]:
@@ -219,16 +221,22 @@ def learning_curves(
     stats = (
         updates.assign(value=values)
         .groupby(["env", "variant", "algo", "step_size", "step"])["value"]
-        .agg(["mean", "sem"])
+        .agg(["mean", "sem", "count"])
         .reset_index()
     )
-    half_width = 1.96 * stats["sem"].fillna(0.0)
+    half_width = t_half_width(stats["sem"].to_numpy(float), stats["count"].to_numpy(int))
     stats["low"], stats["high"] = stats["mean"] - half_width, stats["mean"] + half_width
     if is_kl:
         stats[["mean", "low", "high"]] = 10.0 ** stats[["mean", "low", "high"]]
     envs, algos = sorted(stats["env"].unique()), algos_in(stats, "variant")
-    fig, axes = plt.subplots(len(envs), len(algos), figsize=(5 * len(algos), 3.8 * len(envs)),
+    columns = min(len(algos), MAX_COLUMNS)
+    rows_per_env = -(-len(algos) // columns)
+    fig, grid = plt.subplots(len(envs) * rows_per_env, columns, figsize=(3.6 * columns, 2.9 * len(envs) * rows_per_env),
                              squeeze=False, sharey="row")  # fmt: skip
+    # env i's panels fill its rows_per_env rows of the grid, left to right; the rest stay empty
+    axes = np.array([[grid.flat[i * rows_per_env * columns + j] for j in range(len(algos))] for i in range(len(envs))])
+    for ax in set(grid.flat) - set(axes.flat):
+        ax.set_visible(False)
     reference_lines = {}
     if references is not None:
         sources = sorted(references["source"].unique())
@@ -246,22 +254,25 @@ def learning_curves(
                 ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
                 if is_kl and algo in kl_bounded_rules():  # the rule itself, not a variant of it
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
-            if is_kl:
+            if is_kl and (panel["mean"] > 0).any():  # the zero-dose control's KL is 0: linear
                 ax.set_yscale("log")
             if sizes:
-                ax.legend(title="step size", fontsize=7, loc="best")
+                ax.legend(fontsize=6, loc="best")
             if references is not None:
                 published = references[
                     (references["env"] == env) & (references["algo"] == algo)
                 ]  # by variant = algo
                 reference_lines.update(published_lines(ax, published, source_colors))
-            ax.set_title(f"{env}: {LABEL.get(algo, algo)}")
-            ax.set_xlabel("env steps")
-            bounds = bound_label(dict.fromkeys(kl_bounded_rules()))
-            ax.set_ylabel(metric + (f" (log scale; dotted: {bounds})" if is_kl else ""))
+            ax.set_title(f"{env.split('-')[0]}: {LABEL.get(algo, algo)}", fontsize=9)
+            ax.set_xlabel("env steps", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1e3:.0f}k"))
+            if j % columns == 0:
+                ax.set_ylabel(metric + (" (log)" if is_kl else ""), fontsize=8)
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
     mean = "geometric mean" if is_kl else "mean"
-    fig.suptitle(f"{metric}: {mean} over seeds with 95% CI{smoothing}")
+    bounds = f"; dotted: {bound_label(dict.fromkeys(kl_bounded_rules()))}" if is_kl else ""
+    fig.suptitle(f"{metric}: {mean} over seeds, band: 95% t interval (n − 1 df){smoothing}{bounds}", fontsize=10)
     if reference_lines:
         fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
                    fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip

@@ -34,6 +34,7 @@ def film(
 
     def watch(_: int, t: int, env) -> None:
         if keep(t):
+            follow(env)
             frames.append(env.render())
 
     try:
@@ -44,6 +45,24 @@ def film(
         raise RuntimeError(f"{INSTALL} (MUJOCO_GL={os.environ['MUJOCO_GL']}: "
                            f"{type(error).__name__}: {error})") from error  # fmt: skip
     return frames, float(returns[0]), int(lengths[0])
+
+
+def follow(env) -> None:
+    """Centre the camera on the agent before a frame, as a tracking camera would. Gymnasium
+    renders rgb_array frames with a free camera, whose `trackbodyid` moves nothing: the
+    agent walks out of the picture. The camera keeps its height, distance and angle and
+    follows the tracked body (the env's trackbodyid, else the root body) along x and y."""
+    unwrapped = env.unwrapped
+    renderer = unwrapped.mujoco_renderer
+    config = dict(renderer.default_cam_config or {})
+    body = int(config.get("trackbodyid", 1))
+    if renderer.viewer is None:  # before the first frame: the config the viewer will start from
+        config["lookat"] = np.array(config.get("lookat", unwrapped.data.xpos[body]), dtype=float)
+        renderer.default_cam_config = config
+        lookat = config["lookat"]
+    else:
+        lookat = renderer.viewer.cam.lookat
+    lookat[:2] = unwrapped.data.xpos[body][:2]
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> Path:
