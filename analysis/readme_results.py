@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.display import interval
+from analysis.history import HISTORY, headline_row
 from records.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
@@ -52,7 +53,7 @@ def study_block(results: Path, name: str) -> str:
         lines += ["", f"**{title}:**", ""] + [
             f"- {f['text']}" for f in findings["sections"].get(title, [])
         ]
-    if (study / "headlines.csv").exists():
+    if (study / HISTORY).exists() and (study / "answer_bands.csv").exists():
         lines += [
             "",
             f"How far the headline has moved between runs of the {name} study (each row one "
@@ -72,15 +73,10 @@ def headline_history(study: Path, run: dict) -> pd.DataFrame:
         "run": f"{run['date']}, {run['machine']}, {run['commit'][:7]}",
         "design": run["design"],
         "updates at risk (runs)": f"{int(pooled['updates'])} ({int(pooled['runs'])})",
-        "odds ratio per 10× kl_mean [95% CI]": interval(pooled["odds_ratio"], pooled["odds_ratio_ci_low"],
-                                                       pooled["odds_ratio_ci_high"]),
-        "crossing kl_mean, nats [95% CI]": interval(pooled["crossing_kl"], pooled["crossing_ci_low"],
-                                                   pooled["crossing_ci_high"], ".2g"),
+        **headline_row(pd.read_csv(study / "answer_bands.csv"), pooled),
         "source": "this report",
-    }  # fmt: skip
-    return pd.concat(
-        [pd.read_csv(study / "headlines.csv"), pd.DataFrame([current])], ignore_index=True
-    )
+    }
+    return pd.concat([pd.read_csv(study / HISTORY), pd.DataFrame([current])], ignore_index=True).fillna("–")
 
 
 def grad_clip_pair_block(results: Path) -> str:
@@ -122,11 +118,19 @@ def probe_coverage_block(results: Path) -> str:
     return shown.to_markdown(index=False)
 
 
+SUMMARY_FINDINGS = (
+    "With no collapse definition",  # the damage quantiles
+    "Redrawing every setting's seeds",  # how often another study would say the same
+    "A run of",  # what a practitioner can act on
+    "Odds of a collapse", "The fitted risk crosses", "Per task",  # reports of the earlier statistics
+)  # fmt: skip
+
+
 def summary_block(results: Path) -> str:
-    """README's few lines: each main study's answer, where it ran, and its headline Findings
-    with their intervals (the odds ratio, the crossing KL, and across tasks, the transfer)."""
+    """README's few lines: each main study's answer, where it ran, and the Findings of its
+    first screen that say how firm the answer is and what to do with it."""
     lines = []
-    for name, what in (("default", "`make sweep`: Hopper-v5, every update rule, 3 seeds"),
+    for name, what in (("default", "`make sweep`: Hopper-v5, 10 seeds"),
                        ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d, 5 seeds")):  # fmt: skip
         study = results / name
         if not (study / "findings.json").exists():
@@ -136,9 +140,10 @@ def summary_block(results: Path) -> str:
         runs = len(pd.read_csv(study / "runs.csv"))
         lines.append(f"- **{what}** ({runs} runs, `results/{name}/`, {run['date']}, "
                      f"commit {run['commit'][:7]}): {findings['answer']}")  # fmt: skip
-        kept = ("Odds of a collapse", "The fitted risk crosses", "Per task")
         lines += [
-            f"  - {f['text']}" for f in findings["first_screen"] if f["text"].startswith(kept)
+            f"  - {f['text']}"
+            for f in findings["first_screen"]
+            if f["text"].startswith(SUMMARY_FINDINGS)
         ]
     return "\n".join(lines) or "_No committed study results yet._"
 

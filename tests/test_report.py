@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 FIGURES = [
     "collapse_vs_kl", "collapse_frequency", "return_vs_step_size", "kl_vs_return", "kl_vs_final_return",
-    "learning_curves", "kl_curves", "kl_warning_roc", "headline", "taylor_model",
+    "learning_curves", "kl_curves", "kl_warning_roc", "headline", "taylor_model", "multiverse", "behaviour",
 ]  # fmt: skip
 
 

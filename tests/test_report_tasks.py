@@ -71,8 +71,10 @@ def study():
             "report",
             overrides=[
                 "dose_response.bootstrap=20",
-                "robustness.bootstrap=10",
-                "robustness.horizons=[]",
+                "multiverse.drop_fracs=[0.4,0.5]",
+                "multiverse.horizons=[3]",
+                "answer.replicates=20",
+                "damage.bootstrap=10",
                 "warning.bootstrap=20",
             ],
         )

@@ -13,6 +13,7 @@ import pandas as pd
 from analysis import plots
 from analysis.bands import ZERO, first_above, kept_under, run_risk, safe_band, settings_vs_control
 from analysis.display import band_table, pct
+from analysis.history import history_sentence
 from analysis.multiverse import across
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.sections.behaviour import behaviour_finding
@@ -69,54 +70,58 @@ def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
 
 
 def answer(ctx: Context, rates: pd.DataFrame) -> str:
+    """Three sentences: the band rates beside the zero dose's, what holds under every
+    collapse definition, and the safe band with how far it moves."""
     a = ctx.cfg.answer
     zero = rates[rates["band"] == ZERO].iloc[0]
     moved = rates[rates["band"] != ZERO]
     if zero["updates"] == 0:
         return ("This study has no zero-dose control with updates at risk, so no collapse rate can be set "
                 "beside doing nothing: add the `hold` arm.")  # fmt: skip
-    if not moved["enough"].any():
+    stated = moved[moved["enough"]]
+    if stated.empty:
         return (f"No band of kl_mean holds {a.min_updates} updates at risk from {a.min_runs} runs yet: too "
                 "little data to state how the size of an update relates to collapse.")  # fmt: skip
-    safe, above = safe_band(rates), first_above(rates)
-    control = f"{rate(zero)} of the updates of a policy that never moved"
-    if safe is not None:
-        k, n = kept_under(rates, safe["kl_high"])
-        text = (f"Updates of at most {safe['kl_high']:g} nats of KL(π_old‖π_new) were followed by a collapse "
-                f"no more often than no update at all ({k}/{n} = {pct(k / n)} per update, against {control})")
-    elif not moved.iloc[0]["enough"]:
-        text = (f"Too few updates under {moved.iloc[0]['kl_high']:g} nats to compare with no update at all "
-                f"({control} were followed by a collapse)")
-    else:
-        text = (f"Even updates under {moved.iloc[0]['kl_high']:g} nats were followed by a collapse more often "
-                f"than no update at all ({rate(moved.iloc[0])} against {control})")
-    stated = moved[moved["enough"] & (moved["kl_low"] >= (safe["kl_high"] if safe is not None else 0))]
-    stated = stated[stated["above"]]
-    if len(stated):
-        cells = ", ".join(
-            f"{r.band} nats {pct(r.p)}" + (f" ({r.ratio:.2g}×)" if np.isfinite(r.ratio) else "")
-            for r in stated.itertuples())  # fmt: skip
-        text += f"; larger updates more often: {cells}"
-    text += "."
-    return text + " " + multiverse_sentence(ctx, above)
+    cells = ", ".join(f"{pct(r.p)} at {r.band} nats" + (f" ({r.ratio:.2g}×)" if np.isfinite(r.ratio) else "")
+                      for r in stated.itertuples())  # fmt: skip
+    rising = "the more often" if stated["p"].is_monotonic_increasing else "by and large the more often"
+    text = (f"Per update, the larger its KL(π_old‖π_new), {rising} a collapse followed within "
+            f"{ctx.cfg.update_collapse.horizon} updates: {cells} of the updates at risk, against "
+            f"{rate(zero)} for a policy that never moved.")  # fmt: skip
+    return " ".join([text, multiverse_sentence(ctx, stated), safe_sentence(ctx, rates)])
 
 
-def multiverse_sentence(ctx: Context, above: pd.Series | None) -> str:
-    """What holds under every collapse definition of the grid, and how much the rest moves."""
+def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
+    """Which bands are above the zero dose under every collapse definition of the grid, and
+    under how many the others are."""
     table = ctx.multiverse
     grid = table[["drop_frac", "horizon"]].drop_duplicates()
     span = (f"{len(grid)} definitions of a collapse (the return falling by {grid['drop_frac'].min():g}–"
             f"{grid['drop_frac'].max():g} of the gain within {grid['horizon'].min()}–{grid['horizon'].max()} updates)")
-    summary = across(table).set_index("band")
-    if above is None or above["band"] not in summary.index:
-        return f"Across {span}, no band is above the zero dose under the report's own definition."
-    held = summary.loc[above["band"]]
-    share = ("all" if held["above"] == held["definitions"] else f"{held['above']} of")
-    safe = table.groupby(["drop_frac", "horizon"])["safe_kl"].first()
-    edges = safe.fillna(0).value_counts().sort_index()
-    moves = ", ".join(f"{'none' if e == 0 else f'{e:g} nats'} under {n}" for e, n in edges.items())
-    return (f"Under {share} {span}, updates of {above['band']} nats were followed by a collapse more often than "
-            f"no update; the safe band's edge moves with the definition ({moves}).")  # fmt: skip
+    summary = across(table).set_index("band").loc[list(stated["band"])]
+    everywhere = summary[summary["above"] == summary["definitions"]]
+    elsewhere = summary[summary["above"] < summary["definitions"]]
+    counts = ", ".join(f"{band} nats under {int(r.above)}" for band, r in elsewhere.iterrows())
+    if everywhere.empty:
+        return f"No band is above the zero dose under all {span}: {counts}."
+    return (f"Under all {span}, updates of {' and '.join(everywhere.index)} nats were followed by a collapse more "
+            f"often than no update" + (f"; smaller ones under some: {counts}." if counts else "."))  # fmt: skip
+
+
+def safe_sentence(ctx: Context, rates: pd.DataFrame) -> str:
+    """The safe band under the report's definition, and how far seeds and definitions move it."""
+    safe = safe_band(rates)
+    edges = ctx.multiverse.groupby(["drop_frac", "horizon"])["safe_kl"].first()
+    low, high = edges.fillna(0).min(), edges.fillna(0).max()
+    moves = (f"{'none' if low == 0 else f'{low:g} nats'} to {'none' if high == 0 else f'{high:g} nats'}"
+             if low != high else "nowhere else")  # fmt: skip
+    if safe is None:
+        return (f"No band is safe under this definition: even the smallest is above the zero dose or too thin "
+                f"to compare (across definitions the safe band runs from {moves}).")  # fmt: skip
+    share = safe["safe_edge_share"]
+    return (f"No excess over standing still was detectable up to {safe['kl_high']:g} nats (the safe band), "
+            f"but its edge is not firm: {share:.0%} of studies with other seeds end it there, and across "
+            f"definitions it runs from {moves}.")  # fmt: skip
 
 
 def first_screen(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> list[Finding]:
@@ -153,25 +158,28 @@ def practitioner(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> F
     calm = settings[~settings["above"].astype(bool)]
     names = ", ".join(f"{r.variant} {step_size_label(r.variant, r.step_size_key, r.step_size)}"
                       for r in calm.itertuples())  # fmt: skip
+    per_setting = int(settings["runs"].median()) if len(settings) else 0
     return Finding(f"A run of {n_updates} updates kept at ≤ {safe['kl_high']:g} nats risks a collapse with "
                    f"probability {risk:.0%} [{low:.0%}, {high:.0%}] (updates taken as independent), against "
                    f"{base:.0%} [{base_low:.0%}, {base_high:.0%}] for one that never moves. Settings whose runs "
                    f"collapsed no more often than the zero dose's: {names or 'none'} ({len(calm)} of {len(settings)}; "
-                   "3–5 runs a setting: a wide net).", "settings_vs_control")  # fmt: skip
+                   f"{per_setting} runs a setting: a wide net).", "settings_vs_control")  # fmt: skip
 
 
 def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
-    safe, above = safe_band(rates), first_above(rates)
-    if safe is None and above is None:
+    """How often studies of other seeds would make each band statement again, and how this
+    run compares with the study's earlier runs on record."""
+    moved = rates[(rates["band"] != ZERO) & rates["enough"]]
+    if moved.empty:
         return None
     a = ctx.cfg.answer
-    parts = []
-    if safe is not None:
-        parts.append(f"the safe band ends at {safe['kl_high']:g} nats in {safe['safe_edge_share']:.0%}")
-    if above is not None:
-        parts.append(f"{above['band']} nats is above the zero dose in {above['above_share']:.0%}")
-    return Finding(f"Redrawing every setting's seeds ({a.replicates} resampled studies, what another machine's "
-                   f"run amounts to): {'; '.join(parts)} of them.", "answer_bands")  # fmt: skip
+    cells = ", ".join(f"{r.band} nats in {r.above_share:.0%}" for r in moved.itertuples())
+    safe = safe_band(rates)
+    edge = (f"; the safe band ends at {safe['kl_high']:g} nats in {safe['safe_edge_share']:.0%}"
+            if safe is not None else "")  # fmt: skip
+    return Finding(f"Redrawing every setting's seeds ({a.replicates} resampled studies, what a run on another "
+                   f"machine amounts to), each band is above the zero dose in: {cells}{edge}. "
+                   f"{history_sentence(ctx.cfg.sweep, safe)}", "answer_bands")  # fmt: skip
 
 
 def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
@@ -195,12 +203,13 @@ def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
         ax.annotate(f"n={r.updates}\n{r.runs} runs", (centre, r.ci_high), textcoords="offset points",
                     xytext=(0, 4), ha="center", fontsize=7, color="0.3")  # fmt: skip
     ax.set_xscale("log")
-    top = float(np.nanmax([*moved["ci_high"], zero["ci_high"] if zero["updates"] else 0, 0.01]))
-    ax.set_ylim(0, top * 1.25)
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f} %"))
+    ax.set_yscale("symlog", linthresh=1e-3, linscale=0.5)
+    ax.set_ylim(0, 1.5)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.2g} %"))
     ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new), band (nats, log scale)")
     ax.set_ylabel(f"updates followed by a collapse\nwithin {horizon} updates")
     ax.plot([], [], color=PALETTE[ALL], lw=2.4, marker="o", label=f"a band of updates (≥ {min_updates} at risk)")
     ax.plot([], [], color=PALETTE[ALL], lw=1.0, marker="o", mfc="white", alpha=0.5, label="too few to state")
     ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Per update: how often a collapse followed, by the update's KL (log scale above 0.1 %)", fontsize=10)
     return plots.save(fig, stem)
