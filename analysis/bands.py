@@ -65,7 +65,9 @@ def band_names(edges) -> list[str]:
     return [ZERO, *(band_label(lo, hi) for lo, hi in band_edges(edges))]
 
 
-def counts_per_run(trials: pd.DataFrame, edges, dose: str = "kl_mean") -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def counts_per_run(
+    trials: pd.DataFrame, edges, dose: str = "kl_mean"
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Per run (its setting's columns), per band of band_names (ZERO for a control run's
     updates): its updates at risk and the collapses that followed them, as two runs × bands
     arrays, which every band statistic and resample sums."""
@@ -94,7 +96,9 @@ def band_rates(
     return rates_from_counts(updates, collapses, edges, evidence)
 
 
-def rates_from_counts(updates: np.ndarray, collapses: np.ndarray, edges, evidence: Evidence) -> pd.DataFrame:
+def rates_from_counts(
+    updates: np.ndarray, collapses: np.ndarray, edges, evidence: Evidence
+) -> pd.DataFrame:
     n, k, runs = updates.sum(axis=0), collapses.sum(axis=0), (updates > 0).sum(axis=0)
     k0, n0 = int(k[0]), int(n[0])
     bounds = [(np.nan, np.nan), *band_edges(edges)]

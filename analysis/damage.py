@@ -25,7 +25,9 @@ def damage_bins(trials: pd.DataFrame, dose: str = "kl_mean", per_decade: int = 2
     data = trials[trials["gained"].astype(bool) & np.isfinite(trials["return_change"])]
     control = data["algo"].isin(CONTROLS)
     moved = data[~control & (data[dose] > 0)]
-    moved = moved.assign(bin=np.floor(np.log10(moved[dose].to_numpy(float)) * per_decade).astype(int))
+    moved = moved.assign(
+        bin=np.floor(np.log10(moved[dose].to_numpy(float)) * per_decade).astype(int)
+    )
     return pd.concat([data[control].assign(bin=ZERO_BIN), moved.assign(bin=moved["bin"].astype(object))],
                      ignore_index=True)  # fmt: skip
 

@@ -22,7 +22,9 @@ def interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
 
 def pct(p: float) -> str:
     """A per-update rate as a percentage with two significant figures."""
-    return "–" if not np.isfinite(p) else f"{100 * p:.2g} %"
+    if not np.isfinite(p):
+        return "–"
+    return f"{100 * p:.0f}%" if 100 * p >= 10 else f"{100 * p:.2g}%"
 
 
 def band_table(rates: pd.DataFrame) -> pd.DataFrame:
@@ -334,8 +336,10 @@ def mechanism_odds(ratios: pd.DataFrame) -> pd.DataFrame:
             "updates at risk (runs)": [f"{r.updates} ({r.runs})" for r in ratios.itertuples()],
             "followed by a collapse": ratios["collapses"],
             "odds ratio at equal kl_mean [95% CI, clustered by run]": [
-                none_observed(r.collapses, r.updates) if r.separated
-                else interval(r.odds_ratio, r.ci_low, r.ci_high) for r in ratios.itertuples()
+                none_observed(r.collapses, r.updates)
+                if r.separated
+                else interval(r.odds_ratio, r.ci_low, r.ci_high)
+                for r in ratios.itertuples()
             ],  # fmt: skip
             "p": ratios["p_value"].map(lambda p: f"{p:.2g}" if np.isfinite(p) else "–"),
         }

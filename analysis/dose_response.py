@@ -67,7 +67,9 @@ def update_trials(
                     "algo": run["algo"].to_numpy(),
                     "variant": run["variant"].to_numpy(),
                     "env": run["env"].to_numpy(),
-                    "step_size": run["step_size"].to_numpy(dtype=float) if "step_size" in run else np.nan,
+                    "step_size": run["step_size"].to_numpy(dtype=float)
+                    if "step_size" in run
+                    else np.nan,
                     "update": run["update"].to_numpy(),
                     "kl_mean": run["kl_mean"].to_numpy(dtype=float),
                     "kl_max": run["kl_max"].to_numpy(dtype=float),

@@ -36,7 +36,9 @@ def history_sentence(sweep: str, safe: pd.Series | None) -> str:
         return ""
     parts = []
     if SAFE in rows:
-        stated = rows[SAFE].dropna().map(lambda cell: 0.0 if cell == "none" else leading_number(cell))
+        stated = (
+            rows[SAFE].dropna().map(lambda cell: 0.0 if cell == "none" else leading_number(cell))
+        )
         if len(stated):
             same = int((stated == (safe["kl_high"] if safe is not None else 0.0)).sum())
             parts.append(f"{same} of the {len(stated)} earlier runs on record put the safe band's edge where this "
@@ -67,5 +69,7 @@ def headline_row(bands: pd.DataFrame, dose: pd.Series) -> dict:
 
 def safe_edge(bands: pd.DataFrame) -> float | None:
     """The safe band's upper edge from a written answer_bands table (analysis.bands.safe_band)."""
-    safe = safe_band(bands.assign(above=bands["above"].astype(bool), enough=bands["enough"].astype(bool)))
+    safe = safe_band(
+        bands.assign(above=bands["above"].astype(bool), enough=bands["enough"].astype(bool))
+    )
     return None if safe is None else float(safe["kl_high"])

@@ -57,7 +57,7 @@ def across(table: pd.DataFrame) -> pd.DataFrame:
     of its rate and of its ratio to the zero dose's."""
     rows = []
     for band, part in table.groupby("band", sort=False):
-        ratios = part["ratio"][np.isfinite(part["ratio"])]
+        ratios = part["ratio"][np.isfinite(part["ratio"])] if band != ZERO else part["ratio"][:0]
         rows.append({"band": band, "definitions": len(part), "enough": int(part["enough"].sum()),
                      "above": int((part["above"] & part["enough"]).sum()) if band != ZERO else 0,
                      "p_min": part["p"].min(), "p_max": part["p"].max(),
@@ -70,6 +70,10 @@ def across(table: pd.DataFrame) -> pd.DataFrame:
 def per_definition(table: pd.DataFrame) -> pd.DataFrame:
     """One row per definition: its moved runs with a collapse, its safe band's edge, its
     first band above the zero dose and its odds ratio per tenfold kl_mean."""
-    return table.groupby(["drop_frac", "horizon"], sort=False)[
-        ["collapsed_runs", "safe_kl", "first_above_kl", "odds_ratio"]
-    ].first().reset_index()
+    return (
+        table.groupby(["drop_frac", "horizon"], sort=False)[
+            ["collapsed_runs", "safe_kl", "first_above_kl", "odds_ratio"]
+        ]
+        .first()
+        .reset_index()
+    )

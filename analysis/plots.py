@@ -234,7 +234,12 @@ def learning_curves(
     fig, grid = plt.subplots(len(envs) * rows_per_env, columns, figsize=(3.6 * columns, 2.9 * len(envs) * rows_per_env),
                              squeeze=False, sharey="row")  # fmt: skip
     # env i's panels fill its rows_per_env rows of the grid, left to right; the rest stay empty
-    axes = np.array([[grid.flat[i * rows_per_env * columns + j] for j in range(len(algos))] for i in range(len(envs))])
+    axes = np.array(
+        [
+            [grid.flat[i * rows_per_env * columns + j] for j in range(len(algos))]
+            for i in range(len(envs))
+        ]
+    )
     for ax in set(grid.flat) - set(axes.flat):
         ax.set_visible(False)
     reference_lines = {}
@@ -272,7 +277,10 @@ def learning_curves(
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
     mean = "geometric mean" if is_kl else "mean"
     bounds = f"; dotted: {bound_label(dict.fromkeys(kl_bounded_rules()))}" if is_kl else ""
-    fig.suptitle(f"{metric}: {mean} over seeds, band: 95% t interval (n − 1 df){smoothing}{bounds}", fontsize=10)
+    fig.suptitle(
+        f"{metric}: {mean} over seeds, band: 95% t interval (n − 1 df){smoothing}{bounds}",
+        fontsize=10,
+    )
     if reference_lines:
         fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
                    fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip

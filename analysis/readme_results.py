@@ -76,7 +76,9 @@ def headline_history(study: Path, run: dict) -> pd.DataFrame:
         **headline_row(pd.read_csv(study / "answer_bands.csv"), pooled),
         "source": "this report",
     }
-    return pd.concat([pd.read_csv(study / HISTORY), pd.DataFrame([current])], ignore_index=True).fillna("–")
+    return pd.concat(
+        [pd.read_csv(study / HISTORY), pd.DataFrame([current])], ignore_index=True
+    ).fillna("–")
 
 
 def grad_clip_pair_block(results: Path) -> str:

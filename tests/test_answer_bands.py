@@ -36,7 +36,11 @@ def study() -> pd.DataFrame:
 def test_band_rates_are_the_counts_and_fishers_test_against_the_zero_dose():
     rates = band_rates(study(), EDGES, EVIDENCE).set_index("band")
     assert list(rates.index) == [ZERO, "≤ 0.01", "0.01–0.1", "0.1–1", "> 1"]
-    assert (rates.at[ZERO, "collapses"], rates.at[ZERO, "updates"], rates.at[ZERO, "runs"]) == (2, 400, 4)
+    assert (rates.at[ZERO, "collapses"], rates.at[ZERO, "updates"], rates.at[ZERO, "runs"]) == (
+        2,
+        400,
+        4,
+    )
     assert (rates.at["0.1–1", "collapses"], rates.at["0.1–1", "updates"]) == (20, 400)
     assert rates.at["0.1–1", "ratio"] == pytest.approx(10.0)
     expected = fisher_exact([[20, 380], [2, 398]], alternative="greater")[1]
@@ -63,7 +67,9 @@ def test_a_band_without_the_evidence_ends_the_safe_band():
 def test_identical_seeds_replicate_every_statement():
     data = study()
     same = data[data["run_id"].str.endswith("-0")].copy()  # seed 0 of each setting, repeated
-    copies = pd.concat([same.assign(run_id=same["run_id"] + f"#{i}") for i in range(4)], ignore_index=True)
+    copies = pd.concat(
+        [same.assign(run_id=same["run_id"] + f"#{i}") for i in range(4)], ignore_index=True
+    )
     shares = replication(copies, EDGES, EVIDENCE, 20, 0).set_index("band")
     assert shares.at["0.1–1", "above_share"] == 1.0
     assert shares.loc[:, "safe_edge_share"].sum() == 1.0

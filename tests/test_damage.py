@@ -26,7 +26,11 @@ def synthetic(runs: int = 20, updates: int = 100) -> pd.DataFrame:
 def test_the_quantiles_of_a_known_distribution_are_recovered():
     table = damage_quantiles(synthetic(), resamples=50)
     for kl, (low, high) in KNOWN.items():
-        rows = table[table["bin"] == ZERO_BIN] if kl == 0 else table[(table["kl_low"] <= kl) & (kl < table["kl_high"])]
+        rows = (
+            table[table["bin"] == ZERO_BIN]
+            if kl == 0
+            else table[(table["kl_low"] <= kl) & (kl < table["kl_high"])]
+        )
         assert set(rows["updates"]) == {2000}
         for row in rows.itertuples():
             assert row.return_change == pytest.approx(low + row.quantile * (high - low), abs=0.03)

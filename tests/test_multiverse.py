@@ -21,7 +21,9 @@ GRID = definition_grid([0.3, 0.4, 0.5, 0.6, 0.7], [1, 2, 3, 5, 8])
 def collapses_by_hand(drop_frac: float, horizon: int) -> set[str]:
     """The update before the fall sees the most of it: it collapses when the mean of the
     next `horizon` batches is below 1,000 − drop_frac × 1,000."""
-    return {name for name, tail in SHAPES.items() if np.mean(tail[:horizon]) < 1000 * (1 - drop_frac)}
+    return {
+        name for name, tail in SHAPES.items() if np.mean(tail[:horizon]) < 1000 * (1 - drop_frac)
+    }
 
 
 def synthetic_study() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,8 +10,10 @@ from hydra import compose, initialize_config_dir
 from scipy.special import expit
 
 from analysis import render
+from analysis.bands import ZERO
+from analysis.display import pct
 from analysis.section import Context
-from analysis.sections import SECTIONS, kl_parts, out_of_sample, tasks
+from analysis.sections import SECTIONS, headline, kl_parts, out_of_sample, tasks
 from records.load import Records
 from records.paths import CONF_DIR
 from records.schema import METRICS, RUN_COLUMNS
@@ -137,3 +139,18 @@ def test_the_kl_parts_section_finds_that_the_split_does_not_matter_when_it_does_
     odds = report[1][kl_parts.TITLE].data["kl_parts"].set_index("term")
     assert odds.at["shift_share", "ci_low"] <= 1 <= odds.at["shift_share", "ci_high"]
     assert odds.at["log10_kl", "ci_low"] > 1
+
+
+def test_the_answer_states_each_band_with_the_evidence_beside_the_zero_dose_and_no_other(report):
+    part = report[1][headline.TITLE]
+    rates = part.data["answer_bands"]
+    zero = rates[rates["band"] == ZERO].iloc[0]
+    assert part.answer.startswith("Per update, the larger its KL")
+    assert f"against {zero['collapses']}/{zero['updates']} = {pct(zero['p'])}" in part.answer
+    moved = rates[rates["band"] != ZERO]
+    assert moved["enough"].any() and not moved["enough"].all()
+    for r in moved.itertuples():
+        assert (f"{pct(r.p)} at {r.band} nats" in part.answer) == r.enough, r.band
+    # the synthetic risk rises with KL: the largest stated band is above doing nothing
+    assert moved[moved["enough"]].iloc[-1]["above"]
+    assert 1 <= len(part.findings) <= 5

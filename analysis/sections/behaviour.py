@@ -25,11 +25,15 @@ def doses(ctx: Context) -> pd.DataFrame:
     """Per setting: updates, median kl_mean, kl_behaviour and kl_normaliser with their 5–95 %
     ranges, and the normaliser's median share of the behavioural dose."""
     data = ctx.trials.dropna(subset=["kl_behaviour"])
-    data = data.assign(share=data["kl_normaliser"] / data["kl_behaviour"].where(data["kl_behaviour"] > 0))
+    data = data.assign(
+        share=data["kl_normaliser"] / data["kl_behaviour"].where(data["kl_behaviour"] > 0)
+    )
     info = ctx.done.set_index("run_id")[["step_size_key"]]
     data = data.join(info, on="run_id")
     rows = []
-    for (variant, key, size), part in data.groupby(["variant", "step_size_key", "step_size"], sort=False):
+    for (variant, key, size), part in data.groupby(
+        ["variant", "step_size_key", "step_size"], sort=False
+    ):
         row = {"variant": variant, "step_size_key": key, "step_size": size, "updates": len(part)}
         for dose in ("kl_mean", "kl_behaviour", "kl_normaliser"):
             row |= {f"{dose}_median": part[dose].median(), f"{dose}_q05": part[dose].quantile(0.05),
@@ -38,7 +42,9 @@ def doses(ctx: Context) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     order = {v: i for i, v in enumerate(ordered(table["variant"]))}
-    return table.sort_values(["variant", "step_size"], key=lambda c: c.map(order) if c.name == "variant" else c)
+    return table.sort_values(
+        ["variant", "step_size"], key=lambda c: c.map(order) if c.name == "variant" else c
+    )
 
 
 def build(ctx: Context) -> Part | None:

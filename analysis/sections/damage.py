@@ -45,8 +45,13 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
             f"{r.return_change:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if np.isfinite(r.ci_low)
             else f"{r.return_change:+.2f}" for r in part.itertuples()]  # fmt: skip
     first = table.drop_duplicates("bin")
-    return pd.DataFrame({"kl_mean bin (nats)": first["bin"].to_numpy(), "updates (runs)": [
-        f"{r.updates} ({r.runs})" for r in first.itertuples()], **cells}).iloc[: len(wide)]
+    return pd.DataFrame(
+        {
+            "kl_mean bin (nats)": first["bin"].to_numpy(),
+            "updates (runs)": [f"{r.updates} ({r.runs})" for r in first.itertuples()],
+            **cells,
+        }
+    ).iloc[: len(wide)]
 
 
 def quantile_at(table: pd.DataFrame, bin_label: str, q: float) -> pd.Series:
@@ -54,8 +59,11 @@ def quantile_at(table: pd.DataFrame, bin_label: str, q: float) -> pd.Series:
 
 
 def damage_finding(ctx: Context) -> Finding | None:
-    table = ctx.damage
-    bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
+    table, evidence = ctx.damage, ctx.evidence
+    if table.empty:
+        return None
+    enough = (table["updates"] >= evidence.min_updates) & (table["runs"] >= evidence.min_runs)
+    bins = table[enough & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
     if table.empty or len(bins) < 2 or ZERO_BIN not in set(table["bin"]):
         return None
     q_low = min(ctx.cfg.damage.quantiles)
@@ -65,20 +73,29 @@ def damage_finding(ctx: Context) -> Finding | None:
     mid_a, mid_b = quantile_at(table, smallest, 0.5), quantile_at(table, largest, 0.5)
     h = ctx.cfg.update_collapse.horizon
     return Finding(f"With no collapse definition: over the next {h} updates the worst {q_low:.0%} of updates "
-                   f"changed the return by {a['return_change']:+.0%} of the gain or worse at {smallest} nats and "
-                   f"{b['return_change']:+.0%} at {largest} nats, against {zero['return_change']:+.0%} with no update "
-                   f"at all; the median change went from {mid_a['return_change']:+.0%} to "
-                   f"{mid_b['return_change']:+.0%}.", "damage")  # fmt: skip
+                   f"changed the return by {share(a['return_change'])} of the gain or worse at {smallest} nats and "
+                   f"{share(b['return_change'])} at {largest} nats, against {share(zero['return_change'])} with no "
+                   f"update at all; the median change went from {share(mid_a['return_change'])} to "
+                   f"{share(mid_b['return_change'])} (bins of ≥ {evidence.min_updates} updates from ≥ "
+                   f"{evidence.min_runs} runs).", "damage")  # fmt: skip
+
+
+def share(change: float) -> str:
+    """A signed share of the gain, in whole percent, with no −0 %."""
+    rounded = round(100 * change)
+    return f"{rounded:+d}%" if rounded else "0%"
 
 
 def draw(table: pd.DataFrame, horizon: int, stem) -> list:
-    fig, ax = plt.subplots(figsize=(9.0, 4.4))
+    fig, ax = plt.subplots(figsize=(10.5, 4.4))
     bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)]
     zero = table[table["bin"] == ZERO_BIN]
     for q, part in bins.groupby("quantile", sort=True):
         x = np.sqrt(part["kl_low"] * part["kl_high"])
         color = QUANTILE_COLORS.get(round(q, 2), "0.3")
-        ax.plot(x, part["return_change"], marker="o", color=color, lw=1.8, label=f"{q:.0%} quantile")
+        ax.plot(
+            x, part["return_change"], marker="o", color=color, lw=1.8, label=f"{q:.0%} quantile"
+        )
         ax.fill_between(x, part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
         z = zero[np.isclose(zero["quantile"], q)]
         if len(z):
@@ -92,5 +109,5 @@ def draw(table: pd.DataFrame, horizon: int, stem) -> list:
     ax.set_xlabel("kl_mean of the update (nats, log scale); n: updates per bin")
     ax.set_ylabel(f"return change over the next {horizon} updates\n(share of the run's gain)")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.0f} %"))
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return plots.save(fig, stem)

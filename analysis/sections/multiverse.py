@@ -90,7 +90,15 @@ def draw(table: pd.DataFrame, drop_frac: float, horizon: int, stem) -> list:
     order = [tuple(k) for k in zero[keys].to_numpy()]
     x = {k: i for i, k in enumerate(order)}
     fig, (ax, grid) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True, height_ratios=[3, 1.3])
-    ax.plot([x[k] for k in order], zero["p"], color="0.45", marker="s", ms=4, lw=1, label="no update at all")
+    ax.plot(
+        [x[k] for k in order],
+        zero["p"],
+        color="0.45",
+        marker="s",
+        ms=4,
+        lw=1,
+        label="no update at all",
+    )
     bands = [b for b in table["band"].unique() if b != ZERO]
     colors = plt.cm.viridis(np.linspace(0.1, 0.9, len(bands)))
     for band, color in zip(bands, colors, strict=True):
@@ -100,9 +108,12 @@ def draw(table: pd.DataFrame, drop_frac: float, horizon: int, stem) -> list:
         at = [x[(d, h)] for d, h in part[keys].to_numpy()]
         above = part["above"].astype(bool).to_numpy()
         ax.scatter(np.array(at)[above], part["p"][above], color=color, s=22, label=f"{band} nats")
-        ax.scatter(np.array(at)[~above], part["p"][~above], facecolor="white", edgecolor=color, s=22)
+        ax.scatter(
+            np.array(at)[~above], part["p"][~above], facecolor="white", edgecolor=color, s=22
+        )
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.2g} %"))
+    ax.set_yticks([0, 1e-3, 1e-2, 0.1, 1.0])
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:g} %"))
     ax.set_ylabel("updates followed by a collapse")
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     for row, key in enumerate(keys):
