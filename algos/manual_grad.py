@@ -89,12 +89,18 @@ def stacked_tanh_mlp_backward(
     layers: list[torch.Tensor], activations: list[torch.Tensor], grad_out: torch.Tensor
 ) -> list[torch.Tensor]:
     """`tanh_mlp_backward` of stacked MLPs (see `stacked_tanh_mlp_forward`), bit for bit
-    each member's own."""
+    each member's own. The weight gradient of a layer one unit wide is a vector–matrix
+    product, for which mm may take another kernel than bmm's slices (MKL on some CPUs
+    does): that one is taken member by member."""
     grads: list[torch.Tensor] = []
     grad = grad_out
     for i in range(len(layers) // 2 - 1, -1, -1):
         inputs = activations[i]
-        grads[:0] = [torch.bmm(grad.transpose(1, 2), inputs), grad.sum(dim=1)]
+        if grad.shape[2] == 1:
+            weight_grad = torch.stack([g.t().mm(h) for g, h in zip(grad, inputs, strict=True)])
+        else:
+            weight_grad = torch.bmm(grad.transpose(1, 2), inputs)
+        grads[:0] = [weight_grad, grad.sum(dim=1)]
         if i > 0:
             grad = torch.bmm(grad, layers[2 * i]) * (1.0 - inputs * inputs)
     return grads

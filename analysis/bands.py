@@ -8,6 +8,12 @@ the test is too eager to call a band "above"; the safe band it gives errs small,
 direction a practitioner can act on. A band holds evidence only with at least `min_updates`
 updates at risk from at least `min_runs` runs: a band with less gets no rate in a sentence.
 
+The update-level rule flags a fall at each update whose next `horizon` returns hold it, so
+one fall may count at up to about horizon/2 updates, the zero dose's false alarms alike:
+another reason the Fisher test is eager. What a run risks is counted run by run
+(`runs_kept_under`). With several tasks, the bands pool the tasks that have a zero-dose arm
+and compare with its pooled rate (the per-task answers are in the tasks section).
+
 A study on another machine is another draw of each setting's seeds (native numerics differ
 per CPU: docs/guide/numerics.md), so `replication` resamples seeds within every setting and
 counts how often each statement would have been made.
@@ -60,6 +66,13 @@ def is_control(trials: pd.DataFrame) -> pd.Series:
     return trials["algo"].isin(CONTROLS)
 
 
+def with_control_envs(trials: pd.DataFrame) -> pd.DataFrame:
+    """The updates of the envs that have zero-dose updates (all of them when none has: then
+    every band statement says the control is missing)."""
+    envs = set(trials.loc[is_control(trials), "env"])
+    return trials[trials["env"].isin(envs)] if envs else trials
+
+
 def band_names(edges) -> list[str]:
     """ZERO, then each band's label."""
     return [ZERO, *(band_label(lo, hi) for lo, hi in band_edges(edges))]
@@ -69,8 +82,9 @@ def counts_per_run(
     trials: pd.DataFrame, edges, dose: str = "kl_mean"
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Per run (its setting's columns), per band of band_names (ZERO for a control run's
-    updates): its updates at risk and the collapses that followed them, as two runs × bands
-    arrays, which every band statistic and resample sums."""
+    updates): its updates at risk, the collapses that followed them and its largest dose, as
+    runs × bands arrays, which every band statistic and resample sums (or maximises)."""
+    trials = with_control_envs(trials)
     control = is_control(trials).to_numpy()
     band = np.where(control, 0, band_index(trials[dose].to_numpy(), edges) + 1)
     keep = band >= 1 if len(band) else np.zeros(0, bool)
@@ -81,8 +95,10 @@ def counts_per_run(
     shape = (len(runs), len(edges) + 2)
     updates, collapses = np.zeros(shape, int), np.zeros(shape, int)
     np.add.at(updates, (row, band[keep]), 1)
+    largest = np.zeros(shape)
+    np.maximum.at(largest, (row, band[keep]), np.nan_to_num(trials.loc[keep, dose].to_numpy(float)))
     np.add.at(collapses, (row, band[keep]), data["collapse"].astype(int).to_numpy())
-    return runs, updates, collapses
+    return runs, updates, collapses, largest
 
 
 def band_rates(
@@ -92,8 +108,10 @@ def band_rates(
     runs, the rate with its Wilson interval, and against the zero dose: the rate ratio
     (NaN when the zero dose had none), Fisher's one-sided p, `above` (p < alpha) and
     `enough` (the band holds the evidence to be stated)."""
-    _, updates, collapses = counts_per_run(trials, edges, dose)
-    return rates_from_counts(updates, collapses, edges, evidence)
+    _, updates, collapses, largest = counts_per_run(trials, edges, dose)
+    return rates_from_counts(updates, collapses, edges, evidence).assign(
+        kl_seen=largest.max(axis=0, initial=0.0)
+    )
 
 
 def rates_from_counts(
@@ -125,9 +143,10 @@ def band_row(label, low, high, k, n, runs, k0, n0, evidence: Evidence) -> dict:
 
 def safe_band(rates: pd.DataFrame) -> pd.Series | None:
     """The largest band up to which every band, from the smallest, holds the evidence and is
-    not detectably above the zero dose (None when the first is not, or there is no zero dose)."""
+    not detectably above the zero dose (None when the first is not, or the zero dose itself
+    holds too little evidence)."""
     zero = rates[rates["band"] == ZERO].iloc[0]
-    if zero["updates"] == 0:
+    if not zero["enough"]:  # too few zero-dose updates: nothing to be no riskier than
         return None
     safe = None
     for _, row in rates[rates["band"] != ZERO].iterrows():
@@ -138,7 +157,10 @@ def safe_band(rates: pd.DataFrame) -> pd.Series | None:
 
 
 def first_above(rates: pd.DataFrame) -> pd.Series | None:
-    """The smallest band with the evidence that is detectably above the zero dose."""
+    """The smallest band with the evidence that is detectably above the zero dose (None when
+    the zero dose holds too little evidence)."""
+    if not rates[rates["band"] == ZERO].iloc[0]["enough"]:
+        return None
     above = rates[(rates["band"] != ZERO) & rates["enough"] & rates["above"]]
     return above.iloc[0] if len(above) else None
 
@@ -149,13 +171,24 @@ def kept_under(rates: pd.DataFrame, high: float) -> tuple[int, int]:
     return int(part["collapses"].sum()), int(part["updates"].sum())
 
 
-def run_risk(k: int, n: int, updates: int) -> tuple[float, float, float]:
-    """P(at least one collapse in `updates` updates) at the per-update rate k/n, with the
-    bounds of its Wilson interval carried through (updates taken as independent)."""
-    if n == 0:
-        return np.nan, np.nan, np.nan
-    low, high = wilson_interval(k, n)
-    return tuple(float(1.0 - (1.0 - p) ** updates) for p in (k / n, low, high))
+def edge_seen(rates: pd.DataFrame, band: pd.Series) -> float:
+    """A band's upper edge as a number within the data: its nominal edge, or for the open
+    top band the largest dose it holds."""
+    return float(band["kl_high"]) if np.isfinite(band["kl_high"]) else float(band["kl_seen"])
+
+
+def runs_kept_under(trials: pd.DataFrame, high: float, dose: str = "kl_mean") -> dict:
+    """The runs whose every update stayed at or below `high` (moved runs) and the zero-dose
+    runs: how many had at least one update followed by a collapse. Runs, not updates, as the
+    unit: no independence between a run's updates is assumed, and one fall flagged at
+    several updates counts once."""
+    per_run = trials.assign(hit=trials["collapse"].astype(bool) & trials["at_risk"].astype(bool)).groupby(
+        "run_id", sort=False).agg(largest=(dose, "max"), hit=("hit", "any"), algo=("algo", "first"))  # fmt: skip
+    control = per_run["algo"].isin(CONTROLS)
+    kept = per_run[~control & (per_run["largest"] <= high)]
+    zero = per_run[control]
+    return {"runs": len(kept), "collapsed": int(kept["hit"].sum()), "zero_runs": len(zero),
+            "zero_collapsed": int(zero["hit"].sum())}  # fmt: skip
 
 
 def replication(
@@ -166,8 +199,8 @@ def replication(
     same settings: per band, the share of `resamples` resamples (runs drawn with
     replacement within each setting) in which it is `above` the zero dose, and in which
     the safe band ends at it."""
-    runs, updates, collapses = counts_per_run(trials, edges, dose)
-    groups = list(runs.groupby(SETTING, sort=False).indices.values())
+    runs, updates, collapses, _ = counts_per_run(trials, edges, dose)
+    groups = list(runs.groupby(SETTING, sort=False, dropna=False).indices.values())
     rng = np.random.default_rng(seed)
     labels = band_names(edges)[1:]
     above = dict.fromkeys(labels, 0)

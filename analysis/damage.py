@@ -22,14 +22,15 @@ ZERO_BIN = "zero dose"
 def damage_bins(trials: pd.DataFrame, dose: str = "kl_mean", per_decade: int = 2) -> pd.DataFrame:
     """The gained updates with finite return change, each with its `bin` label: ZERO_BIN for
     the zero-dose control's, else the floor of log10(dose) × per_decade (doses ≤ 0 left out)."""
-    data = trials[trials["gained"].astype(bool) & np.isfinite(trials["return_change"])]
+    change = pd.to_numeric(trials["return_change"], errors="coerce")
+    data = trials[trials["gained"].astype(bool) & np.isfinite(change)]
     control = data["algo"].isin(CONTROLS)
     moved = data[~control & (data[dose] > 0)]
     moved = moved.assign(
         bin=np.floor(np.log10(moved[dose].to_numpy(float)) * per_decade).astype(int)
     )
     return pd.concat([data[control].assign(bin=ZERO_BIN), moved.assign(bin=moved["bin"].astype(object))],
-                     ignore_index=True)  # fmt: skip
+                     ignore_index=True).astype({"return_change": float})  # fmt: skip
 
 
 def damage_quantiles(

@@ -107,14 +107,37 @@ def kl_vs_final_return(per_run: pd.DataFrame, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
+def env_variant_grid(
+    envs: list, algos: list, width: float, height: float
+) -> tuple[plt.Figure, np.ndarray]:
+    """One panel per env × variant, each env's panels wrapped into rows of at most
+    MAX_COLUMNS (a figure no wider than about 1,600 px); returns the figure and the panels
+    as an envs × variants array. Panels left over in an env's last row are hidden."""
+    columns = max(1, min(len(algos), MAX_COLUMNS))
+    rows_per_env = -(-len(algos) // columns)
+    fig, grid = plt.subplots(len(envs) * rows_per_env, columns, squeeze=False,
+                             figsize=(width * columns, height * len(envs) * rows_per_env))  # fmt: skip
+    axes = np.array([[grid.flat[i * rows_per_env * columns + j] for j in range(len(algos))]
+                     for i in range(len(envs))]).reshape(len(envs), len(algos))  # fmt: skip
+    for ax in set(grid.flat) - set(axes.flat):
+        ax.set_visible(False)
+    return fig, axes
+
+
+def share_y(axes) -> None:
+    """One y range for one env's panels, so that its rules compare at a glance."""
+    limits = np.array([ax.get_ylim() for ax in axes])
+    for ax in axes:
+        ax.set_ylim(limits[:, 0].min(), limits[:, 1].max())
+
+
 def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
     """A grid of env rows × variant columns (step sizes differ in kind between update
     rules); returns the figure and (axis, that panel's rows sorted by step size) pairs. The
     zero-dose control has no step size: the tables give its rates beside every row."""
     table = table[~table["variant"].isin(CONTROLS)]
     envs, algos = sorted(table["env"].unique()), algos_in(table, "variant")
-    fig, axes = plt.subplots(len(envs), len(algos), figsize=(4.6 * len(algos), 3.8 * len(envs)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = env_variant_grid(envs, algos, 3.6, 3.2)
     panels = []
     for i, env in enumerate(envs):
         for j, algo in enumerate(algos):
@@ -124,9 +147,14 @@ def per_algo_axes(table: pd.DataFrame, ylabel: str) -> tuple[plt.Figure, list]:
             )
             key = rows["step_size_key"].iloc[0] if len(rows) else "step size"
             ax.set_xscale("log")
+            if rows["step_size"].nunique() == 1:  # one step size: a panel around it, not a sliver
+                value = float(rows["step_size"].iloc[0])
+                ax.set_xlim(value / 3, value * 3)
+                ax.set_xticks([value], [f"{value:g}"])
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(f"{key} (log scale)")
             ax.set_ylabel(ylabel)
-            ax.set_title(f"{env}: {LABEL.get(algo, algo)}")
+            ax.set_title(f"{env.split('-')[0]}: {LABEL.get(algo, algo)}", fontsize=9)
             panels.append((ax, rows))
     fig.tight_layout(h_pad=2.0)
     return fig, panels
@@ -149,7 +177,7 @@ def collapse_frequency(table: pd.DataFrame, stem: Path) -> list[Path]:
 
 def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
     fig, panels = per_algo_axes(table, "return")
-    for ax, rows in panels:
+    for k, (ax, rows) in enumerate(panels):
         low = (rows["final_return"] - rows["final_return_ci_low"]).to_numpy()
         high = (rows["final_return_ci_high"] - rows["final_return"]).to_numpy()
         ax.errorbar(rows["step_size"], rows["final_return"], yerr=[low, high], marker="o",
@@ -157,7 +185,8 @@ def return_vs_step_size(table: pd.DataFrame, stem: Path) -> list[Path]:
         ax.plot(
             rows["step_size"], rows["best_return"], marker="^", ls="--", label="best (smoothed)"
         )
-        ax.legend(fontsize=8)
+        if k == 0:  # one legend: the same two lines in every panel
+            ax.legend(fontsize=8)
     return save(fig, stem)
 
 
@@ -229,19 +258,10 @@ def learning_curves(
     if is_kl:
         stats[["mean", "low", "high"]] = 10.0 ** stats[["mean", "low", "high"]]
     envs, algos = sorted(stats["env"].unique()), algos_in(stats, "variant")
+    if is_kl:  # a rule whose KL is 0 throughout (the zero-dose control) has no log-scale panel
+        algos = [a for a in algos if (stats.loc[stats["variant"] == a, "mean"] > 0).any()]
     columns = min(len(algos), MAX_COLUMNS)
-    rows_per_env = -(-len(algos) // columns)
-    fig, grid = plt.subplots(len(envs) * rows_per_env, columns, figsize=(3.6 * columns, 2.9 * len(envs) * rows_per_env),
-                             squeeze=False, sharey="row")  # fmt: skip
-    # env i's panels fill its rows_per_env rows of the grid, left to right; the rest stay empty
-    axes = np.array(
-        [
-            [grid.flat[i * rows_per_env * columns + j] for j in range(len(algos))]
-            for i in range(len(envs))
-        ]
-    )
-    for ax in set(grid.flat) - set(axes.flat):
-        ax.set_visible(False)
+    fig, axes = env_variant_grid(envs, algos, 3.6, 2.9)
     reference_lines = {}
     if references is not None:
         sources = sorted(references["source"].unique())
@@ -259,7 +279,7 @@ def learning_curves(
                 ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.2)
                 if is_kl and algo in kl_bounded_rules():  # the rule itself, not a variant of it
                     ax.axhline(size, color=color, linestyle=":", linewidth=1.2)
-            if is_kl and (panel["mean"] > 0).any():  # the zero-dose control's KL is 0: linear
+            if is_kl:
                 ax.set_yscale("log")
             if sizes:
                 ax.legend(fontsize=6, loc="best")
@@ -274,6 +294,7 @@ def learning_curves(
             ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1e3:.0f}k"))
             if j % columns == 0:
                 ax.set_ylabel(metric + (" (log)" if is_kl else ""), fontsize=8)
+        share_y(axes[i])
     smoothing = f", each run smoothed over {smooth_window} updates" if smooth_window > 1 else ""
     mean = "geometric mean" if is_kl else "mean"
     bounds = f"; dotted: {bound_label(dict.fromkeys(kl_bounded_rules()))}" if is_kl else ""

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 
-from analysis.bands import ZERO, Evidence, band_rates, kept_under, replication, run_risk, safe_band
+from analysis.bands import ZERO, Evidence, band_rates, kept_under, replication, runs_kept_under, safe_band
 from analysis.display import mechanism_odds
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios
 
@@ -15,21 +15,21 @@ EVIDENCE = Evidence(min_updates=50, min_runs=2, alpha=0.05)
 # per band: (kl of its updates, collapses per run), 4 runs of 100 updates each
 DESIGN = {
     "hold": (0.0, [1, 0, 1, 0]),  # the zero dose: 2/400
-    "small": (0.003, [0, 1, 1, 0]),  # ≤ 0.01: 2/400, as the zero dose
-    "mid": (0.03, [1, 1, 0, 1]),  # 0.01–0.1: 3/400, not detectably above
+    "small": (0.01, [0, 1, 1, 0]),  # on the edge: ≤ 0.01, 2/400, as the zero dose
+    "mid": (0.1, [1, 1, 0, 1]),  # on the edge: 0.01–0.1, 3/400, not detectably above
     "large": (0.3, [5, 6, 4, 5]),  # 0.1–1: 20/400, above
 }
 
 
-def study() -> pd.DataFrame:
+def study(design: dict = DESIGN) -> pd.DataFrame:
     frames = []
-    for name, (kl, collapses) in DESIGN.items():
+    for name, (kl, collapses) in design.items():
         for seed, k in enumerate(collapses):
             outcome = np.zeros(100, bool)
             outcome[:k] = True
             frames.append(pd.DataFrame({"run_id": f"{name}-{seed}", "algo": "hold" if name == "hold" else "trpo",
                                         "variant": name, "env": "Hopper-v5", "step_size": kl, "kl_mean": kl,
-                                        "collapse": outcome}))  # fmt: skip
+                                        "collapse": outcome, "at_risk": True}))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
@@ -49,14 +49,20 @@ def test_band_rates_are_the_counts_and_fishers_test_against_the_zero_dose():
     assert rates.at["> 1", "updates"] == 0 and not rates.at["> 1", "enough"]
 
 
-def test_the_safe_band_ends_before_the_first_band_above_and_risk_compounds():
+def test_the_safe_band_ends_before_the_first_band_above_and_runs_kept_in_it_are_counted_once():
     rates = band_rates(study(), EDGES, EVIDENCE)
     safe = safe_band(rates)
     assert safe["band"] == "0.01–0.1"
     assert kept_under(rates, safe["kl_high"]) == (5, 800)
-    risk, low, high = run_risk(5, 800, 100)
-    assert risk == pytest.approx(1 - (1 - 5 / 800) ** 100)
-    assert low < risk < high
+    kept = runs_kept_under(study(), safe["kl_high"])
+    # small and mid runs (8) stayed ≤ 0.1 nats; those with any collapse: 2 + 3; the zero dose: 2 of 4
+    assert kept == {"runs": 8, "collapsed": 5, "zero_runs": 4, "zero_collapsed": 2}
+
+
+def test_a_zero_dose_with_too_few_updates_gives_no_safe_band():
+    thin = study()
+    thin = thin[(thin["variant"] != "hold") | (thin["run_id"] == "hold-0")]  # 100 updates from 1 run
+    assert safe_band(band_rates(thin, EDGES, EVIDENCE)) is None
 
 
 def test_a_band_without_the_evidence_ends_the_safe_band():

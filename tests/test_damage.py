@@ -42,6 +42,18 @@ def test_updates_without_a_gain_are_left_out():
     data.loc[data["kl_mean"] == 3.0, "gained"] = False
     table = damage_quantiles(data, resamples=0)
     assert not (table["kl_low"] > 1).any()
+    assert set(table["updates"]) == {2000}  # the zero dose and the small dose stay
+    assert (table["bin"] == ZERO_BIN).sum() == 3 and len(table) == 6
+
+
+def test_the_bands_resample_runs_not_updates():
+    """Each run's updates share one return change: ten runs are ten observations, and the
+    median's interval is as wide as ten draws make it (resampling updates would make it narrow)."""
+    values = np.linspace(-0.5, 0.5, 10)
+    data = pd.DataFrame({"run_id": np.repeat(np.arange(10), 100), "algo": "pg", "kl_mean": 0.003,
+                         "gained": True, "return_change": np.repeat(values, 100)})  # fmt: skip
+    median = damage_quantiles(data, quantiles=(0.5,), resamples=200).iloc[-1]
+    assert median["ci_high"] - median["ci_low"] > 0.3
 
 
 def test_return_change_is_the_next_mean_against_the_last_as_a_share_of_the_gain():

@@ -64,7 +64,8 @@ def damage_finding(ctx: Context) -> Finding | None:
         return None
     enough = (table["updates"] >= evidence.min_updates) & (table["runs"] >= evidence.min_runs)
     bins = table[enough & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
-    if table.empty or len(bins) < 2 or ZERO_BIN not in set(table["bin"]):
+    zero_rows = table[table["bin"] == ZERO_BIN]
+    if len(bins) < 2 or zero_rows.empty or not np.isfinite(zero_rows["return_change"]).all():
         return None
     q_low = min(ctx.cfg.damage.quantiles)
     smallest, largest = bins.iloc[0]["bin"], bins.iloc[-1]["bin"]
@@ -105,7 +106,11 @@ def draw(table: pd.DataFrame, horizon: int, stem) -> list:
                     xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7, color="0.35")  # fmt: skip
     ax.plot([], [], color="0.4", ls="--", label="no update at all (same quantile)")
     ax.axhline(0, color="0.7", lw=0.8)
-    ax.set_xscale("log")
+    if bins.empty:  # nothing to draw on a log axis: say why instead
+        ax.text(0.5, 0.5, "no bin of kl_mean has enough updates of runs that had gained", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
+    else:
+        ax.set_xscale("log")
     ax.set_xlabel("kl_mean of the update (nats, log scale); n: updates per bin")
     ax.set_ylabel(f"return change over the next {horizon} updates\n(share of the run's gain)")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.0f} %"))

@@ -11,9 +11,16 @@ import numpy as np
 import pandas as pd
 
 from analysis import plots
-from analysis.bands import ZERO, kept_under, run_risk, safe_band, settings_vs_control
+from analysis.bands import (
+    ZERO,
+    edge_seen,
+    runs_kept_under,
+    safe_band,
+    settings_vs_control,
+)
 from analysis.display import band_table, pct
 from analysis.history import history_sentence
+from analysis.intervals import wilson_interval
 from analysis.multiverse import across
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.sections.behaviour import behaviour_finding
@@ -75,9 +82,10 @@ def answer(ctx: Context, rates: pd.DataFrame) -> str:
     a = ctx.cfg.answer
     zero = rates[rates["band"] == ZERO].iloc[0]
     moved = rates[rates["band"] != ZERO]
-    if zero["updates"] == 0:
-        return ("This study has no zero-dose control with updates at risk, so no collapse rate can be set "
-                "beside doing nothing: add the `hold` arm.")  # fmt: skip
+    if not zero["enough"]:
+        return (f"This study's zero-dose control has {zero['updates']} updates at risk from {zero['runs']} runs, "
+                f"fewer than the {a.min_updates} from {a.min_runs} a comparison needs, so no collapse rate can be set "
+                "beside doing nothing: add or extend the `hold` arm.")  # fmt: skip
     stated = moved[moved["enough"]]
     if stated.empty:
         return (f"No band of kl_mean holds {a.min_updates} updates at risk from {a.min_runs} runs yet: too "
@@ -108,8 +116,10 @@ def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
     counts = ", ".join(f"{band} nats under {'all' if r.above == r.definitions else int(r.above)}"
                        for band, r in summary.iloc[::-1].iterrows())  # fmt: skip
     rose = f"all {rising}" if rising == len(grid) else f"{rising} of them"
+    top = table[(table["band"] == summary.index[-1]) & table["enough"].astype(bool)]["p"]
     return (f"Across {span}, the rates rose band by band under {rose}, and each band was above the zero dose "
-            f"under: {counts}.")  # fmt: skip
+            f"under: {counts}; the rates themselves move with the definition ({summary.index[-1]} nats: "
+            f"{pct(top.min())}–{pct(top.max())}).")  # fmt: skip
 
 
 def safe_sentence(ctx: Context, rates: pd.DataFrame) -> str:
@@ -117,15 +127,16 @@ def safe_sentence(ctx: Context, rates: pd.DataFrame) -> str:
     safe = safe_band(rates)
     edges = ctx.multiverse.groupby(["drop_frac", "horizon"])["safe_kl"].first()
     low, high = edges.fillna(0).min(), edges.fillna(0).max()
-    moves = (f"{'none' if low == 0 else f'{low:g} nats'} to {'none' if high == 0 else f'{high:g} nats'}"
-             if low != high else "nowhere else")  # fmt: skip
+    moves = (f"runs from {'none' if low == 0 else f'{low:g} nats'} to {'none' if high == 0 else f'{high:g} nats'}"
+             if low != high else "stays there")  # fmt: skip
     if safe is None:
         return (f"No band is safe under this definition: even the smallest is above the zero dose or too thin "
-                f"to compare (across definitions the safe band runs from {moves}).")  # fmt: skip
+                f"to compare (across definitions the safe band {moves}).")  # fmt: skip
     share = safe["safe_edge_share"]
-    return (f"No excess over standing still was detectable up to {safe['kl_high']:g} nats (the safe band), "
-            f"but its edge is not firm: {share:.0%} of studies with other seeds end it there, and across "
-            f"definitions it runs from {moves}.")  # fmt: skip
+    firm = "firm" if share >= 0.9 and low == high else "not firm"
+    return (f"No excess over standing still was detectable up to {edge_seen(rates, safe):g} nats (the safe band); "
+            f"its edge is {firm}: {share:.0%} of studies with other seeds end it there, and across "
+            f"definitions it {moves}.")  # fmt: skip
 
 
 def first_screen(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> list[Finding]:
@@ -145,6 +156,8 @@ def where_collapses_happen(ctx: Context, rates: pd.DataFrame) -> Finding | None:
     if total == 0 or not firm:
         return None
     edge = float(moved.loc[moved["band"] == firm[0], "kl_low"].iloc[0])
+    if edge <= 0:  # the smallest band is already above everywhere: no smaller updates to count
+        return None
     below = moved[moved["kl_high"] <= edge]
     k, n = int(below["collapses"].sum()), int(below["updates"].sum())
     return Finding(f"{k} of the {total} collapses ({k / total:.0%}) followed updates under {edge:g} nats, the band "
@@ -154,23 +167,31 @@ def where_collapses_happen(ctx: Context, rates: pd.DataFrame) -> Finding | None:
 
 
 def practitioner(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> Finding | None:
+    """What a run kept in the safe band risked, run by run, and which settings stayed at the
+    control's run-level rate."""
     safe = safe_band(rates)
-    zero = rates[rates["band"] == ZERO].iloc[0]
-    if safe is None or zero["updates"] == 0:
+    if safe is None:
         return None
+    edge = edge_seen(rates, safe)
+    kept = runs_kept_under(ctx.trials, edge)
     n_updates = int(ctx.done["updates"].median())
-    k, n = kept_under(rates, safe["kl_high"])
-    risk, low, high = run_risk(k, n, n_updates)
-    base, base_low, base_high = run_risk(int(zero["collapses"]), int(zero["updates"]), n_updates)
-    calm = settings[~settings["above"].astype(bool)]
+    tested = settings[np.isfinite(settings["p_value"].astype(float))]
+    calm = tested[~tested["above"].astype(bool)]
     names = ", ".join(f"{r.variant} {step_size_label(r.variant, r.step_size_key, r.step_size)}"
                       for r in calm.itertuples())  # fmt: skip
-    per_setting = int(settings["runs"].median()) if len(settings) else 0
-    return Finding(f"A run of {n_updates} updates kept at ≤ {safe['kl_high']:g} nats risks a collapse with "
-                   f"probability {risk:.0%} [{low:.0%}, {high:.0%}] (updates taken as independent), against "
-                   f"{base:.0%} [{base_low:.0%}, {base_high:.0%}] for one that never moves. Settings whose runs "
-                   f"collapsed no more often than the zero dose's: {names or 'none'} ({len(calm)} of {len(settings)}; "
-                   f"{per_setting} runs a setting: a wide net).", "settings_vs_control")  # fmt: skip
+    per_setting = int(tested["runs"].median()) if len(tested) else 0
+    if kept["runs"]:
+        low, high = wilson_interval(kept["collapsed"], kept["runs"])
+        zero_low, zero_high = wilson_interval(kept["zero_collapsed"], kept["zero_runs"])
+        runs = (f"Of the runs whose every update stayed ≤ {edge:g} nats, {kept['collapsed']}/{kept['runs']} "
+                f"[{low:.2f}, {high:.2f}] had an update followed by a collapse within their {n_updates} updates, "
+                f"against {kept['zero_collapsed']}/{kept['zero_runs']} [{zero_low:.2f}, {zero_high:.2f}] of the runs "
+                "that never moved. ")  # fmt: skip
+    else:
+        runs = f"No run kept every update ≤ {edge:g} nats. "
+    return Finding(f"{runs}Settings whose runs collapsed not detectably more often than the zero dose's: "
+                   f"{names or 'none'} ({len(calm)} of {len(tested)}; {per_setting} runs a setting: a wide net).",
+                   "settings_vs_control")  # fmt: skip
 
 
 def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
