@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 
-from analysis.bands import ZERO, Evidence, band_rates, kept_under, replication, runs_kept_under, safe_band
+from analysis.bands import (
+    ZERO,
+    Evidence,
+    band_rates,
+    kept_under,
+    replication,
+    runs_kept_under,
+    safe_band,
+)
 from analysis.display import mechanism_odds
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios
 
@@ -61,7 +69,9 @@ def test_the_safe_band_ends_before_the_first_band_above_and_runs_kept_in_it_are_
 
 def test_a_zero_dose_with_too_few_updates_gives_no_safe_band():
     thin = study()
-    thin = thin[(thin["variant"] != "hold") | (thin["run_id"] == "hold-0")]  # 100 updates from 1 run
+    thin = thin[
+        (thin["variant"] != "hold") | (thin["run_id"] == "hold-0")
+    ]  # 100 updates from 1 run
     assert safe_band(band_rates(thin, EDGES, EVIDENCE)) is None
 
 
