@@ -37,7 +37,7 @@ def band_table(rates: pd.DataFrame) -> pd.DataFrame:
             f"{r.collapses}/{r.updates} = {pct(r.p)} [{pct(r.ci_low)}, {pct(r.ci_high)}]" if r.updates else "none"
             for r in rows],
         "runs": rates["runs"],
-        "× zero dose": [f"{r.ratio:.2g}" if np.isfinite(r.ratio) else "–" for r in rows],
+        "× zero dose": [f"{r.ratio:.2g}" if np.isfinite(r.ratio) and np.isfinite(r.kl_low) else "–" for r in rows],
         "p (above zero dose)": [f"{r.p_value:.2g}" if np.isfinite(r.p_value) else "–" for r in rows],
         "enough": ["–" if not np.isfinite(r.kl_low) else ("yes" if r.enough else "no") for r in rows],
     })  # fmt: skip

@@ -47,6 +47,10 @@ def history_sentence(sweep: str, safe: pd.Series | None) -> str:
     if len(crossings) > 1:
         parts.append(f"the old headline, the KL where a fitted curve crossed 10 %, moved from {crossings.min():.2g} "
                      f"to {crossings.max():.2g} nats across {len(crossings)} earlier runs")  # fmt: skip
+    elif len(crossings) == 1:
+        parts.append(
+            f"the earlier run led with the KL where a fitted curve crossed 10 %: {crossings.iloc[0]:.2g} nats"
+        )
     return (f"On record ({HISTORY}): " + "; ".join(parts) + ".") if parts else ""
 
 

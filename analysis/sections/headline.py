@@ -30,6 +30,11 @@ from analysis.vocabulary import ALL, PALETTE, step_size_label
 TITLE = "The answer"
 
 
+def times(ratio: float) -> str:
+    """A rate ratio: two significant figures, whole numbers from 100 on."""
+    return f"{ratio:.0f}×" if ratio >= 100 else f"{ratio:.2g}×"
+
+
 def rate(row) -> str:
     return f"{row['collapses']}/{row['updates']} = {pct(row['p'])}"
 
@@ -90,7 +95,7 @@ def answer(ctx: Context, rates: pd.DataFrame) -> str:
     if stated.empty:
         return (f"No band of kl_mean holds {a.min_updates} updates at risk from {a.min_runs} runs yet: too "
                 "little data to state how the size of an update relates to collapse.")  # fmt: skip
-    cells = ", ".join(f"{pct(r.p)} at {r.band} nats" + (f" ({r.ratio:.2g}×)" if np.isfinite(r.ratio) else "")
+    cells = ", ".join(f"{pct(r.p)} at {r.band} nats" + (f" ({times(r.ratio)})" if np.isfinite(r.ratio) else "")
                       for r in stated.itertuples())  # fmt: skip
     rising = (
         "the more often" if stated["p"].is_monotonic_increasing else "by and large the more often"
@@ -176,10 +181,18 @@ def practitioner(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> F
     kept = runs_kept_under(ctx.trials, edge)
     n_updates = int(ctx.done["updates"].median())
     tested = settings[np.isfinite(settings["p_value"].astype(float))]
-    calm = tested[~tested["above"].astype(bool)]
-    names = ", ".join(f"{r.variant} {step_size_label(r.variant, r.step_size_key, r.step_size)}"
-                      for r in calm.itertuples())  # fmt: skip
+    # a setting (rule and step size) is above when its runs are above the control's in any task
+    verdicts = tested.groupby(["variant", "step_size_key", "step_size"], sort=False)["above"].any()
+    above = [f"{v} {step_size_label(v, k, size)}" for (v, k, size), hit in verdicts.items() if hit]
+    calm = [
+        f"{v} {step_size_label(v, k, size)}" for (v, k, size), hit in verdicts.items() if not hit
+    ]
     per_setting = int(tested["runs"].median()) if len(tested) else 0
+    tasks = tested["env"].nunique()
+    where = " in some task" if tasks > 1 else ""
+    settings_text = (f"Settings whose runs collapsed more often than the zero dose's{where}: {', '.join(above) or 'none'}; "
+                     f"not detectably: {', '.join(calm) or 'none'} ({per_setting} runs a setting"
+                     f"{' and task' if tasks > 1 else ''}: a wide net).")  # fmt: skip
     if kept["runs"]:
         low, high = wilson_interval(kept["collapsed"], kept["runs"])
         zero_low, zero_high = wilson_interval(kept["zero_collapsed"], kept["zero_runs"])
@@ -189,9 +202,7 @@ def practitioner(ctx: Context, rates: pd.DataFrame, settings: pd.DataFrame) -> F
                 "that never moved. ")  # fmt: skip
     else:
         runs = f"No run kept every update ≤ {edge:g} nats. "
-    return Finding(f"{runs}Settings whose runs collapsed not detectably more often than the zero dose's: "
-                   f"{names or 'none'} ({len(calm)} of {len(tested)}; {per_setting} runs a setting: a wide net).",
-                   "settings_vs_control")  # fmt: skip
+    return Finding(runs + settings_text, "settings_vs_control")
 
 
 def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
@@ -205,9 +216,10 @@ def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
     safe = safe_band(rates)
     edge = (f"; the safe band ends at {safe['kl_high']:g} nats in {safe['safe_edge_share']:.0%}"
             if safe is not None else "")  # fmt: skip
-    return Finding(f"Redrawing every setting's seeds ({a.replicates} resampled studies, what a run on another "
-                   f"machine amounts to), each band is above the zero dose in: {cells}{edge}. "
-                   f"{history_sentence(ctx.cfg.sweep, safe)}", "answer_bands")  # fmt: skip
+    text = (f"Redrawing every setting's seeds ({a.replicates} resampled studies, what a run on another machine "
+            f"amounts to), each band is above the zero dose in: {cells}{edge}.")  # fmt: skip
+    history = history_sentence(ctx.cfg.sweep, safe)
+    return Finding(f"{text} {history}" if history else text, "answer_bands")
 
 
 def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
