@@ -305,10 +305,15 @@ def learning_curves(
     if reference_lines:
         fig.legend(reference_lines.values(), reference_lines.keys(), loc="lower center", ncol=3,
                    fontsize=8, title="published (dashed: max over training; dotted: final return)")  # fmt: skip
-        fig.tight_layout(rect=(0, 0.1 / len(envs) + 0.04, 1, 1))
+        fig.tight_layout(rect=(0, 0.1 / len(envs) + 0.04, 1, title_room(fig)))
     else:
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, title_room(fig)))
     return save(fig, stem)
+
+
+def title_room(fig: plt.Figure) -> float:
+    """The top of the panels' area under a one-line suptitle, whatever the figure's height."""
+    return 1.0 - 0.4 / fig.get_figheight()
 
 
 def published_lines(ax: plt.Axes, published: pd.DataFrame, colors: dict) -> dict:
