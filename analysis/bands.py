@@ -165,12 +165,6 @@ def first_above(rates: pd.DataFrame) -> pd.Series | None:
     return above.iloc[0] if len(above) else None
 
 
-def kept_under(rates: pd.DataFrame, high: float) -> tuple[int, int]:
-    """(collapses, updates at risk) of the updates at or below `high` nats."""
-    part = rates[(rates["band"] != ZERO) & (rates["kl_high"] <= high)]
-    return int(part["collapses"].sum()), int(part["updates"].sum())
-
-
 def edge_seen(rates: pd.DataFrame, band: pd.Series) -> float:
     """A band's upper edge as a number within the data: its nominal edge, or for the open
     top band the largest dose it holds."""

@@ -127,7 +127,11 @@ def return_change(
 ) -> np.ndarray:
     """Per update: the change of the mean return over the next `horizon` updates from its
     level, as a fraction of the gain the run had (−1: the whole gain lost; 0: held)."""
-    level, ahead, gain = update_windows(returns, initial, horizon, history)
+    return share_of_gain(*update_windows(returns, initial, horizon, history))
+
+
+def share_of_gain(level: np.ndarray, ahead: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """(ahead − level) / gain where the run had gained (update_windows' three arrays)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(gain > 0, (ahead - level) / gain, np.nan)
 

@@ -22,8 +22,8 @@ from scipy.special import expit, logit
 
 from analysis.collapse import (
     CollapseRule,
-    return_change,
     run_start,
+    share_of_gain,
     update_outcomes,
     update_windows,
 )
@@ -58,8 +58,8 @@ def update_trials(
         initial, history = run_start(returns, info, run_id)
         rule = rules[run["env"].iloc[0]]
         at_risk, collapse = update_outcomes(returns, initial, rule, horizon, history)
-        change = return_change(returns, initial, horizon, history)
-        gain = update_windows(returns, initial, horizon, history)[2]
+        level, ahead, gain = update_windows(returns, initial, horizon, history)
+        change = share_of_gain(level, ahead, gain)
         frames.append(
             pd.DataFrame(
                 {

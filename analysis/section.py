@@ -133,8 +133,9 @@ class Context:
     def bands(self, dose: str = "kl_mean") -> pd.DataFrame:
         """Per-update collapse rates in the answer's KL bands beside the zero dose's
         (analysis.bands), on `dose`."""
-        return self._bands.setdefault(dose, band_rates(self.at_risk, self.cfg.answer.bands,
-                                                       self.evidence, dose))  # fmt: skip
+        if dose not in self._bands:
+            self._bands[dose] = band_rates(self.at_risk, self.cfg.answer.bands, self.evidence, dose)
+        return self._bands[dose]
 
     @cached_property
     def _bands(self) -> dict[str, pd.DataFrame]:

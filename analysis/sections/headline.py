@@ -21,7 +21,7 @@ from analysis.bands import (
 from analysis.display import band_table, pct
 from analysis.history import history_sentence
 from analysis.intervals import wilson_interval
-from analysis.multiverse import across
+from analysis.multiverse import across, per_definition
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.sections.behaviour import behaviour_finding
 from analysis.sections.damage import damage_finding
@@ -97,12 +97,14 @@ def answer(ctx: Context, rates: pd.DataFrame) -> str:
                 "little data to state how the size of an update relates to collapse.")  # fmt: skip
     cells = ", ".join(f"{pct(r.p)} at {r.band} nats" + (f" ({times(r.ratio)})" if np.isfinite(r.ratio) else "")
                       for r in stated.itertuples())  # fmt: skip
-    rising = (
-        "the more often" if stated["p"].is_monotonic_increasing else "by and large the more often"
-    )
-    text = (f"Per update, the larger its KL(π_old‖π_new), {rising} a collapse followed within "
-            f"{ctx.cfg.update_collapse.horizon} updates: {cells} of the updates at risk, against "
-            f"{rate(zero)} for a policy that never moved.")  # fmt: skip
+    h = ctx.cfg.update_collapse.horizon
+    if stated["p"].is_monotonic_increasing:
+        lead = f"Per update, the larger its KL(π_old‖π_new), the more often a collapse followed within {h} updates"
+    elif stated["p"].iloc[-1] > stated["p"].iloc[0]:
+        lead = f"Per update, the larger its KL(π_old‖π_new), by and large the more often a collapse followed within {h} updates"
+    else:
+        lead = f"Per update, a collapse followed within {h} updates with no consistent rise with the update's KL"
+    text = f"{lead}: {cells} of the updates at risk, against {rate(zero)} for a policy that never moved."
     return " ".join([text, multiverse_sentence(ctx, stated), safe_sentence(ctx, rates)])
 
 
@@ -130,7 +132,7 @@ def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
 def safe_sentence(ctx: Context, rates: pd.DataFrame) -> str:
     """The safe band under the report's definition, and how far seeds and definitions move it."""
     safe = safe_band(rates)
-    edges = ctx.multiverse.groupby(["drop_frac", "horizon"])["safe_kl"].first()
+    edges = per_definition(ctx.multiverse)["safe_kl"]
     low, high = edges.fillna(0).min(), edges.fillna(0).max()
     moves = (f"runs from {'none' if low == 0 else f'{low:g} nats'} to {'none' if high == 0 else f'{high:g} nats'}"
              if low != high else "stays there")  # fmt: skip
