@@ -13,7 +13,7 @@ ARGS ?=
 PROBE_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: setup setup-dev setup-ray setup-optuna test test-slow test-cluster check-reproducible lint docs sweep probe report bench clean
+.PHONY: setup setup-dev setup-ray setup-optuna sb3-study test test-slow test-cluster check-reproducible lint docs sweep probe report bench clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,14 @@ report: setup
 bench: setup
 	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) benchmarks/bench.py $(ARGS)
+
+# Stable-Baselines3's PPO, code the suite did not write, measured by the exact-KL monitor
+# (conf/sb3/study.yaml), then its report; REPORT_ARGS: e.g. reference.out_dir=runs to score
+# the dose–response of the suite's own default study on it. A re-run skips what is done.
+sb3-study: setup
+	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	$(PY) experiments/sb3_study.py out_dir=$(OUT_DIR) $(ARGS)
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=sb3_ppo $(REPORT_ARGS)
 
 test: setup-dev
 	$(PY) -m pytest -q

@@ -154,5 +154,8 @@ KNOBS: dict[str, tuple[str, Knob]] = {  # every probe knob -> (its rule, the kno
 
 
 def variant(params: dict) -> str:
-    """The update rule as a researcher names it, from an algo config (with its `name`)."""
+    """The update rule as a researcher names it, from an algo config (with its `name`); a
+    record of code the suite did not write names its own (monitor.record)."""
+    if "variant" in params:
+        return params["variant"]
     return ALGOS[params["name"]].variant(params) or params["name"]

@@ -1,5 +1,7 @@
 """How tables, figures and Findings name, order and colour update rules, their variants and
-the probe's directions: derived from the registry (algos.registry), written nowhere else."""
+the probe's directions: derived from the registry (algos.registry), written nowhere else.
+Rules of code the suite did not write (monitor.record) are admitted by the name their
+records give, after the registry's, with colours the registry leaves free."""
 
 import seaborn as sns
 
@@ -45,6 +47,20 @@ def ordered(present) -> list[str]:
 
 
 CONTROLS = [a.name for a in ALGOS.values() if a.control]  # the zero-dose rules
+
+FREE_COLORS = [c for i, c in enumerate(_COLORS) if i not in {a.color for a in ALGOS.values()}]
+
+
+def admit(names) -> None:
+    """Give each name the registry does not know (a rule or variant of another library's
+    runs) its own label (the name), scope label, place after the registry's and colour:
+    the registry's unused colours first, then a husl wheel; the same names, the same colours."""
+    unknown = sorted(set(names) - set(LABEL))
+    extra = FREE_COLORS + sns.color_palette("husl", max(len(unknown) - len(FREE_COLORS), 0))
+    for name, color in zip(unknown, extra, strict=False):
+        ORDER.append(name)
+        LABEL[name] = SCOPE_LABEL[name] = name
+        PALETTE[name] = color
 
 
 def step_size_label(variant: str, key: str, value: float) -> str:

@@ -63,7 +63,8 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "baseline_return": float(config.get("baseline_return") or "nan"),  # warm starts only
         "history_returns": config.get("history_returns"),
         "warm_start_run": config.get("warm_start_run"),
-        "impl": implementation(config.get("train") or {}, config["algo"]),
+        "impl": config["source"]["library"] if "source" in config
+        else implementation(config.get("train") or {}, config["algo"]),
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),
         "versions": ", ".join(f"{k} {v}" for k, v in (status.get("versions") or {}).items()),
