@@ -141,14 +141,15 @@ class Steps:
     episode_lengths: list[int]
 
 
-def make_envs(env_id: str, num_envs: int) -> list[gym.Env]:
-    """`num_envs` copies of the task as `gym.make` builds it (time limit included).
+def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> list[gym.Env]:
+    """`num_envs` copies of the task as `gym.make` builds it with `env_kwargs` (time limit
+    included).
 
     The collector steps them in its own loop rather than through gymnasium's SyncVectorEnv:
     with the one env a run has by default, the vector env's batching, autoreset and info
     merging cost time every step for nothing it needs.
     """
-    return [gym.make(env_id) for _ in range(num_envs)]
+    return [gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
 
 
 class RolloutCollector:
@@ -166,8 +167,9 @@ class RolloutCollector:
         normalize_reward: bool,
         obs_clip: float | None = 10.0,
         normalize_advantages: bool = True,
+        env_kwargs: dict | None = None,  # gym.make's keyword arguments
     ):
-        self.envs = make_envs(env_id, num_envs)
+        self.envs = make_envs(env_id, num_envs, env_kwargs or {})
         self.num_envs = num_envs
         self.horizon = horizon
         self.gamma = gamma
@@ -324,10 +326,13 @@ def collect_together(
 
 
 def evaluate(
-    actor: GaussianActor, obs_normalizer: ObsNormalizer, env_id: str, episodes: int, seed: int
-) -> float:
-    """Mean return of `episodes` episodes acting with the deterministic (mean) action."""
-    returns, _ = episode_returns(actor, obs_normalizer, env_id, episodes, seed, stochastic=False)
+    actor: GaussianActor, obs_normalizer: ObsNormalizer, env_id: str, episodes: int, seed: int,
+    **make_kwargs,
+) -> float:  # fmt: skip
+    """Mean return of `episodes` episodes acting with the deterministic (mean) action, in an
+    env made with `make_kwargs` (the run's env_kwargs)."""
+    returns, _ = episode_returns(actor, obs_normalizer, env_id, episodes, seed, stochastic=False,
+                                 **make_kwargs)  # fmt: skip
     return float(np.mean(returns))
 
 

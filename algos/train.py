@@ -4,6 +4,7 @@ Knows nothing of Hydra, W&B or files: it hands one metrics row per update to `on
 and, every few updates, the full training state (a checkpoint) to `on_checkpoint`.
 """
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ class Preempted(RuntimeError):
 @dataclass
 class TrainConfig:
     env_id: str = setting("Hopper-v5", None)  # checked by validate.env_problem (made once)
+    # gym.make's keyword arguments for every env of the run: checked by validate.env_problem
+    env_kwargs: dict = setting({}, None, id_neutral={})
     seed: int = setting(0, Int())
     total_steps: int = setting(1_000_000, Int(low=1))  # at least one batch (validate.py)
     num_envs: int = setting(1, Int(low=1))
@@ -139,7 +142,7 @@ def make_learner(config: TrainConfig, compiled: bool = False) -> Learner:
     collector = RolloutCollector(
         config.env_id, config.num_envs, config.horizon, config.seed, config.gamma,
         config.gae_lambda, config.normalize_obs, config.normalize_reward, config.obs_clip,
-        config.normalize_advantages,
+        config.normalize_advantages, config.env_kwargs,
     )  # fmt: skip
     actor = GaussianActor(collector.obs_dim, collector.act_dim, config.hidden,
                           config.init_log_std, config.orthogonal_init)  # fmt: skip
@@ -195,10 +198,11 @@ class Member:
 
 
 def population_key(config: TrainConfig) -> tuple:
-    """What runs trained side by side (`train_together`) must share: the env, and the shapes
-    of the batch and of the networks. Everything else (algo, step size, seed, settings)
-    may differ."""
-    return (config.env_id, config.num_envs, config.horizon, config.hidden)
+    """What runs trained side by side (`train_together`) must share: the env (with its
+    keyword arguments), and the shapes of the batch and of the networks. Everything else
+    (algo, step size, seed, settings) may differ."""
+    env_kwargs = json.dumps(config.env_kwargs, sort_keys=True)
+    return (config.env_id, env_kwargs, config.num_envs, config.horizon, config.hidden)
 
 
 def train(
@@ -415,7 +419,7 @@ class _Running:
         if config.eval_every and update % config.eval_every == 0:
             row["eval_return"] = evaluate(
                 self.learner.actor, self.learner.collector.obs_normalizer, config.env_id,
-                config.eval_episodes, seed=config.seed + 10_000,
+                config.eval_episodes, seed=config.seed + 10_000, **config.env_kwargs,
             )  # fmt: skip
         self.batch = None
         self.member.on_update(row)

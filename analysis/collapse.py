@@ -16,8 +16,28 @@ the policy making it still holds that level (its own return is not already more 
 
 A warm-started run passes its starting policy's last returns as `history`: the level it
 starts at, before its own first update.
+
+Both rules are settings (collapse.rule, update_collapse.rule: `module:function`); a rule of
+one's own is called exactly as the built-in one it replaces, positionally:
+
+  run level     f(returns, rule, initial, history) -> Collapse          (detect_collapse)
+  update level  f(returns, initial, rule, horizon, history) -> (at_risk, collapse)
+                                                                        (update_outcomes)
+
+`rule` is the env's CollapseRule (min_gain, drop_frac, smooth_window, recover_frac); the
+multiverse calls the update-level function under each of its drop_frac (in `rule`) and
+horizon. A Collapse gives, for a collapse, the update indices of the peak and of the
+detection (the fall between them); at_risk and collapse are booleans, one per update.
+
+min_gain is what makes a run one that had learned. An env with no value of its own in
+collapse.min_gain_per_env takes collapse.min_gain_share of its runs' typical gain
+(gain_scales); an env none of whose runs gained gets none (inf): no update of it is at
+risk and no run of it collapses, it is left unjudged.
 """
 
+from __future__ import annotations  # the rules annotate CollapseRule, whose defaults they are
+
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +45,8 @@ import pandas as pd
 
 from records.load import initial_return
 
-
-@dataclass(frozen=True)
-class CollapseRule:
-    smooth_window: int = 5
-    min_gain: float = 100.0
-    drop_frac: float = 0.5
-    recover_frac: float = 0.9
+RUN_LEVEL_ARGUMENTS = ("returns", "rule", "initial", "history")
+UPDATE_LEVEL_ARGUMENTS = ("returns", "initial", "rule", "horizon", "history")
 
 
 @dataclass
@@ -119,6 +134,20 @@ def update_outcomes(
         return at_risk, at_risk & (ahead < floor)
 
 
+@dataclass(frozen=True)
+class CollapseRule:
+    """An env's collapse definition: its parameters and the two functions that apply them
+    (the settings' collapse.rule and update_collapse.rule), so that every caller that is
+    given the rule applies the configured functions."""
+
+    smooth_window: int = 5
+    min_gain: float = 100.0
+    drop_frac: float = 0.5
+    recover_frac: float = 0.9
+    detect: Callable[..., Collapse] = detect_collapse  # the run-level rule
+    outcomes: Callable[..., tuple[np.ndarray, np.ndarray]] = update_outcomes  # update level
+
+
 def return_change(
     returns: np.ndarray,
     initial: float,
@@ -150,8 +179,8 @@ def update_collapses(
 def run_collapses(
     updates: pd.DataFrame, rules: dict[str, CollapseRule], starts: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per run: its initial return (`run_start`), run-level collapse fields and the
-    KL of the fall.
+    """One row per run: its initial return (`run_start`), run-level collapse fields (its
+    rule's `detect`) and the KL of the fall.
 
     `rules` maps env id to its rule; `starts` (indexed by run_id: baseline_return,
     history_returns) gives a warm-started run's untrained return and starting history
@@ -165,7 +194,7 @@ def run_collapses(
         rule = rules[run["env"].iloc[0]]
         returns = run["return_mean"].to_numpy()
         initial, history = run_start(returns, starts, run_id)
-        result = detect_collapse(returns, rule, initial, history)
+        result = rule.detect(returns, rule, initial, history)
         row = {
             "run_id": run_id,
             "initial_return": initial,
@@ -200,3 +229,37 @@ def run_start(
         if np.isfinite(baseline):
             return initial_return(returns, baseline), starts.at[run_id, "history_returns"]
     return initial_return(returns), None
+
+
+def gain_scale(
+    returns: np.ndarray, initial: float, history: np.ndarray | None, smooth_window: int
+) -> float:
+    """What a run had to lose: a warm-started run's starting policy's gain over its initial
+    return (the mean of its `history`: the same for every run started from that policy, so
+    the scale does not depend on what the updates under study did), else the best gain of
+    its return smoothed over `smooth_window` updates (one lucky batch is not a gain). NaN
+    for a run with no finite return."""
+    history = np.asarray(history if history is not None else [], dtype=float)
+    start = history[np.isfinite(history)]
+    if len(start):
+        return float(start.mean() - initial)
+    curve = smooth(returns, smooth_window)
+    curve = curve[np.isfinite(curve)]
+    return float(curve.max() - initial) if len(curve) else float("nan")
+
+
+def gain_scales(
+    updates: pd.DataFrame, starts: pd.DataFrame | None, smooth_window: int
+) -> pd.DataFrame:
+    """Per env: `runs`, its runs that gained (gain_scale > 0), and `scale`, the median of
+    their gains (NaN where none did). The median of the runs that gained, not their mean
+    or best: a few runs that diverged to wild returns, or never learned, do not move it."""
+    rows = []
+    for run_id, run in updates.groupby("run_id", sort=False):
+        returns = run.sort_values("update")["return_mean"].to_numpy(dtype=float)
+        initial, history = run_start(returns, starts, run_id)
+        rows.append({"env": run["env"].iloc[0],
+                     "gain": gain_scale(returns, initial, history, smooth_window)})  # fmt: skip
+    gains = pd.DataFrame(rows, columns=["env", "gain"])
+    gained = gains["gain"].where(gains["gain"] > 0)
+    return gained.groupby(gains["env"]).agg(runs="count", scale="median")

@@ -20,13 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.special import expit, logit
 
-from analysis.collapse import (
-    CollapseRule,
-    run_start,
-    share_of_gain,
-    update_outcomes,
-    update_windows,
-)
+from analysis.collapse import CollapseRule, run_start, share_of_gain, update_windows
 from analysis.intervals import (
     bootstrap_over_runs,
     over_resamples,
@@ -45,11 +39,12 @@ def update_trials(
     """One row per update of the runs in `runs` (run_id, updates, baseline_return and
     history_returns: see analysis.collapse.run_start): run_id, algo, env, kl_mean, kl_max,
     progress (update / the run's number of updates), `at_risk` and `collapse` (the
-    update-level rule), `gained` (the run had gained at least the rule's min_gain: the
-    updates whose `return_change`, analysis.collapse.return_change, is a share of a real
-    gain), and kl_shift, kl_scale, kl_behaviour and kl_normaliser where the records have
-    them (NaN where not). Only updates at risk are trials: one made after the policy has
-    already fallen cannot collapse it again, whatever its size."""
+    update-level rule: its env's `rule.outcomes`, the configured one), `gained` (the run
+    had gained at least the rule's min_gain: the updates whose `return_change`,
+    analysis.collapse.return_change, is a share of a real gain), and kl_shift, kl_scale,
+    kl_behaviour and kl_normaliser where the records have them (NaN where not). Only updates
+    at risk are trials: one made after the policy has already fallen cannot collapse it
+    again, whatever its size."""
     info = runs.set_index("run_id")
     frames = []
     for run_id, run in updates[updates["run_id"].isin(info.index)].groupby("run_id", sort=False):
@@ -57,7 +52,7 @@ def update_trials(
         returns = run["return_mean"].to_numpy(dtype=float)
         initial, history = run_start(returns, info, run_id)
         rule = rules[run["env"].iloc[0]]
-        at_risk, collapse = update_outcomes(returns, initial, rule, horizon, history)
+        at_risk, collapse = rule.outcomes(returns, initial, rule, horizon, history)
         level, ahead, gain = update_windows(returns, initial, horizon, history)
         change = share_of_gain(level, ahead, gain)
         frames.append(

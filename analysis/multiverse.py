@@ -28,8 +28,10 @@ def multiverse(
     evidence: Evidence,
 ) -> pd.DataFrame:
     """One row per definition × band (the zero dose's first): band_rates' columns, with the
-    moved runs that had at least one collapse, the definition's safe band (its upper edge, NaN for none), the first band above the zero
-    dose, and the pooled odds ratio per tenfold kl_mean (NaN where the fit is degenerate)."""
+    moved runs that had at least one collapse, the definition's safe band (its upper edge,
+    NaN for none), the first band above the zero dose, and the pooled odds ratio per tenfold
+    kl_mean (NaN where the fit is degenerate). Each definition applies each env's own
+    update-level rule (`rule.outcomes`, the configured one) at its drop_frac and horizon."""
     frames = []
     for drop_frac, horizon in grid:
         defined = {env: replace(rule, drop_frac=drop_frac) for env, rule in rules.items()}

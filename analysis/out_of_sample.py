@@ -26,6 +26,8 @@ from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_
 
 EPS = 1e-6  # predictions are kept in [EPS, 1 − EPS] so a log-loss stays finite
 KNOB_BASELINE = "knob, its value and the task (the other runs there)"
+BASE_RATE = "base rate (the other held-out runs)"
+OURS = "update size (fitted on the step-size grids)"
 
 
 def predictions(fitted: pd.DataFrame, held_out: pd.DataFrame, column: str = "kl_mean"):
@@ -61,21 +63,25 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def scores(
-    scored: pd.DataFrame, resamples: int, seed: int, others: dict[str, np.ndarray] | None = None
+    scored: pd.DataFrame,
+    resamples: int,
+    seed: int,
+    others: dict[str, np.ndarray] | None = None,
+    name: str = OURS,
 ) -> pd.DataFrame:
-    """Brier score and log-loss of the prediction `p` and of the baselines (and of any
-    `others`, predictions of the same updates), each with its difference from `p` and a
-    95% bootstrap interval over held-out runs (positive: `p` scores better)."""
+    """Brier score and log-loss of the prediction `p` (called `name`) and of the baselines
+    (and of any `others`, predictions of the same updates), each with its difference from
+    `p` and a 95% bootstrap interval over held-out runs (positive: `p` scores better)."""
     y = scored["collapse"].to_numpy(dtype=float)
-    predictors = {"update size (fitted on the step-size grids)": scored["p"].to_numpy()}
+    predictors = {name: scored["p"].to_numpy()}
     predictors |= others or {}
     predictors |= {
-        "base rate (the other held-out runs)": left_out_rates(scored, []),
+        BASE_RATE: left_out_rates(scored, []),
         KNOB_BASELINE: left_out_rates(scored, ["env", "setting"]),
     }
     positions = list(scored.groupby("run_id", sort=False).indices.values())
     rng = np.random.default_rng(seed)
-    ours = predictors["update size (fitted on the step-size grids)"]
+    ours = predictors[name]
     rows = []
     for name, p in predictors.items():
         row = {

@@ -37,6 +37,7 @@ def write_files(out: Path, parts: list[Part]) -> None:
         "answer": lead.answer if lead is not None else None,
         "first_screen": [asdict(f) for f in lead.findings] if lead is not None else [],
         "sections": {part.title: [asdict(f) for f in part.findings] for part in rest},
+        "skipped": {part.title: part.skipped for part in parts if part.skipped},
     }
     (out / "findings.json").write_text(json.dumps(findings, indent=1, ensure_ascii=False) + "\n")
     for part in parts:
@@ -49,9 +50,15 @@ def write_files(out: Path, parts: list[Part]) -> None:
 
 
 def lead_and_rest(parts: list[Part]) -> tuple[Part | None, list[Part]]:
-    """The part that answers (it opens the report) and the sections after it."""
+    """The part that answers (it opens the report) and the sections after it (those
+    skipped left out: `left_out` lists them)."""
     lead = next((part for part in parts if part.answer is not None), None)
-    return lead, [part for part in parts if part is not lead]
+    return lead, [part for part in parts if part is not lead and not part.skipped]
+
+
+def left_out(parts: list[Part]) -> list[str]:
+    """One line per section this report leaves out, saying why."""
+    return [f"{part.title}: {part.skipped}." for part in parts if part.skipped]
 
 
 def anchors(parts: list[Part]) -> set[str]:
@@ -96,6 +103,9 @@ def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) ->
     page.append(
         "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in summary) + "</ul>"
     )
+    if left_out(parts):
+        page.append("<p>Not in this report:</p><ul>"
+                    + "".join(f"<li>{html.escape(x)}</li>" for x in left_out(parts)) + "</ul>")  # fmt: skip
     for part in rest:
         page.append(f"<h2>{html.escape(part.title)}</h2>")
         if part.findings:
@@ -126,6 +136,8 @@ def write_readme(out: Path, sweep: str, parts: list[Part], summary: list[str]) -
             f"{i}. {f.text} ([{f.figure}]({f.figure}.md))" for i, f in enumerate(lead.findings, 1)
         ]
     lines += ["", "## Runs", ""] + [f"- {x}" for x in summary]
+    if left_out(parts):
+        lines += ["", "Not in this report:", ""] + [f"- {x}" for x in left_out(parts)]
     for part in rest:
         lines += ["", f"## {part.title}", ""]
         lines += [f"- {f.text}" for f in part.findings] + ([""] if part.findings else [])

@@ -18,7 +18,7 @@ import pandas as pd
 from joblib import parallel_config
 from omegaconf import DictConfig
 
-from analysis import export, render
+from analysis import export, render, vocabulary
 from analysis.section import Context, Part
 from analysis.sections import SECTIONS
 from analysis.settings import REPORT_KEYS, check_or_exit
@@ -37,6 +37,7 @@ def build_report(cfg: DictConfig) -> Path:
             else f"W&B project {wandb_path(cfg)}"
         )
         raise SystemExit(f"error: no runs of sweep {cfg.sweep} in {where}")
+    vocabulary.admit([*records.runs["algo"], *records.runs["variant"]])
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(cfg, records, out, held_out_settings(cfg.sweep))

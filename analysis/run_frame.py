@@ -11,7 +11,7 @@ from records.load import initial_return
 
 FRAME_COLUMNS = {
     "initial_return": "the untrained policy's return (records.load.initial_return)",
-    "collapsed": "whether the run-level collapse rule fired (analysis.collapse)",
+    "collapsed": "whether the run-level collapse rule (collapse.rule) fired",
     "collapse_step": "env step at which it fired (NaN: no collapse)",
     "peak_step": "env step of the running best the run fell from",
     "drop": "(best − lowest smoothed return after it) / (best − initial_return)",
@@ -74,7 +74,8 @@ def run_frame(
     final_window: int,
     smooth_window: int,
 ) -> pd.DataFrame:
-    """The per-run frame of every run with updates (run_id, then the columns above)."""
+    """The per-run frame of every run with updates (run_id, then the columns above), the
+    collapse columns by each env's rule in `rules` (its configured functions)."""
     starts = runs.set_index("run_id")[["baseline_return", "history_returns"]]
     collapses = run_collapses(updates, rules, starts)
     returns = per_run_returns(updates, final_window, smooth_window)

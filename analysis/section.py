@@ -15,16 +15,24 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from analysis.bands import Evidence, band_rates, replication
-from analysis.collapse import CollapseRule
+from analysis.collapse import (
+    RUN_LEVEL_ARGUMENTS,
+    UPDATE_LEVEL_ARGUMENTS,
+    CollapseRule,
+    detect_collapse,
+    gain_scales,
+    update_outcomes,
+)
 from analysis.damage import damage_quantiles
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios, update_trials
 from analysis.intervals import wilson_interval
 from analysis.multiverse import definition_grid, multiverse
 from analysis.run_frame import run_frame
+from analysis.settings import named_function
 from analysis.tables import collapse_table
 from analysis.tasks import per_task_dose_response, task_interaction
 from analysis.vocabulary import CONTROLS, kl_bounded_rules
-from records.load import Records
+from records.load import Records, load_records
 
 REFERENCE_MECHANISM = "trpo"  # the mechanism the others are compared with at equal KL
 ZERO_DOSE_COLUMNS = ["env", "runs_k", "runs_n", "runs_low", "runs_high", "updates_k", "updates_n",
@@ -63,6 +71,14 @@ class Part:
     # The report's answer in plain words: the part that has one opens the report, its
     # figures and (short) findings on the first screen
     answer: str | None = None
+    # Why the section is not in this report (what the study lacks), in one line; a skipped
+    # Part has nothing else
+    skipped: str | None = None
+
+
+def skipped(title: str, why: str) -> Part:
+    """A section left out of this report, and why: the report lists it in one line."""
+    return Part(title, skipped=why)
 
 
 class Context:
@@ -86,7 +102,17 @@ class Context:
 
     @cached_property
     def rules(self) -> dict[str, CollapseRule]:
-        return collapse_rules(self.cfg, sorted(self.records.runs["env"].unique()))
+        """Each env's collapse rule, its min_gain from the settings or from `gain_scales`."""
+        scales = self.gain_scales["scale"].dropna().to_dict()
+        return collapse_rules(self.cfg, sorted(self.records.runs["env"].unique()), scales)
+
+    @cached_property
+    def gain_scales(self) -> pd.DataFrame:
+        """Per env: its runs that gained and their median gain, the scale of the min_gain
+        of an env the settings give none (analysis.collapse.gain_scales); from every run
+        of the records, held-out ones included, so that both sides share one rule."""
+        starts = self.records.runs.set_index("run_id")[["baseline_return", "history_returns"]]
+        return gain_scales(self.records.updates, starts, self.cfg.collapse.smooth_window)
 
     @cached_property
     def update_rules(self) -> dict[str, CollapseRule]:
@@ -174,6 +200,26 @@ class Context:
         return trials.assign(setting=trials["run_id"].map(self.held_out))
 
     @cached_property
+    def reference_at_risk(self) -> pd.DataFrame:
+        """The updates at risk of the reference study (setting `reference`: a study of the
+        suite's own runs, whose dose–response the transfer section carries over), judged by
+        this report's rules, its envs' min_gain from its own records where the table has none."""
+        ref = self.cfg.reference
+        records = load_records(ref.out_dir, ref.sweep)
+        done = records.runs[records.runs["status"] == "done"]
+        if done.empty:
+            return pd.DataFrame(columns=self.at_risk.columns)
+        starts = records.runs.set_index("run_id")[["baseline_return", "history_returns"]]
+        scales = gain_scales(records.updates, starts, self.cfg.collapse.smooth_window)
+        rules = collapse_rules(
+            self.cfg, sorted(done["env"].unique()), scales["scale"].dropna().to_dict()
+        )
+        drop_frac = self.cfg.update_collapse.drop_frac
+        trials = update_trials(records.updates, done, {env: replace(rule, drop_frac=drop_frac) for env, rule in rules.items()},
+                               self.cfg.update_collapse.horizon)  # fmt: skip
+        return trials[trials["at_risk"].astype(bool)]
+
+    @cached_property
     def held_out_frame(self) -> pd.DataFrame:
         """The per-run frame of the held-out runs."""
         c = self.cfg
@@ -245,31 +291,81 @@ class Context:
 
     @cached_property
     def definition(self) -> str:
-        """The collapse rules in words, with their parameters."""
+        """The collapse rules in words, with their parameters and each env's min_gain."""
         c, u = self.cfg.collapse, self.cfg.update_collapse
-        per_env = ", ".join(f"{k}: {v:g}" for k, v in c.min_gain_per_env.items())
+        run_level = (
+            f"The return_mean, smoothed by a trailing mean over {c.smooth_window} updates, first "
+            f"gains at least min_gain (per env, below) over the run's initial return (the untrained "
+            f"policy's: for a warm-started run, its starting policy's before training), then falls "
+            f"below its running best by more than drop_frac = {c.drop_frac:g} of the gain. "
+            f"Recovered: it later regains {c.recover_frac:g} of the peak gain."
+            if named_function(c.rule, RUN_LEVEL_ARGUMENTS) is detect_collapse
+            else f"The rule `{c.rule}` (collapse.rule), given smooth_window = {c.smooth_window}, "
+            f"min_gain (per env, below), drop_frac = {c.drop_frac:g} and recover_frac = "
+            f"{c.recover_frac:g}."
+        )
+        update_level = (
+            f"An update is at risk when the mean return over the last {u.horizon} updates up to it "
+            f"has gained at least min_gain and its own batch has not already fallen by more than "
+            f"{u.drop_frac:g} of that gain; it collapses when the mean return over the next "
+            f"{u.horizon} updates falls by more than {u.drop_frac:g} of the gain."
+            if named_function(u.rule, UPDATE_LEVEL_ARGUMENTS) is update_outcomes
+            else f"The rule `{u.rule}` (update_collapse.rule), given min_gain, drop_frac = "
+            f"{u.drop_frac:g} and horizon = {u.horizon}."
+        )
         return (
-            f"**Collapse (run level).** The return_mean, smoothed by a trailing mean over {c.smooth_window} "
-            f"updates, first gains at least min_gain = {c.min_gain:g} ({per_env}) over the run's initial "
-            f"return (the untrained policy's: for a warm-started run, its starting policy's before "
-            f"training), then falls below its running best by more than drop_frac = {c.drop_frac:g} of the "
-            f"gain. Recovered: it later regains {c.recover_frac:g} of the peak gain. A run that diverged "
-            f"(non-finite loss, KL or parameters) counts as collapsed; runs that crashed otherwise or did "
-            f"not finish are `excluded`. **Collapse (update level).** An update is at risk when the mean "
-            f"return over the last {u.horizon} updates up to it has gained at least min_gain and its own "
-            f"batch has not already fallen by more than {u.drop_frac:g} of that gain; it collapses when "
-            f"the mean return over the next {u.horizon} updates falls by more than {u.drop_frac:g} of the "
-            f"gain. A warm-started run's starting returns count as the updates before its first."
+            f"**Collapse (run level).** {run_level} A run that diverged (non-finite loss, KL or "
+            f"parameters) counts as collapsed; runs that crashed otherwise or did not finish are "
+            f"`excluded`. **Collapse (update level).** {update_level} A warm-started run's starting "
+            f"returns count as the updates before its first. **min_gain per env.** An env the "
+            f"table (collapse.min_gain_per_env) does not list takes min_gain_share = "
+            f"{c.min_gain_share:g} of the median gain over the initial return of its runs that "
+            f"gained (a warm-started run's gain: its starting policy's; else: its best smoothed "
+            f"return's). " + " ".join(self.threshold_sentences)
         )
 
+    @cached_property
+    def threshold_sentences(self) -> list[str]:
+        """One sentence per env: the min_gain its rules used and where it came from."""
+        table, share = self.cfg.collapse.min_gain_per_env, self.cfg.collapse.min_gain_share
+        sentences = []
+        for env, rule in self.rules.items():
+            runs = int(self.gain_scales["runs"].get(env, 0))
+            if env in table:
+                sentences.append(f"{env}: min_gain = {rule.min_gain:g}, from the table.")
+            elif runs:
+                scale = self.gain_scales.at[env, "scale"]
+                sentences.append(f"{env}: min_gain = {returns(rule.min_gain)}, by the rule "
+                                 f"({share:g} × {returns(scale)}, the median gain of its {runs} "
+                                 f"runs that gained).")  # fmt: skip
+            else:
+                sentences.append(f"{env}: none of its runs gained over its initial return, so the "
+                                 f"rule gives no min_gain and its runs are left unjudged (no "
+                                 f"update at risk, no run collapsed).")  # fmt: skip
+        return sentences
 
-def collapse_rules(cfg: DictConfig, envs: list[str]) -> dict[str, CollapseRule]:
-    """The run-level collapse rule of each env, from the report settings."""
+
+def returns(value: float) -> str:
+    """A return in words: whole units from 100 up, else three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def collapse_rules(
+    cfg: DictConfig, envs: list[str], scales: dict[str, float] | None = None
+) -> dict[str, CollapseRule]:
+    """Each env's collapse rule from the report settings: the configured functions
+    (collapse.rule, update_collapse.rule) and min_gain from collapse.min_gain_per_env, else
+    collapse.min_gain_share × the env's scale in `scales` (analysis.collapse.gain_scales);
+    an env with neither gets min_gain = inf, unjudged."""
     c = cfg.collapse
-    return {
-        env: CollapseRule(
-            c.smooth_window, float(c.min_gain_per_env.get(env, c.min_gain)), c.drop_frac,
-            c.recover_frac,
-        )
-        for env in envs
-    }  # fmt: skip
+    detect = named_function(c.rule, RUN_LEVEL_ARGUMENTS)
+    outcomes = named_function(cfg.update_collapse.rule, UPDATE_LEVEL_ARGUMENTS)
+    scales = scales or {}
+
+    def min_gain(env: str) -> float:
+        if env in c.min_gain_per_env:
+            return float(c.min_gain_per_env[env])
+        return c.min_gain_share * scales[env] if env in scales else float("inf")
+
+    return {env: CollapseRule(c.smooth_window, min_gain(env), c.drop_frac, c.recover_frac,
+                              detect, outcomes) for env in envs}  # fmt: skip

@@ -2,7 +2,11 @@
 reproduction.yaml hold the defaults): checked before a report starts, one line per
 mistake. A key added to those files without an entry here fails the test suite."""
 
+import importlib
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,6 +22,56 @@ from algos.allowed import (
     Real,
     check_settings,
 )
+from analysis.collapse import RUN_LEVEL_ARGUMENTS, UPDATE_LEVEL_ARGUMENTS
+
+
+@dataclass(frozen=True)
+class Function(Allowed):
+    """A function named `module:function` that accepts the call `arguments` (positionally)
+    and gives `gives`: importable, callable and of a compatible signature, checked before
+    the report starts, so that a wrong name fails in one line, not after minutes of work."""
+
+    arguments: tuple[str, ...] = ()
+    gives: str = ""
+
+    def problem(self, key: str, value) -> str | None:
+        problem = super().problem(key, value)
+        if problem:
+            return problem
+        try:
+            named_function(value, self.arguments)
+        except ConfigError as error:
+            return f"{key}={value}: {error}; expected {self.describe(key)}"
+        return None
+
+    def describe(self, key: str) -> str:
+        return f"module:function, a function f({', '.join(self.arguments)}) -> {self.gives}"
+
+
+def named_function(name: str, arguments: tuple[str, ...]) -> Callable:
+    """The function `module:function` names; ConfigError, one line, when it cannot be
+    imported, is not callable or cannot be called with `arguments` positionally."""
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError("not of the form module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # any failure of a user's module on import, as one line
+        raise ConfigError(f"cannot import {module_name} ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())})") from error  # fmt: skip
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ConfigError(f"{module_name} has no function {attribute}")
+    try:
+        signature = inspect.signature(function)
+    except ValueError as error:  # a built-in without one
+        raise ConfigError(f"{attribute} has no signature to check") from error
+    try:
+        signature.bind(*arguments)
+    except TypeError as error:
+        raise ConfigError(f"{attribute}{signature} does not take that call ({error})") from error
+    return function
+
 
 SOURCES = ("records", "wandb")
 FRACTION = Real(0.0, 1.0)  # (0, 1]
@@ -32,11 +86,15 @@ SHARED = {  # the keys both settings files have
 REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "sweep": TEXT,
     "report_dir": TEXT,
+    "collapse.rule": Function(str, arguments=RUN_LEVEL_ARGUMENTS, gives="Collapse"),
     "collapse.smooth_window": Int(low=1),
-    "collapse.min_gain": Real(0.0, low_open=False),
-    "collapse.min_gain_per_env": None,  # env id -> min_gain: each checked by min_gain's rule below
+    "collapse.min_gain_share": FRACTION,
+    "collapse.min_gain_per_env": None,  # env id -> min_gain: each checked as MIN_GAIN below
     "collapse.drop_frac": FRACTION,
     "collapse.recover_frac": FRACTION,
+    "update_collapse.rule": Function(
+        str, arguments=UPDATE_LEVEL_ARGUMENTS, gives="(at_risk, collapse)"
+    ),
     "update_collapse.drop_frac": FRACTION,
     "update_collapse.horizon": Int(low=1),
     "dose_response.bins_per_decade": Int(low=1),
@@ -60,6 +118,8 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "warning.min_runs": Int(low=1),
     "warning.bootstrap": Int(),
     "film.show": FLAG,
+    "reference.out_dir": Allowed(str, optional=True),
+    "reference.sweep": TEXT,
     "film.episodes": Int(low=1),
     "film.frames": Int(low=2),
     "film.size": Int(low=16),
@@ -82,10 +142,13 @@ REPRODUCTION_KEYS: dict[str, Allowed | None] = SHARED | {
 }
 
 
+MIN_GAIN = Real(0.0, low_open=False)  # return units
+
+
 def per_env_min_gain(tree: dict) -> dict[str, Allowed]:
     """collapse.min_gain_per_env.<env>: each a min_gain."""
     envs = (tree.get("collapse") or {}).get("min_gain_per_env") or {}
-    return {f"collapse.min_gain_per_env.{env}": REPORT_KEYS["collapse.min_gain"] for env in envs}
+    return {f"collapse.min_gain_per_env.{env}": MIN_GAIN for env in envs}
 
 
 def check_or_exit(cfg: DictConfig, keys: dict[str, Allowed | None]) -> None:

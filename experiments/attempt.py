@@ -1,5 +1,6 @@
 """Training runs, alone or side by side: each run's attempt claims its record, opens its W&B
-run and its progress bar, and closes them with the status its training ended in.
+run, its TensorBoard event files and its progress bar, and closes them with the status its
+training ended in.
 
 Runs trained side by side (a population: `train_runs` with several specs) share one process
 and one loop (algos.train.train_together); each keeps its own record, checkpoints, W&B run,
@@ -19,6 +20,7 @@ from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import pretrain_spec, starting_state
 from records.lock import LockLost, RunLocked
 from records.store import RunRecord
+from records.tensorboard import TensorBoardLog, discard
 
 
 class Attempt:
@@ -41,6 +43,13 @@ class Attempt:
             for row in record.rows:
                 self.mirror.log(row)
         record.meta["wandb_id"] = self.mirror.run.id
+        self.tensorboard = None
+        if cfg["tensorboard"]:
+            self.tensorboard = TensorBoardLog(record.dir)
+            for row in record.rows:  # a resumed run's updates so far (a new run has none)
+                self.tensorboard.log(row)
+        else:
+            discard(record.dir)  # no earlier attempt's event files either
         record.write_status("running")
         done = resume_state["update"] if resume_state else 0
         self.bar = tqdm(total=spec.config.num_updates, initial=done, unit="update", desc=rid,
@@ -72,6 +81,8 @@ class Attempt:
     def on_update(self, row: dict) -> None:
         self.record.append(row, flush=row["update"] % self.spec.resolved["flush_every"] == 0)
         self.mirror.log(row)
+        if self.tensorboard:
+            self.tensorboard.log(row)
         self.bar.update()
         self.bar.set_postfix(return_mean=f"{row['return_mean']:.1f}",
                              kl_mean=f"{row['kl_mean']:.2e}")  # fmt: skip
@@ -88,6 +99,8 @@ class Attempt:
         elif error is not None:  # recorded as the run's failure; a sweep goes on
             status, reason = "failed", f"{type(error).__name__}: {error}"
         self.bar.close()
+        if self.tensorboard:
+            self.tensorboard.close()
         if status == "lost":  # the record is the other attempt's now: nothing is written
             self.mirror.abandon()
         else:

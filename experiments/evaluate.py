@@ -75,9 +75,9 @@ def evaluate(cfg: DictConfig, update: int) -> dict:
         print(f"evaluate: {policy.differs}: the replayed policy is not the recorded one")
     actor, normalizer = policy.learner.actor, policy.learner.collector.obs_normalizer
     policy.learner.collector.close()
-    env_id = policy.config.env_id
-    returns, lengths = episode_returns(actor, normalizer, env_id, cfg.episodes, cfg.seed,
-                                       cfg.stochastic)  # fmt: skip
+    config = policy.config
+    returns, lengths = episode_returns(actor, normalizer, config.env_id, cfg.episodes, cfg.seed,
+                                       cfg.stochastic, **config.env_kwargs)  # fmt: skip
     low, high = return_interval(returns)
     mode = "stochastic" if cfg.stochastic else "deterministic"
     out = run_dir / "evaluate"
@@ -105,13 +105,15 @@ def filmed(policy: PolicyAt, cfg: DictConfig, path: Path, evaluated_return: floa
     """The first evaluation episode as an mp4; its return must be the evaluation's first."""
     import gymnasium as gym
 
-    probe_env = gym.make(policy.config.env_id)
+    config = policy.config
+    probe_env = gym.make(config.env_id, **config.env_kwargs)
     render_fps = probe_env.metadata["render_fps"]
     probe_env.close()
     every = max(1, round(render_fps / cfg.video_fps))
     frames, filmed_return, _ = film(policy.learner.actor, policy.learner.collector.obs_normalizer,
-                                    policy.config.env_id, cfg.seed, cfg.stochastic,
-                                    lambda t: t % every == 0, cfg.width, cfg.height)  # fmt: skip
+                                    config.env_id, cfg.seed, cfg.stochastic,
+                                    lambda t: t % every == 0, cfg.width, cfg.height,
+                                    **config.env_kwargs)  # fmt: skip
     if filmed_return != evaluated_return:
         raise RuntimeError(f"the filmed episode returned {filmed_return}, the evaluated one "
                            f"{evaluated_return}: rendering changed the episode")  # fmt: skip

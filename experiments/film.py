@@ -24,11 +24,12 @@ def offscreen() -> None:
 
 def film(
     actor: GaussianActor, obs_normalizer, env_id: str, seed: int, stochastic: bool,
-    keep: Callable[[int], bool], width: int, height: int,
+    keep: Callable[[int], bool], width: int, height: int, **env_kwargs,
 ) -> tuple[list[np.ndarray], float, int]:  # fmt: skip
-    """The frames of one episode (reset with `seed`, as episode_returns' first) at the steps t
-    where keep(t) (t = 0: its start), its return and its length. Only those frames are
-    rendered. Raises RuntimeError with INSTALL when nothing can render."""
+    """The frames of one episode (reset with `seed`, as episode_returns' first, in the env
+    made with the run's env_kwargs) at the steps t where keep(t) (t = 0: its start), its
+    return and its length. Only those frames are rendered. Raises RuntimeError with INSTALL
+    when nothing can render."""
     offscreen()
     frames: list[np.ndarray] = []
 
@@ -39,8 +40,8 @@ def film(
 
     try:
         returns, lengths = episode_returns(actor, obs_normalizer, env_id, 1, seed, stochastic,
-                                           watch, render_mode="rgb_array", width=width,
-                                           height=height)  # fmt: skip
+                                           watch, **env_kwargs, render_mode="rgb_array",
+                                           width=width, height=height)  # fmt: skip
     except (AttributeError, ImportError, OSError) as error:  # no GL library to render with
         raise RuntimeError(f"{INSTALL} (MUJOCO_GL={os.environ['MUJOCO_GL']}: "
                            f"{type(error).__name__}: {error})") from error  # fmt: skip

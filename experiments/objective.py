@@ -22,7 +22,8 @@ OBJECTIVES = ("final_return", "best_return", "neg_collapsed")
 
 
 def objective(record_dir: Path, metric: str) -> float:
-    from analysis.run_frame import run_frame  # the analysis is imported only when asked for
+    from analysis.collapse import gain_scales  # the analysis is imported only when asked for
+    from analysis.run_frame import run_frame
     from analysis.section import collapse_rules
 
     row, metrics = read_record(Path(record_dir))
@@ -32,8 +33,11 @@ def objective(record_dir: Path, metric: str) -> float:
         return math.nan
     report = OmegaConf.load(CONF_DIR / "analysis" / "report.yaml")
     records = tidy([(row, metrics)], skipped=[])
-    frame = run_frame(records.runs, records.updates, collapse_rules(report, [row["env"]]),
-                      report.final_window, report.collapse.smooth_window).iloc[0]  # fmt: skip
+    starts = records.runs.set_index("run_id")[["baseline_return", "history_returns"]]
+    scales = gain_scales(records.updates, starts, report.collapse.smooth_window)["scale"]
+    rules = collapse_rules(report, [row["env"]], scales.dropna().to_dict())
+    frame = run_frame(records.runs, records.updates, rules, report.final_window,
+                      report.collapse.smooth_window).iloc[0]  # fmt: skip
     if metric == "neg_collapsed":
         return -float(bool(frame["collapsed"]))
     return float(frame[metric])

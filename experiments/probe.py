@@ -139,7 +139,8 @@ def probe_checkpoint(config: TrainConfig, state: dict, cfg: DictConfig) -> list[
     theta = flat_params(actor)
 
     def evaluate(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return episode_returns(actor, normalizer, config.env_id, cfg.episodes, seed, True)
+        return episode_returns(actor, normalizer, config.env_id, cfg.episodes, seed, True,
+                               **config.env_kwargs)  # fmt: skip
 
     control, lengths = evaluate(cfg.seed)
     again, again_lengths = evaluate(cfg.seed + cfg.episodes)

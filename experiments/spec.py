@@ -38,13 +38,16 @@ def scientific_config(config: TrainConfig) -> dict:
 
 
 def run_id(config: TrainConfig) -> str:
-    """Readable prefix plus a hash of the scientific config: same science, same id."""
+    """Readable prefix plus a hash of the scientific config: same science, same id. The
+    prefix names an env given as module:Env-vN by Env-vN (the hash holds the module), so
+    that the id stays a plain folder name."""
     key = ALGOS[config.algo].step_size_key_of(config.algo_params)
     digest = hashlib.sha256(
         json.dumps(scientific_config(config), sort_keys=True).encode()
     ).hexdigest()[:10]
     value = config.algo_params[key]
-    return f"{config.algo}-{config.env_id}-{key}{value:g}-s{config.seed}-{digest}"
+    env = config.env_id.rpartition(":")[2]
+    return f"{config.algo}-{env}-{key}{value:g}-s{config.seed}-{digest}"
 
 
 def train_config(resolved: dict) -> TrainConfig:
@@ -54,6 +57,7 @@ def train_config(resolved: dict) -> TrainConfig:
     warm_start = resolved["warm_start"]
     return TrainConfig(
         env_id=resolved["env"],
+        env_kwargs=dict(resolved.get("env_kwargs") or {}),  # absent from older records
         seed=resolved["seed"],
         total_steps=resolved["total_steps"],
         num_envs=resolved["num_envs"],

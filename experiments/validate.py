@@ -3,6 +3,8 @@ that says what is wrong and what is allowed."""
 
 import difflib
 import functools
+import importlib
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -38,7 +40,9 @@ WANDB_MODES = ("offline", "online", "disabled")
 # train.* are TrainConfig's fields and algo.* the algo config's: their specs sit beside
 # their defaults in algos/.
 RUN_KEYS: dict[str, Allowed | None] = {
-    "env": None,  # env_problem: registered, makeable, continuous actions
+    "env": None,  # env_problem: registered (after importing module of module:Env-vN),
+    # makeable with env_kwargs, continuous actions
+    "env_kwargs": None,  # a mapping: validate_env; gym.make takes it: env_problem
     "seed": Int(),
     "total_steps": Int(low=1),  # and at least one batch: check_one_batch
     "num_envs": Int(low=1),
@@ -52,6 +56,7 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "progress": FLAG,
     "flush_every": Int(low=1),
     "checkpoints": Int(),
+    "tensorboard": FLAG,
     "trial.metric": OneOf(*OBJECTIVES, optional=True),
     "trial.seeds": Allowed(list, optional=True),  # integers: the seeds one trial averages
     "warm_start.algo": OneOf(*ALGOS, optional=True),
@@ -128,7 +133,7 @@ def validate(cfg: DictConfig) -> dict:
     check_settings(tree, {k: v for k, v in schema(name).items() if not k.startswith("algo.")})
     for key, value in params.items():  # as the user named it: delta, or algo.cg_iters
         fields[key].check(key if cfg.get(key) is not None else f"algo.{key}", value)
-    validate_env(cfg.env)
+    validate_env(cfg.env, tree["env_kwargs"])
     check_one_batch("total_steps", cfg.total_steps, cfg)
     check_combinations(cfg, name, params)
     validate_warm_start(cfg)
@@ -200,24 +205,37 @@ def check_one_batch(key: str, steps, cfg: DictConfig) -> None:
         )
 
 
-def validate_env(env_id: str) -> None:
-    problem = env_problem(env_id)
+def validate_env(env_id: str, env_kwargs) -> None:
+    if not isinstance(env_kwargs, dict):
+        raise ConfigError(f"env_kwargs={env_kwargs} must be a mapping of gym.make's keyword "
+                          "arguments, e.g. +env_kwargs.ctrl_cost_weight=0.1")  # fmt: skip
+    problem = env_problem(env_id, json.dumps(env_kwargs, sort_keys=True))
     if problem:
         raise ConfigError(problem)
 
 
 @functools.cache
-def env_problem(env_id: str) -> str | None:
-    """Why `env_id` cannot be trained on here, or None. Cached: a sweep checks every job,
-    and making the env once per id (not once per job) saves a second a job."""
-    if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.6)
-        hint = f"close matches: {', '.join(close)}" if close else "e.g. Hopper-v5, Walker2d-v5"
-        return f"unknown env '{env_id}'; {hint}"
+def env_problem(env_id: str, env_kwargs: str) -> str | None:
+    """Why `env_id` cannot be trained on here with `env_kwargs` (as JSON), or None. Cached:
+    a sweep checks every job, and making the env once per id (not once per job) saves a
+    second a job."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        problem = import_problem(env_id, module)
+        if problem:
+            return problem
+    if name not in gym.registry:
+        close = difflib.get_close_matches(name, list(gym.registry), n=5, cutoff=0.6)
+        example = f"allowed: an id {module} registers" if module else "e.g. Hopper-v5, Walker2d-v5"
+        hint = f"close matches: {', '.join(close)}" if close else example
+        where = f" (importing {module} registers no such id)" if module else ""
+        return f"unknown env '{name}'{where}; {hint}"
+    kwargs = json.loads(env_kwargs)
     try:
-        env = gym.make(env_id)
-    except Exception as error:  # a registered env whose dependencies are missing
-        return f"env '{env_id}' cannot be created: {error}".splitlines()[0]
+        env = gym.make(env_id, **kwargs)
+    except Exception as error:  # a registered env whose dependencies are missing, a bad kwarg
+        given = f" with env_kwargs={kwargs}" if kwargs else ""
+        return f"env '{env_id}' cannot be created{given}: {error}".splitlines()[0]
     action_space = env.action_space
     env.close()
     if not isinstance(action_space, gym.spaces.Box):
@@ -225,6 +243,19 @@ def env_problem(env_id: str) -> str | None:
             f"env '{env_id}' has a {type(action_space).__name__} action space; "
             "the Gaussian policies here need a continuous (Box) one, e.g. Hopper-v5"
         )
+    return None
+
+
+def import_problem(env_id: str, module: str) -> str | None:
+    """Why the module of a `module:Env-vN` id cannot be imported (gym.make imports it, and
+    importing it registers Env-vN), or None."""
+    try:
+        importlib.import_module(module)
+    except Exception as error:
+        cause = f"{type(error).__name__}: {error}".splitlines()[0]
+        return (f"env '{env_id}': module '{module}' cannot be imported ({cause}); allowed: "
+                "a registered id (e.g. Hopper-v5) or module:Env-vN, where module is importable "
+                "(installed or on PYTHONPATH) and registers Env-vN")  # fmt: skip
     return None
 
 
@@ -262,6 +293,10 @@ def describe_hydra_error(message: str) -> str:
         parent, _, _ = key.rpartition(".")
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = compose(config_name="config")
+        given = OmegaConf.select(base, key)
+        if OmegaConf.is_dict(given) and not given:  # a mapping given whole (env_kwargs={...})
+            return (f"{key} takes its keys with a leading +: +{key}.name=value or "
+                    f"+{key}={{name: value}}")  # fmt: skip
         node = OmegaConf.select(base, parent) if parent else base
         if node is None or (OmegaConf.is_dict(node) and not node):  # empty until given keys,
             # or a group's (hydra.launcher.ray.remote) that the base config does not compose

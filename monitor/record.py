@@ -7,7 +7,8 @@ name, `variant` (which runs form one setting: with the step size, what the repor
 by), its library's hyperparameters (the ones given: a documented subset is enough), which
 of them sizes the updates (`step_size_key`) and where its starting policy came from. Its
 metrics hold what the monitor measured; every metric it could not measure is NaN, as an
-update rule's metrics that do not apply are in the suite's own records.
+update rule's metrics that do not apply are in the suite's own records. Like the suite's
+runs, it also writes TensorBoard event files (records.tensorboard) unless told not to.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ import numpy as np
 from algos.metrics import METRICS
 from experiments.warm_start import HISTORY
 from records.store import RunRecord
+from records.tensorboard import TensorBoardLog, discard
 
 REQUIRED = ("kl_mean",)
 """What every update of a foreign record measures; `step`, `update` and the returns the
@@ -71,6 +73,7 @@ class ForeignRun:
         total_steps: int | None = None,
         warm_start: dict | None = None,
         flush_every: int = 5,
+        tensorboard: bool = True,
     ):
         if step_size_key not in hyperparameters:
             raise ValueError(f"step_size_key {step_size_key!r} is not one of the hyperparameters "
@@ -102,6 +105,8 @@ class ForeignRun:
         self.config = {"run_id": self.run_id, **config}
         self.record = RunRecord(Path(out_dir) / sweep / self.run_id)
         self.flush_every = flush_every
+        self.tensorboard = tensorboard
+        self.events: TensorBoardLog | None = None
         self.active = False
 
     @property
@@ -116,6 +121,9 @@ class ForeignRun:
         self.record.dir.mkdir(parents=True, exist_ok=True)
         self.record.claim()
         self.record.start(self.config)
+        self.events = TensorBoardLog(self.dir) if self.tensorboard else None
+        if not self.tensorboard:
+            discard(self.dir)
         self.active = True
 
     def log(self, step: int, metrics: dict, episodes: Iterable[tuple[float, float]] = ()) -> dict:
@@ -140,11 +148,15 @@ class ForeignRun:
             **metrics,
         }
         self.record.append(row, flush=row["update"] % self.flush_every == 0)
+        if self.events:
+            self.events.log(row)
         return row
 
     def finish(self, status: str = "done", reason: str | None = None) -> None:
         self.record.finish(status, reason)
         self.record.release()
+        if self.events:
+            self.events.close()
         self.active = False
 
     def __enter__(self) -> "ForeignRun":

@@ -38,7 +38,15 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
     metrics = pd.read_parquet(metrics_file) if metrics_file.exists() else pd.DataFrame()
     if status["status"] == "done" and metrics.empty:
         raise ValueError("status done but no metrics")
-    return run_row(config, status, metrics), metrics
+    return run_row(config, status, metrics), with_every_metric(metrics)
+
+
+def with_every_metric(metrics: pd.DataFrame) -> pd.DataFrame:
+    """A record's metrics with every column METRICS declares: one written before a metric
+    existed has it NaN, as a rule it does not apply to has."""
+    if metrics.empty or set(METRICS) <= set(metrics.columns):
+        return metrics
+    return metrics.reindex(columns=[*METRICS, *(c for c in metrics if c not in METRICS)])
 
 
 def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
@@ -63,7 +71,8 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "baseline_return": float(config.get("baseline_return") or "nan"),  # warm starts only
         "history_returns": config.get("history_returns"),
         "warm_start_run": config.get("warm_start_run"),
-        "impl": config["source"]["library"] if "source" in config
+        "impl": config["source"]["library"]
+        if "source" in config
         else implementation(config.get("train") or {}, config["algo"]),
         "wall_s": status.get("wall_s"),
         "git_sha": status.get("git_sha"),

@@ -7,6 +7,11 @@
   lock             who is training it now, and its holder's claim file lock|<host>|<pid>|<n>
                    (records.lock; both gone once the run stops)
   checkpoints/     update_<k>.pt: the full training state at update k (algos.train.Learner)
+  wandb/           the W&B run (experiments.wandb_mirror)
+  tensorboard/     the metrics as TensorBoard event files at global_step = step (records.tensorboard)
+
+A record of code the suite did not write (monitor.record) has no checkpoints; its
+config.yaml names algo.variant and its library (source.library).
 
 The writer (experiments/run.py through records.store) and the readers (records.load, the
 W&B mirror's summary) take their names from here; a test holds both to it.

@@ -235,3 +235,19 @@ def test_a_zero_dose_sb3_run_moves_only_through_its_normaliser(tmp_path):
     assert (updates["kl_mean"] == 0.0).all() and (updates["step_norm"] == 0.0).all()
     assert (updates["kl_behaviour"] > 0.0).all()
     assert np.allclose(updates["kl_behaviour"], updates["kl_normaliser"], rtol=1e-12, atol=0)
+
+
+def test_a_foreign_record_also_writes_its_metrics_for_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, _, policy = tiny_policy()
+    obs = torch.randn(8, 3)
+    run = ForeignRun(tmp_path, "mine", "Toy-v0", 1, "my_pg", {"lr": 0.1}, "lr")
+    with run:
+        for step in (8, 16):
+            with measured_update(run, policy, obs, step=step, episodes=[(1.0, 2)]):
+                pass
+    events = EventAccumulator(str(run.dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("kl_mean")] == [8, 16]
+    assert [e.value for e in events.Scalars("return_mean")] == [1.0, 1.0]

@@ -17,9 +17,11 @@ from analysis.sections import (
     returns,
     step_sizes,
     tasks,
+    transfer,
     update_sizes,
     warning,
 )
 
 SECTIONS = [headline, multiverse, damage, behaviour, tasks, step_sizes, per_update, collapse_film, out_of_sample,
+            transfer,
             kl_parts, probe, mechanisms, implementation, warning, update_sizes, returns]  # fmt: skip

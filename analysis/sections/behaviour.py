@@ -11,7 +11,7 @@ import pandas as pd
 from analysis import plots
 from analysis.bands import safe_band
 from analysis.display import band_table
-from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.section import Context, Figure, Finding, Part, Table, skipped
 from analysis.vocabulary import CONTROLS, PALETTE, ordered, step_size_label
 
 TITLE = "The dose the agent receives"
@@ -49,8 +49,8 @@ def doses(ctx: Context) -> pd.DataFrame:
 
 def build(ctx: Context) -> Part | None:
     if not has_behaviour(ctx):
-        return Part(TITLE, findings=[Finding("Skipped: these records predate kl_behaviour (the dose with the "
-                                             "observation normaliser); re-run the study to have it.", "")])  # fmt: skip
+        return skipped(TITLE, "these records predate kl_behaviour (the dose with the observation "
+                              "normaliser): re-run the study to have it")  # fmt: skip
     table = doses(ctx)
     rates = ctx.bands("kl_behaviour")
     return Part(

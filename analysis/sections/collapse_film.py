@@ -19,7 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from analysis import plots
-from analysis.section import Context, Figure, Finding, Part
+from analysis.section import Context, Figure, Finding, Part, skipped
 from analysis.vocabulary import CONTROLS, LABEL, ordered
 
 TITLE = "What a collapse looks like"
@@ -29,18 +29,21 @@ SCALARS = ("update", "return_before", "return_after", "length_before", "length_a
 
 def build(ctx: Context) -> Part | None:
     film = ctx.cfg.film
-    if not film.show or ctx.cfg.source != "records":
-        return None
+    if not film.show:
+        return skipped(TITLE, "film.show=false")
+    if ctx.cfg.source != "records":
+        return skipped(TITLE, "it replays run records' checkpoints, and the source is W&B")
     chosen = falls(ctx.runs_with_frame, ctx.updates, ctx.cfg.collapse.smooth_window)
     if chosen.empty:
-        return None
+        return skipped(TITLE, "no run collapsed")
     dirs = [Path(ctx.cfg.out_dir) / r.sweep / r.run_id for r in chosen.itertuples()]
-    on_disk = [
-        (d / "config.yaml").exists() for d in dirs
-    ]  # frames without records: nothing to replay
+    on_disk = [  # records of the suite's own runs, with checkpoints to replay
+        (d / "config.yaml").exists() and (d / "checkpoints").is_dir() for d in dirs
+    ]
     chosen, dirs = chosen[on_disk], [d for d, kept in zip(dirs, on_disk, strict=True) if kept]
     if chosen.empty:
-        return None
+        return skipped(TITLE, "the collapsed runs' records hold no checkpoints to replay "
+                              "(records of code the suite did not write have none)")  # fmt: skip
     try:
         strips = Parallel()(
             delayed(filmstrip)(str(d), r.first, r.last, ctx.cfg.seed, film.episodes, film.size,
@@ -133,7 +136,8 @@ def filmstrip(run_dir: str, first: int, last: int, seed: int, episodes: int, siz
         learner = policy.learner
         shots, ret, filmed_length = film(learner.actor, learner.collector.obs_normalizer,
                                          policy.config.env_id, seed, False,
-                                         set(at.tolist()).__contains__, size, size)  # fmt: skip
+                                         set(at.tolist()).__contains__, size, size,
+                                         **policy.config.env_kwargs)  # fmt: skip
         strip |= {f"frames_{name}": shots, f"at_{name}": at, f"return_{name}": ret,
                   f"length_{name}": filmed_length}  # fmt: skip
     return strip

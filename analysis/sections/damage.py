@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.damage import ZERO_BIN
-from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.section import Context, Figure, Finding, Part, Table, skipped
 
 TITLE = "Damage without a threshold"
 QUANTILE_COLORS = {0.1: "#c0392b", 0.5: "#2c3e50", 0.9: "#27ae60"}
@@ -17,7 +17,7 @@ QUANTILE_COLORS = {0.1: "#c0392b", 0.5: "#2c3e50", 0.9: "#27ae60"}
 def build(ctx: Context) -> Part | None:
     table = ctx.damage
     if table.empty:
-        return None
+        return skipped(TITLE, "no update of a finished run was at risk")
     h, g = ctx.cfg.update_collapse.horizon, ctx.cfg.damage
     return Part(
         TITLE,

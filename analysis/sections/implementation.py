@@ -9,7 +9,7 @@ from analysis import display, plots
 from analysis.display import collapse_cell, interval
 from analysis.implementation_effects import finished_runs, versus_base
 from analysis.intervals import apart
-from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.section import Context, Figure, Finding, Part, Table, skipped
 from analysis.tables import GROUP, collapse_table
 from analysis.vocabulary import step_size_label
 
@@ -18,8 +18,8 @@ TITLE = "What prevents collapse? Implementation settings"
 
 def build(ctx: Context) -> Part | None:
     runs = ctx.runs
-    if runs.groupby(GROUP)["impl"].nunique().max() <= 1:  # no rule under several settings
-        return None
+    if runs.groupby(GROUP)["impl"].nunique().max() <= 1:
+        return skipped(TITLE, "no update rule ran under more than one implementation setting")
     table = collapse_table(runs, ctx.frame, ctx.updates, ctx.cfg.seed, [*GROUP, "impl"])
     impl_runs = finished_runs(runs, ctx.frame)
     effects = versus_base(impl_runs)

@@ -6,7 +6,7 @@ import numpy as np
 from analysis import display
 from analysis.display import interval
 from analysis.kl_parts import part_odds_ratios, shift_share_summary
-from analysis.section import Context, Finding, Part, Table
+from analysis.section import Context, Finding, Part, Table, skipped
 
 TITLE = "Which part of the KL carries the risk"
 
@@ -14,7 +14,8 @@ TITLE = "Which part of the KL carries the risk"
 def build(ctx: Context) -> Part | None:
     odds = part_odds_ratios(ctx.at_risk)
     if odds.empty:
-        return None
+        return skipped(TITLE, "no fit: the updates at risk lack kl_shift and kl_scale, or "
+                              "the dose–response could not be fitted")  # fmt: skip
     shares = shift_share_summary(ctx.at_risk)
     horizon = ctx.cfg.update_collapse.horizon
     return Part(

@@ -7,6 +7,7 @@ import pandas as pd
 from analysis import display, plots
 from analysis.display import interval
 from analysis.out_of_sample import (
+    BASE_RATE,
     KNOB_BASELINE,
     calibration,
     calibration_bins,
@@ -14,20 +15,21 @@ from analysis.out_of_sample import (
     predictions,
     scores,
 )
-from analysis.section import Context, Figure, Finding, Part, Table
+from analysis.section import Context, Figure, Finding, Part, Table, skipped
 
 TITLE = "Out of sample: knobs the fit never saw"
-OURS = "update size (fitted on the step-size grids)"
 
 
 def build(ctx: Context) -> Part | None:
     held = ctx.held_out_at_risk
     if held.empty:
-        return None
+        return skipped(
+            TITLE, "no held-out runs (a sweep preset's held_out grids) with updates at risk"
+        )
     d, seed, horizon = ctx.cfg.dose_response, ctx.cfg.seed, ctx.cfg.update_collapse.horizon
     scored = predictions(ctx.at_risk, held)
     if scored is None or scored.empty:
-        return None
+        return skipped(TITLE, "the dose–response could not be fitted on the step-size runs")
     shift = predictions(ctx.at_risk, held, "kl_shift")
     others = {}
     if shift is not None and len(shift) == len(scored):
@@ -71,23 +73,11 @@ def build(ctx: Context) -> Part | None:
 
 def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
     rows = table.set_index("predictor")
-    knob = rows.loc[KNOB_BASELINE]
-    base = rows.loc["base rate (the other held-out runs)"]
     verdict = (
         "does not predict them: the observed rate is outside the prediction's interval"
         if c["miscalibrated"]
         else "predicts the collapses of runs made unstable by other knobs"
     )
-    against = []
-    for name, row in (
-        ("the base rate", base),
-        ("a model of the knob, its value and the task", knob),
-    ):
-        low, high = row["brier_gap_low"], row["brier_gap_high"]
-        word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
-        against.append(
-            f"{word} {name} (Brier score minus the fit's {interval(row['brier_gap'], low, high, '.4f')})"
-        )
     shift = "kl_shift alone (fitted on the step-size grids)"
     shift_text = ""
     if shift in rows.index:
@@ -102,6 +92,22 @@ def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
         f"{c['runs']} runs, predicted P(collapse) {c['predicted']:.3f}, observed {c['observed']:.3f} "
         f"(observed − predicted {interval(c['gap'], c['gap_low'], c['gap_high'], '.3f')}, refitting and "
         f"resampling runs; recalibration slope {slope}, 1 when the spread is right). It "
-        + " and ".join(against) + "." + shift_text,
+        + against_baselines(table) + "." + shift_text,
         "held_out_settings",
     )  # fmt: skip
+
+
+def against_baselines(table: pd.DataFrame) -> str:
+    """How the fit's Brier score compares with the base rate's and the knob model's."""
+    rows = table.set_index("predictor")
+    against = []
+    for name, row in (
+        ("the base rate", rows.loc[BASE_RATE]),
+        ("a model of the knob, its value and the task", rows.loc[KNOB_BASELINE]),
+    ):
+        low, high = row["brier_gap_low"], row["brier_gap_high"]
+        word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
+        against.append(
+            f"{word} {name} (Brier score minus the fit's {interval(row['brier_gap'], low, high, '.4f')})"
+        )
+    return " and ".join(against)

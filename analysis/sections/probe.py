@@ -24,7 +24,7 @@ from analysis.probe_plots import (
     probe_return_vs_kl,
     probe_surrogate_vs_actual,
 )
-from analysis.section import Context, Figure, Finding, Part, Table, collapse_rules
+from analysis.section import Context, Figure, Finding, Part, Table, collapse_rules, skipped
 from analysis.vocabulary import DIRECTIONS, direction_name, knob_name
 
 TITLE = "One update of a controlled size (the probe)"
@@ -47,9 +47,11 @@ def build(ctx: Context) -> Part | None:
     files = probe_files(ctx)
     probe = load_probe(files)
     if probe.empty:
-        return None
+        return skipped(TITLE, "no probe of this sweep's starting policies (make probe; it "
+                              "replays the suite's own warm-start checkpoints)")  # fmt: skip
     drop_frac = ctx.cfg.collapse.drop_frac
-    rules = collapse_rules(ctx.cfg, sorted(probe["env_id"].unique()))
+    scales = ctx.gain_scales["scale"].dropna().to_dict()
+    rules = collapse_rules(ctx.cfg, sorted(probe["env_id"].unique()), scales)
     frame = with_gain(probe, {env: rule.min_gain for env, rule in rules.items()}, drop_frac)
     ladder, knobs, differences = (
         ladder_table(frame),
@@ -57,7 +59,7 @@ def build(ctx: Context) -> Part | None:
         direction_differences(frame),
     )
     if ladder.empty:
-        return None
+        return skipped(TITLE, "no probed checkpoint had gained the collapse rule's min_gain")
     control = {env: control_band(rows) for env, rows in frame.groupby("env_id")}
     labels = direction_labels(ppo_epsilons(files))
     stem = ctx.figure_stem

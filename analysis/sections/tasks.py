@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis import display
 from analysis.display import interval
-from analysis.section import Context, Finding, Part, Table
+from analysis.section import Context, Finding, Part, Table, skipped
 from analysis.tasks import ALPHA
 from analysis.vocabulary import ALL
 
@@ -17,7 +17,7 @@ TITLE = "One answer across tasks"
 
 def build(ctx: Context) -> Part | None:
     if len(ctx.tasks) < 2:
-        return None
+        return skipped(TITLE, "one task: there is nothing to compare across tasks")
     d, horizon = ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
     fits, tests = ctx.per_task, ctx.task_tests
     controls = ctx.zero_dose_by_task

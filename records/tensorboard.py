@@ -1,0 +1,41 @@
+"""TensorBoard event files in a run's record, beside its W&B run: each row's metrics under the
+record's own names, at global_step = the row's `step`, so that `tensorboard --logdir
+runs/<sweep>` shows every run of a study on the axis W&B plots them against.
+
+The folder is written afresh by each attempt: the writer clears it, and the caller logs the
+rows the record holds so far (none for a new run; those kept for a resumed one) before the
+new ones. So the event files hold each step once, whatever an earlier attempt left there
+(a killed attempt's unflushed or later steps included).
+"""
+
+import math
+import shutil
+from pathlib import Path
+
+TENSORBOARD_DIR = "tensorboard"  # <record_dir>/tensorboard/
+
+
+def discard(record_dir: Path) -> None:
+    """Remove the record's event files (a run that writes none must not keep an earlier
+    attempt's)."""
+    shutil.rmtree(Path(record_dir) / TENSORBOARD_DIR, ignore_errors=True)
+
+
+class TensorBoardLog:
+    def __init__(self, record_dir: Path):
+        from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when used
+
+        discard(record_dir)
+        self.writer = SummaryWriter(log_dir=str(Path(record_dir) / TENSORBOARD_DIR))
+
+    def log(self, row: dict) -> None:
+        """One row's metrics, each a scalar at the row's step; NaN ones (a metric the update
+        rule has not) left out, as W&B leaves them out."""
+        step = int(row["step"])
+        for name, value in row.items():
+            value = float(value)
+            if not math.isnan(value):
+                self.writer.add_scalar(name, value, global_step=step)
+
+    def close(self) -> None:
+        self.writer.close()
