@@ -1,9 +1,9 @@
 """KL divergences between diagonal-Gaussian policies: the quantity this suite studies.
 
 Everything here measures KL(π_old‖π_new), the direction TRPO constrains, unless the
-name says `reverse`. Exact values come from the closed form; k1/k3 are the sample
-estimators (Schulman, "Approximating KL divergence") computed from the actions the old
-policy actually took, so they can be compared with what other libraries log.
+name says `reverse`. Exact values come from the closed form; k3 is the sample estimator
+(Schulman, "Approximating KL divergence") computed from the actions the old policy
+actually took, so it can be compared with what other libraries log.
 """
 
 import torch
@@ -37,11 +37,6 @@ def gaussian_kl_parts(
     shift = ((mean_p - mean_q) ** 2 / (2.0 * var_q)).sum(dim=-1)
     scale = (log_std_q - log_std_p + torch.exp(2.0 * log_std_p) / (2.0 * var_q) - 0.5).sum(dim=-1)
     return shift, scale
-
-
-def kl_k1(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:
-    """Unbiased, high-variance estimator of KL(old‖new) from actions a ~ π_old: log π_old/π_new."""
-    return logp_old - logp_new
 
 
 def kl_k3(logp_old: torch.Tensor, logp_new: torch.Tensor) -> torch.Tensor:

@@ -57,10 +57,6 @@ class GaussianActor(nn.Module):
         mean, log_std = self(obs)
         return mean, log_std.clone()
 
-    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        mean, log_std = self(obs)
-        return gaussian_log_prob(mean, log_std, actions)
-
 
 def gaussian_log_prob(
     mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor

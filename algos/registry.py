@@ -2,7 +2,7 @@
 code knows about a rule (its config, its class, its step-size knob and what that knob
 means, how tables and plots name and colour it, the probe's knobs for it). Adding an
 update rule is its module, its entry here and its conf/algo/<name>.yaml; see
-docs/adding-an-update-rule.md.
+docs/develop/adding-an-update-rule.md.
 """
 
 from collections.abc import Callable

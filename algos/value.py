@@ -9,33 +9,17 @@ when fitted alone (`fit_together`; a run alone is a population of one).
 import torch
 import torch.optim.adam as functional_adam
 
-from algos.manual_grad import (
-    stacked_tanh_mlp_backward,
-    stacked_tanh_mlp_forward,
-    tanh_mlp_backward,
-    tanh_mlp_forward,
-)
+from algos.manual_grad import stacked_tanh_mlp_backward, stacked_tanh_mlp_forward
 from algos.minibatch_step import adam_state, hyperparameters
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
 
-def value_grads(
-    params: list[torch.Tensor], obs: torch.Tensor, returns: torch.Tensor
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """∇φ of ½·mean((V − R̂)²) on one minibatch for the critic's `parameters()`, and that
-    loss (by hand, tested equal to autograd: algos.manual_grad)."""
-    activations = tanh_mlp_forward(params, obs)
-    error = activations[-1].squeeze(-1) - returns
-    grads = tanh_mlp_backward(params, activations, (error / obs.shape[0]).unsqueeze(-1))
-    return grads, 0.5 * (error * error).mean()
-
-
 def stacked_value_grads(
     params: list[torch.Tensor], obs: torch.Tensor, returns: torch.Tensor
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """`value_grads` of stacked critics on their own minibatches, (members, samples, ...):
-    each member's gradients and loss are its own `value_grads`'."""
+    """∇φ of ½·mean((V − R̂)²) for stacked critics on their own minibatches, (members,
+    samples, ...), and each member's loss (by hand, tested equal to autograd)."""
     activations = stacked_tanh_mlp_forward(params, obs)
     error = activations[-1].squeeze(-1) - returns
     grads = stacked_tanh_mlp_backward(params, activations, (error / obs.shape[1]).unsqueeze(-1))
@@ -50,9 +34,6 @@ class ValueFitter:
         self.optimizer = adam(critic, lr)
         self.epochs = epochs
         self.minibatch_size = minibatch_size
-
-    def fit(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        return fit_together([self], [batch], [generator])[0]
 
     def adam_state(self) -> list[dict]:
         return adam_state(self.optimizer, list(self.critic.parameters()))

@@ -165,17 +165,6 @@ def share_of_gain(level: np.ndarray, ahead: np.ndarray, gain: np.ndarray) -> np.
         return np.where(gain > 0, (ahead - level) / gain, np.nan)
 
 
-def update_collapses(
-    returns: np.ndarray,
-    initial: float,
-    rule: CollapseRule,
-    horizon: int,
-    history: np.ndarray | None = None,
-) -> np.ndarray:
-    """Boolean per update: the update-level rule's collapses."""
-    return update_outcomes(returns, initial, rule, horizon, history)[1]
-
-
 def run_collapses(
     updates: pd.DataFrame, rules: dict[str, CollapseRule], starts: pd.DataFrame | None = None
 ) -> pd.DataFrame:

@@ -27,10 +27,12 @@ def kl_control(updates: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         rule = dict(zip(RULE, key, strict=True))
         target = rule["step_size"] if rule["step_size_key"] in KL_KEYS else np.nan
         q05, median, q95 = moved.quantile([0.05, 0.5, 0.95])
+        model_ratio = part["kl_model_ratio"].dropna()  # none: a rule without the quadratic model
         rows.append(rule | {
             "updates": len(kl), "median": median, "q05": q05, "q95": q95, "target": target,
             "median_over_target": median / target if np.isfinite(target) else np.nan,
-            "spread": q95 / q05, "model_ratio_median": part["kl_model_ratio"].median(),
+            "spread": q95 / q05,
+            "model_ratio_median": model_ratio.median() if len(model_ratio) else np.nan,
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -120,6 +120,7 @@ def probe_coverage_block(results: Path) -> str:
     return shown.to_markdown(index=False)
 
 
+TRANSFER = "Transfer: the suite's dose–response on these runs"  # analysis.sections.transfer
 SUMMARY_FINDINGS = (
     "With no collapse definition",  # the damage quantiles
     "Redrawing every setting's seeds",  # how often another study would say the same
@@ -133,7 +134,9 @@ def summary_block(results: Path) -> str:
     first screen that say how firm the answer is and what to do with it."""
     lines = []
     for name, what in (("default", "`make sweep`: Hopper-v5, 10 seeds"),
-                       ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d, 5 seeds")):  # fmt: skip
+                       ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d, 5 seeds"),
+                       ("sb3_ppo", "`make sb3-study`: Stable-Baselines3's PPO, code the suite did "
+                                   "not write, Hopper and HalfCheetah, 5 seeds")):  # fmt: skip
         study = results / name
         if not (study / "findings.json").exists():
             continue
@@ -147,12 +150,14 @@ def summary_block(results: Path) -> str:
             for f in findings["first_screen"]
             if f["text"].startswith(SUMMARY_FINDINGS)
         ]
+        lines += [f"  - {f['text']}" for f in findings["sections"].get(TRANSFER, [])]
     return "\n".join(lines) or "_No committed study results yet._"
 
 
 BLOCKS = {"summary": summary_block,
           "default": lambda results: study_block(results, "default"),
           "tasks": lambda results: study_block(results, "tasks"),
+          "sb3_ppo": lambda results: study_block(results, "sb3_ppo"),
           "grad_clip_pair": grad_clip_pair_block, "probe_coverage": probe_coverage_block}  # fmt: skip
 
 

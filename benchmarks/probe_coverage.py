@@ -4,7 +4,7 @@ independent sets of M episodes, many times over, for each interval the probe can
 A 95 % interval should cover the true change (0) in 95 % of repeats. One pool of
 episodes (seeds 0, 1, ...) is evaluated once; repeat r of M takes its control and its
 second set from consecutive blocks of the pool, so every M and interval sees the same
-episodes. Tasks: `bandit` (algos.bandit, an untrained policy) or a run record, whose
+episodes. Tasks: `bandit` (benchmarks/bandit.py, an untrained policy) or a run record, whose
 last checkpoint is the policy (a trained Hopper policy: skewed returns, where a fall ends
 an episode early).
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from algos.bandit import BANDIT
 from algos.rollout import episode_returns
 from algos.train import TrainConfig, make_learner
+from benchmarks.bandit import BANDIT
 from experiments.probe import INTERVALS, paired_change, stored_config
 from experiments.spec import RunSpec
 from records.store import RunRecord, load_checkpoint

@@ -21,12 +21,6 @@ def preset_jobs(preset: str, part: str = "all") -> list[list[str]]:
             expand_jobs(chosen, list(sweep.envs), list(sweep.seeds), [], [])]  # fmt: skip
 
 
-def preset_run_ids(preset: str, part: str = "all") -> list[str]:
-    """The run ids of a preset's jobs (a run two jobs share counted once)."""
-    ids = (RunSpec.from_cfg(compose_run_config(job)).run_id for job in preset_jobs(preset, part))
-    return list(dict.fromkeys(ids))
-
-
 def held_out_settings(preset: str) -> dict[str, str]:
     """Run id -> its held-out setting in words: the grid's name and the values its varying
     axes take (`ppo_lr lr=0.003`); {} for a preset without held-out grids, or a sweep that

@@ -68,7 +68,9 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
         "diverged": status["status"] == "failed" and reason.startswith("DivergenceError"),
         "updates": len(metrics),
         "steps": int(metrics["step"].iloc[-1]) if len(metrics) else 0,
-        "baseline_return": float(config.get("baseline_return") or "nan"),  # warm starts only
+        "baseline_return": float(  # warm starts only; an untrained return of exactly 0 too
+            config["baseline_return"] if config.get("baseline_return") is not None else "nan"
+        ),
         "history_returns": config.get("history_returns"),
         "warm_start_run": config.get("warm_start_run"),
         "impl": config["source"]["library"]

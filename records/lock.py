@@ -6,6 +6,7 @@ skipped), a stale lock is taken over and said so, only its owner releases it, an
 that finds its lock gone or taken stops writing.
 """
 
+import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,14 @@ from flufl.lock import Lock, LockState, NotLockedError, TimeOutError
 
 LIFETIME_S = 900  # a lock whose holder has not written for this long is stale, on any host
 CLOCK_SLOP = timedelta(seconds=10)  # hosts' clocks differ by this much at most
+FLUFL_LOG = logging.getLogger("flufl.lock")
+
+
+def not_a_timeout(record: logging.LogRecord) -> bool:
+    """Drops flufl.lock's ERROR "timed out", logged before each TimeOutError: a claim never
+    waits, so for it a timeout is the ordinary answer "held elsewhere", which RunLocked
+    carries. Its other errors still show."""
+    return record.getMessage() != "timed out"
 
 
 class RunLocked(RuntimeError):
@@ -65,12 +74,15 @@ class RunLock:
         if os.path.lexists(self.path) and self.is_stale():
             note = f"took over stale lock of {self.holder()}"
             self.break_stale()
+        FLUFL_LOG.addFilter(not_a_timeout)
         try:
             self.lock.lock(timeout=0)
         except TimeOutError:
             raise RunLocked(
                 f"{self.path.parent.name} is being trained by {self.holder()}"
             ) from None
+        finally:
+            FLUFL_LOG.removeFilter(not_a_timeout)
         return note
 
     def break_stale(self) -> None:

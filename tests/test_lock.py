@@ -1,7 +1,9 @@
 """The run lock, with real processes: one holder at a time, a dead or expired holder taken
-over and said so, only its owner releases it, and an attempt that lost it writes nothing."""
+over and said so, only its owner releases it, an attempt that lost it writes nothing, and
+a lock held elsewhere (a claim refused, a wait for a starting policy) logs no ERROR."""
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -13,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import experiments.warm_start
 import records.lock
+from experiments.attempt import train_run
 from experiments.run import run
+from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
+from experiments.warm_start import pretrain_spec, starting_state
 from records.lock import LockLost, RunLock, RunLocked
 from records.paths import REPO_ROOT
 from records.store import RunRecord
@@ -82,6 +88,49 @@ def test_the_lock_of_a_killed_process_is_taken_over_and_said_so(tmp_path):
     assert lock.owned()
     lock.release()
     assert not list(path.parent.iterdir())  # the dead holder's claim file went with its lock
+
+
+def test_a_claim_refused_by_a_live_holder_logs_no_error(tmp_path, caplog):
+    """A lock held elsewhere is the ordinary case of a sweep, not an error: flufl.lock's
+    own ERROR "timed out" is not passed on, and its logger is left without the filter."""
+    path = tmp_path / "run" / "lock"
+    process = holder(path, hold_s=3.0)
+    claimed(process)
+    with caplog.at_level(logging.DEBUG), pytest.raises(RunLocked):
+        RunLock(path).claim()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert logging.getLogger("flufl.lock").filters == []
+    assert process.communicate(timeout=30)[0].strip() == "owned"
+
+
+def test_a_run_whose_starting_policy_another_process_claims_waits_without_an_error(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    """Two runs that need one starting policy at once: the one whose claim comes second
+    waits for the other's (its plain lines say so; nothing is logged as an ERROR), then
+    uses it."""
+    monkeypatch.setattr(experiments.warm_start, "WAIT_S", 0.2)
+    cfg = compose_run_config(["algo=pg", "lr=0.01", "env=InvertedPendulum-v5", "total_steps=128",
+                              "train.horizon=64", "train.hidden=[8]", "wandb.mode=disabled",
+                              "warm_start.algo=ppo", "warm_start.total_steps=128",
+                              "progress=false", f"out_dir={tmp_path}"])  # fmt: skip
+    spec = RunSpec.from_cfg(cfg)
+    other = []
+
+    def claimed_in_between(pre: RunSpec, show_progress: bool) -> str:
+        """The other process claims between this run's look at the lock and its claim."""
+        if not other:
+            other.append(holder(pre.record_dir / "lock", hold_s=2.0))
+            claimed(other[0])
+        return train_run(pre, show_progress)
+
+    with caplog.at_level(logging.DEBUG):
+        warm = starting_state(spec, claimed_in_between)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    rid = pretrain_spec(spec).run_id
+    assert warm.run_id == rid
+    assert capsys.readouterr().out.count(f"waiting for the starting policy {rid}") == 1
+    assert other[0].communicate(timeout=30)[0].strip() == "owned"
 
 
 def test_a_live_holder_past_its_lifetime_is_taken_over(tmp_path, monkeypatch):

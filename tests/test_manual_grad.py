@@ -11,7 +11,7 @@ from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
 from algos.policy import GaussianActor, ValueNet, flat_params
 from algos.ppo import OBJECTIVES, PPOConfig, PPOUpdate, ppo_grads, ppo_objective
 from algos.surrogate import ratio
-from algos.value import ValueFitter, value_grads
+from algos.value import ValueFitter, fit_together, stacked_value_grads
 from tests.conftest import make_batch
 
 
@@ -65,10 +65,11 @@ def test_critic_gradient_equals_autograd(seed):
     reference = copy.deepcopy(critic)
     expected_loss = 0.5 * ((reference(batch.obs) - batch.returns) ** 2).mean()
     expected_loss.backward()
-    grads, loss = value_grads(list(critic.parameters()), batch.obs, batch.returns)
+    params = [p.unsqueeze(0) for p in critic.parameters()]  # a population of one
+    grads, loss = stacked_value_grads(params, batch.obs[None], batch.returns[None])
     assert loss.item() == pytest.approx(expected_loss.item(), rel=1e-12)
     for got, want in zip(grads, reference.parameters(), strict=True):
-        torch.testing.assert_close(got, want.grad, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(got[0], want.grad, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("max_norm", [None, 0.5, 1e3])
@@ -126,7 +127,8 @@ def test_critic_fit_trains_the_same_as_autograd_over_a_whole_fit():
     critic = ValueNet(obs_dim=5, hidden=(16, 16)).double()
     batch = make_batch(moved_actor(4)[0], 512, 4)
     ours, reference = copy.deepcopy(critic), copy.deepcopy(critic)
-    metrics = ValueFitter(ours, 1e-3, 10, 64).fit(batch, torch.Generator().manual_seed(0))
+    fitter = ValueFitter(ours, 1e-3, 10, 64)
+    metrics = fit_together([fitter], [batch], [torch.Generator().manual_seed(0)])[0]
     optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3, eps=1e-5)
     generator, losses = torch.Generator().manual_seed(0), []
     for _ in range(10):

@@ -3,7 +3,7 @@
 import torch
 
 from algos.pg import PGConfig, PGUpdate
-from algos.policy import GaussianActor, flat_params
+from algos.policy import GaussianActor, flat_params, gaussian_log_prob
 from algos.surrogate import mean_kl, surrogate
 from tests.conftest import make_batch
 
@@ -31,7 +31,7 @@ def test_sgd_step_is_lr_times_policy_gradient():
     batch = make_batch(actor, n=128, seed=2)
     theta = flat_params(actor)
     # ∇L at θ_old = mean_t ∇log π(a_t|s_t) Â_t, computed here from the log-likelihood directly
-    logp = actor.log_prob(batch.obs, batch.actions)
+    logp = gaussian_log_prob(*actor(batch.obs), batch.actions)
     grad = torch.autograd.grad((logp * batch.advantages).mean(), list(actor.parameters()))
     grad = torch.cat([g.reshape(-1) for g in grad])
     PGUpdate(actor, PGConfig(lr=0.05, optimizer="sgd")).step(batch, torch.Generator())

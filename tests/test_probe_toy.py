@@ -5,9 +5,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from algos.bandit import BANDIT, expected_return
 from algos.policy import set_flat_params
 from algos.train import TrainConfig, make_learner
+from benchmarks.bandit import BANDIT, expected_return
 from experiments.probe import candidate_updates, probe_checkpoint
 
 

@@ -9,8 +9,9 @@ each task at a different size: `trpo: {delta: {Hopper-v5: [...], HalfCheetah-v5:
 `sweep.held_out` has more grids of the same form, run alongside: the runs whose update
 size a knob other than the step size changes (the analysis fits on `grids` and predicts
 these). Hydra's basic sweeper only takes Cartesian products, so this one expands the
-union (each algo's grid × envs × seeds, crossed with any comma-list the command line
-adds), checks every job's config before any starts,
+union (each algo's grid × envs × seeds, crossed with any sweep the command line adds: a
+comma-list, choice() or range(), enumerated as the basic sweeper enumerates them), checks
+every job's config before any starts,
 leaves out runs whose record is already `done`, and hands the rest to whichever Hydra
 launcher is configured (joblib, submitit, ray). Failed runs do not stop the sweep; they
 are listed at the end. A run another process trains (a second sweep on the same out_dir)
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
@@ -48,6 +50,36 @@ ConfigStore.instance().store(group="hydra/sweeper", name="union", node=UnionSwee
 
 class GridError(ValueError):
     """A preset's grid that cannot be expanded; its message is one line."""
+
+
+def command_line_axes(overrides: Sequence[Override]) -> tuple[list[str], list[list[str]]]:
+    """The command line's fixed overrides, and each of its sweeps as an axis of `key=value`
+    with the values Hydra's basic sweeper gives it (range(1,4): 1, 2, 3). A sweep that
+    cannot be enumerated (interval()) or has no values (range(4,1)) raises GridError: an
+    empty axis would leave its key, or every job, out of the sweep without a word."""
+    fixed, crossed = [], []
+    for o in overrides:
+        if not o.is_sweep_override():
+            fixed.append(o.input_line)
+            continue
+        if not o.is_discrete_sweep():
+            raise GridError(
+                f"'{o.input_line}' cannot be enumerated; sweep a comma-list, choice() or range()"
+            )
+        axis = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        if not axis:
+            raise GridError(f"'{o.input_line}' sweeps no values")
+        crossed.append(axis)
+    return fixed, crossed
+
+
+def sweep_jobs(preset: DictConfig, fixed: list[str], crossed: list[list[str]]) -> list[list[str]]:
+    """Every job's overrides: the preset's union (`expand_jobs`) crossed with the command
+    line's sweeps (`command_line_axes`), or, for a preset without grids, those alone."""
+    grids = preset_grids(preset)
+    if grids:
+        return expand_jobs(grids, list(preset.envs), list(preset.seeds), fixed, crossed)
+    return [[*fixed, *point] for point in itertools.product(*crossed)]
 
 
 def expand_jobs(
@@ -189,22 +221,10 @@ class UnionSweeper(Sweeper):
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(arguments)
-        fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
-        crossed = []
-        for o in overrides:
-            if o.is_sweep_override():
-                if not o.is_discrete_sweep():
-                    raise HydraException(
-                        f"union sweeper: only comma-lists can be swept, not '{o.input_line}'"
-                    )
-                crossed.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
         preset = self.config.sweep
         try:
-            grids = preset_grids(preset)
-            if grids:
-                jobs = expand_jobs(grids, list(preset.envs), list(preset.seeds), fixed, crossed)
-            else:
-                jobs = [[*fixed, *point] for point in itertools.product(*crossed)]
+            fixed, crossed = command_line_axes(overrides)
+            jobs = sweep_jobs(preset, fixed, crossed)
         except GridError as error:
             print(f"error: sweep '{preset.name}': {error}", file=sys.stderr)
             sys.exit(2)

@@ -1,6 +1,7 @@
 """A task whose answer is known in closed form, for checking the probe's measurement: a
 one-step bandit where a Gaussian policy N(μ, σ²) has expected return −((μ − 1)² + σ²).
-Importing this module registers it as `ProbeBandit-v0`."""
+Importing this module registers it as `ProbeBandit-v0`. A fixture of the probe's checks
+(probe_coverage.py, tests/test_probe_toy.py), not a task the suite trains on."""
 
 import gymnasium as gym
 import numpy as np
