@@ -194,6 +194,8 @@ def record_reference() -> str:
 
 def report_body(study: Path) -> str:
     """A committed report's README without its title, its files copied beside the page."""
+    if not (study / "README.md").exists():
+        return f"_No committed report in `results/{study.name}/` yet._"
     for path in study.iterdir():
         if path.suffix in (".png", ".md", ".csv") and path.name != "README.md":
             with mkdocs_gen_files.open(f"results/{study.name}/{path.name}", "wb") as out:
