@@ -33,7 +33,11 @@ def write_study(out_dir, sweep, shift: float, seed: int, runs_per_arm: int = 6) 
                 for t in range(100):
                     kl = centre * float(np.exp(rng.normal(0.0, 0.5)))
                     ret = (FALLEN if t <= fallen_until else LEVEL) + rng.normal(0.0, 20.0)
-                    run.log(1000 * (t + 1), {"kl_mean": kl, "kl_max": 3 * kl}, [(ret, 1000)])
+                    run.log(
+                        1000 * (t + 1),
+                        {"kl_mean": kl, "kl_max": 3 * kl, "kl_reported": 0.4 * kl},
+                        [(ret, 1000)],
+                    )
                     if t > fallen_until and rng.random() < expit(-4.2 + shift + 1.2 * np.log10(kl)):
                         fallen_until = t + 3
 
@@ -78,3 +82,12 @@ def test_without_a_reference_there_is_no_transfer_section(studies, tmp_path, mon
 def test_a_starting_policy_that_returned_exactly_zero_is_still_a_warm_start(studies):
     runs = load_records(studies, "reference").runs
     assert (runs["baseline_return"] == 0.0).all()
+
+
+def test_the_code_s_own_kl_estimate_is_set_against_the_exact_kl(studies, tmp_path, monkeypatch):
+    """Records whose logged estimate is 0.4 of every update's exact KL."""
+    report = build(studies, "same_law", tmp_path, monkeypatch, *FAST)
+    findings = json.loads((report / "findings.json").read_text())["sections"]
+    [finding] = findings["What the training code logged: its KL estimate against the exact KL"]
+    assert "was a median 0.4× the exact kl_mean" in finding["text"]
+    assert "by more than 2× in 100% of them" in finding["text"]

@@ -14,6 +14,7 @@ from analysis.sections import (
     out_of_sample,
     per_update,
     probe,
+    reported,
     returns,
     step_sizes,
     tasks,
@@ -23,5 +24,5 @@ from analysis.sections import (
 )
 
 SECTIONS = [headline, multiverse, damage, behaviour, tasks, step_sizes, per_update, collapse_film, out_of_sample,
-            transfer,
+            transfer, reported,
             kl_parts, probe, mechanisms, implementation, warning, update_sizes, returns]  # fmt: skip
