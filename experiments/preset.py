@@ -4,8 +4,8 @@ analysis and the benchmarks find a preset's runs the way its sweep made them."""
 from omegaconf import OmegaConf
 
 from experiments.spec import RunSpec
+from experiments.sweep import expand_jobs, preset_grids
 from experiments.validate import ConfigError, compose_run_config
-from hydra_plugins.union_sweeper.union_sweeper import expand_jobs, preset_grids
 
 PARTS = ("all", "grids", "held_out")  # every grid | the step-size grids | the held-out knobs
 

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf, open_dict
 
 from experiments.spec import RunSpec
 from records.paths import CONF_DIR
+from records.schema import HISTORY
 from records.store import RunRecord, load_checkpoint
 
 PRETRAIN_SWEEP = "pretrain"
@@ -36,9 +37,6 @@ def pretrain_spec(spec: RunSpec) -> RunSpec:
         pre.sweep.name = PRETRAIN_SWEEP
         pre.wandb.group = PRETRAIN_SWEEP
     return RunSpec.from_resolved(OmegaConf.to_container(pre, resolve=True))
-
-
-HISTORY = 10  # the pretrain run's last returns a warm-started run carries as its history
 
 
 @dataclass

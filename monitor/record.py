@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from algos.metrics import METRICS
-from experiments.warm_start import HISTORY
+from records.schema import HISTORY
 from records.store import RunRecord
 from records.tensorboard import TensorBoardLog, discard
 

@@ -55,6 +55,7 @@ CONFIG_KEYS = {
     "step_size_key": "the hyperparameter that sizes its updates (delta, epsilon, lr or target_kl)",
     "step_size": "that hyperparameter's value",
 }
+HISTORY = 10  # the starting policy's last returns a warm-started run carries as its history
 WARM_START_KEYS = {
     "warm_start_run": "the run that trained its starting policy (warm-started runs only)",
     "baseline_return": "that run's first return: the untrained policy a gain is measured from",
@@ -92,4 +93,4 @@ UPDATE_LABELS = ("run_id", "algo", "variant", "env", "seed", "step_size")
 """The run columns each row of the per-update frame carries beside METRICS."""
 
 __all__ = ["METRICS", "STATUSES", "STOPPED", "STATUS_KEYS", "STATUS_FIELDS", "CONFIG_KEYS",
-           "WARM_START_KEYS", "RUN_COLUMNS", "UPDATE_LABELS"]  # fmt: skip
+           "HISTORY", "WARM_START_KEYS", "RUN_COLUMNS", "UPDATE_LABELS"]  # fmt: skip

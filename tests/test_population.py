@@ -22,7 +22,7 @@ from algos.manual_grad import (
 from algos.metrics import TIMING
 from algos.policy import GaussianActor, ValueNet
 from algos.train import DivergenceError, Member, TrainConfig, train_together
-from hydra_plugins.union_sweeper.union_sweeper import pack, population_job
+from experiments.sweep import pack, population_job
 from tests.conftest import ROOT, poisoned_step
 
 # Every update rule, step sizes that differ within an algo, seeds that differ within a setting

@@ -18,13 +18,13 @@ from omegaconf import OmegaConf
 
 from algos.metrics import TIMING
 from experiments.spec import RunSpec
-from experiments.validate import compose_run_config, without_sweeps
-from hydra_plugins.union_sweeper.union_sweeper import (
+from experiments.sweep import (
     command_line_axes,
     expand_jobs,
     preset_grids,
     sweep_jobs,
 )
+from experiments.validate import compose_run_config, without_sweeps
 from records.paths import CONF_DIR
 from tests.conftest import ROOT, sweep_command
 

@@ -15,8 +15,8 @@ from torch.utils.tensorboard import SummaryWriter
 from algos.metrics import TIMING
 from experiments import attempt
 from experiments.run import run
+from experiments.sweep import population_job
 from experiments.validate import compose_run_config
-from hydra_plugins.union_sweeper.union_sweeper import population_job
 from records.tensorboard import TENSORBOARD_DIR
 from tests.conftest import ROOT
 
