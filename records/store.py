@@ -227,7 +227,12 @@ class RunRecord:
         self.write_status("running")
 
     def append(self, row: dict, flush: bool) -> None:
-        """Keep an update's metrics (written at the next flush); each update is a heartbeat."""
+        """Keep an update's metrics (written at the next flush); each update is a heartbeat.
+        A name algos.metrics does not declare is refused here, where it is made, rather than
+        left out of metrics.parquet while W&B and TensorBoard get it."""
+        unknown = sorted(set(row) - set(METRICS))
+        if unknown:
+            raise ValueError(f"not a metric name: {', '.join(unknown)}; names: algos/metrics.py")
         self.rows.append(row)
         if flush:
             self.flush()

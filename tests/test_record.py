@@ -44,3 +44,17 @@ def test_a_written_record_and_its_run_row_follow_the_schema(tmp_path):
     records = load_records(tmp_path, "single")
     assert list(records.runs.columns) == list(RUN_COLUMNS)
     assert list(records.updates.columns) == [*METRICS, *UPDATE_LABELS]
+
+
+def test_a_metric_the_schema_does_not_declare_is_refused_when_written(tmp_path):
+    from records.store import RunRecord
+
+    record = RunRecord(tmp_path)
+    record.append({"step": 1, "update": 1, "kl_mean": 0.1}, flush=False)
+    try:
+        record.append({"step": 2, "update": 2, "kl_meen": 0.1}, flush=False)
+    except ValueError as error:
+        assert str(error) == "not a metric name: kl_meen; names: algos/metrics.py"
+    else:
+        raise AssertionError("an undeclared metric was accepted")
+    assert len(record.rows) == 1
