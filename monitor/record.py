@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from algos.metrics import METRICS
 from records.schema import HISTORY
 from records.store import RunRecord
 from records.tensorboard import TensorBoardLog, discard
