@@ -210,3 +210,24 @@ def per_setting(scored: pd.DataFrame, run_collapsed: pd.Series, resamples: int, 
             "observed_ci_low": low, "observed_ci_high": high,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def evaluation(
+    fitted: pd.DataFrame,
+    scored: pd.DataFrame,
+    frame: pd.DataFrame,
+    resamples: int,
+    seed: int,
+    others: dict[str, np.ndarray] | None = None,
+    name: str = OURS,
+) -> dict[str, pd.DataFrame | dict]:
+    """All this module says of the predictions `scored` from the fit on `fitted`: `scores`,
+    `calibration`, `bins` and per-`settings` counts, the run-level collapses from `frame`
+    (the per-run frame of the scored runs)."""
+    collapsed = frame.set_index("run_id")["collapsed"] if len(frame) else pd.Series(dtype=bool)
+    return {
+        "scores": scores(scored, resamples, seed, others, name),
+        "calibration": calibration(fitted, scored, resamples, seed),
+        "bins": calibration_bins(scored),
+        "settings": per_setting(scored, collapsed, resamples, seed),
+    }

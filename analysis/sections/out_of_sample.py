@@ -9,11 +9,8 @@ from analysis.display import interval
 from analysis.out_of_sample import (
     BASE_RATE,
     KNOB_BASELINE,
-    calibration,
-    calibration_bins,
-    per_setting,
+    evaluation,
     predictions,
-    scores,
 )
 from analysis.section import Context, Figure, Finding, Part, Table, skipped
 
@@ -34,15 +31,10 @@ def build(ctx: Context) -> Part | None:
     others = {}
     if shift is not None and len(shift) == len(scored):
         others["kl_shift alone (fitted on the step-size grids)"] = shift["p"].to_numpy()
-    table = scores(scored, d.bootstrap, seed, others)
-    calibrated = calibration(ctx.at_risk, scored, d.bootstrap, seed)
-    bins = calibration_bins(scored)
-    collapsed = (
-        ctx.held_out_frame.set_index("run_id")["collapsed"]
-        if len(ctx.held_out_frame)
-        else pd.Series(dtype=bool)
+    said = evaluation(ctx.at_risk, scored, ctx.held_out_frame, d.bootstrap, seed, others)
+    table, calibrated, bins, settings = (
+        said[k] for k in ("scores", "calibration", "bins", "settings")
     )
-    settings = per_setting(scored, collapsed, d.bootstrap, seed)
     return Part(
         TITLE,
         data={"held_out_scores": table, "held_out_calibration": pd.DataFrame([calibrated]),

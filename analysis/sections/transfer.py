@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import display, plots
 from analysis.display import interval
-from analysis.out_of_sample import calibration, calibration_bins, per_setting, predictions, scores
+from analysis.out_of_sample import evaluation, predictions
 from analysis.section import Context, Figure, Finding, Part, Table, skipped
 from analysis.sections.out_of_sample import against_baselines
 from analysis.vocabulary import step_size_label
@@ -35,13 +35,10 @@ def build(ctx: Context) -> Part | None:
         return skipped(TITLE, "the dose–response could not be fitted on the reference study, or "
                               "no update of this study moved the policy")  # fmt: skip
     scored = scored.assign(env=scored["task"])
-    table = scores(scored, d.bootstrap, seed, name=OURS)
-    calibrated = calibration(fitted, scored, d.bootstrap, seed)
-    bins = calibration_bins(scored)
-    collapsed = (
-        ctx.frame.set_index("run_id")["collapsed"] if len(ctx.frame) else pd.Series(dtype=bool)
+    said = evaluation(fitted, scored, ctx.frame, d.bootstrap, seed, name=OURS)
+    table, calibrated, bins, settings = (
+        said[k] for k in ("scores", "calibration", "bins", "settings")
     )
-    settings = per_setting(scored, collapsed, d.bootstrap, seed)
     reference = f"{ref.sweep} ({fitted['run_id'].nunique()} runs, {len(fitted)} updates at risk)"
     return Part(
         TITLE,
