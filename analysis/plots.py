@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from algos.registry import ALGOS  # noqa: E402
+from analysis.collapse import update_windows  # noqa: E402
 from analysis.intervals import t_half_width  # noqa: E402
 from analysis.vocabulary import (  # noqa: E402
     ALL,
@@ -48,13 +49,14 @@ def bound_label(marks: dict[str, list[float]]) -> str:
 
 
 def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
-    """Mean return_mean over the next `horizon` updates minus the return at this update."""
-    ordered = updates.sort_values(["run_id", "update"])
-    grouped = ordered.groupby("run_id")["return_mean"]
-    ahead = grouped.transform(
-        lambda r: r[::-1].rolling(horizon, min_periods=1).mean()[::-1].shift(-1)
-    )
-    return (ahead - ordered["return_mean"]).reindex(updates.index)
+    """Mean return_mean over the next `horizon` updates (analysis.collapse.update_windows'
+    `ahead`, the update-level rule's) minus the return at this update."""
+    changes = []
+    for _, run in updates.sort_values(["run_id", "update"]).groupby("run_id", sort=False):
+        returns = run["return_mean"].to_numpy(dtype=float)
+        _, ahead, _ = update_windows(returns, np.nan, horizon)
+        changes.append(pd.Series(ahead - returns, index=run.index))
+    return pd.concat(changes).reindex(updates.index) if changes else pd.Series(dtype=float)
 
 
 def kl_vs_return(

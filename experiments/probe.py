@@ -8,6 +8,7 @@ random numbers). Writes <run>/probe/probe.csv, one row per checkpoint × arm, an
 skips that run.
 """
 
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ from algos.surrogate import update_diagnostics
 from algos.train import TrainConfig, make_learner
 from experiments.spec import RunSpec
 from experiments.warm_start import PRETRAIN_SWEEP
+from records.load import initial_return
 from records.paths import CONF_DIR
 from records.store import RunRecord, atomic_write_bytes, load_checkpoint
 
@@ -90,9 +92,9 @@ def stored_config(run_dir: Path) -> dict:
 def baseline_return(run_dir: Path, stored: dict) -> float:
     """The untrained policy's return, what a gain is measured against (as the collapse rules):
     a warm-started run carries it; otherwise the run's own first return."""
-    if stored.get("baseline_return") is not None:
-        return float(stored["baseline_return"])
-    return float(RunRecord(run_dir).finite_returns()[0])
+    baseline = stored.get("baseline_return")
+    baseline = math.nan if baseline is None else float(baseline)
+    return initial_return(RunRecord(run_dir).finite_returns(), baseline)
 
 
 def candidate_updates(
