@@ -90,10 +90,11 @@ def early_stop_finding(control: pd.DataFrame) -> Finding | None:
     stop = control[control["step_size_key"] == "target_kl"]
     if stop.empty:
         return None
-    cells = "; ".join(f"{r.variant} target_kl {r.step_size:g}: median {r.median:.2g} "
-                      f"[{r.q05:.2g}–{r.q95:.2g}] = {r.median_over_target:.2g}× target"
+    tasks = stop["env"].nunique() > 1
+    cells = "; ".join(f"{r.variant} target_kl {r.step_size:g}{f' on {r.env}' if tasks else ''}: median "
+                      f"{r.median:.2g} [{r.q05:.2g}–{r.q95:.2g}] = {r.median_over_target:.2g}× target"
                       for r in stop.itertuples())  # fmt: skip
-    return Finding(f"PPO's KL early stop holds kl_mean at {cells} (median [5–95 %]).", "kl_control")
+    return Finding(f"The KL early stop holds kl_mean at {cells} (median [5–95 %]).", "kl_control")
 
 
 def taylor_finding(model: pd.DataFrame) -> Finding | None:
