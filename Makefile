@@ -59,12 +59,13 @@ bench: setup
 	$(PY) benchmarks/bench.py $(ARGS)
 
 # Stable-Baselines3's PPO, code the suite did not write, measured by the exact-KL monitor
-# (conf/sb3/study.yaml), then its report; REPORT_ARGS: e.g. reference.out_dir=runs to score
-# the dose–response of the suite's own default study on it. A re-run skips what is done.
+# (conf/sb3/study.yaml), then its report, which scores the dose–response of the suite's own
+# default study on it when that study's records are in OUT_DIR (REPORT_ARGS: another
+# reference, e.g. reference.sweep=tasks). A re-run skips what is done.
 sb3-study: setup
 	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) experiments/sb3_study.py out_dir=$(OUT_DIR) $(ARGS)
-	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=sb3_ppo $(REPORT_ARGS)
+	$(PY) -m analysis.report out_dir=$(OUT_DIR) sweep=sb3_ppo $(if $(wildcard $(OUT_DIR)/default),reference.out_dir=$(OUT_DIR) reference.sweep=default) $(REPORT_ARGS)
 
 test: setup-dev
 	$(PY) -m pytest -q
