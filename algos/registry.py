@@ -67,6 +67,9 @@ class Algo:
     knobs: dict[str, Knob] = field(default_factory=dict)  # the probe's native knobs
     # its update takes minibatch Adam steps (algos.minibatch_step): built with `compiled=`
     minibatch_steps: bool = False
+    # a population's members of this rule take their policy steps together, in one stacked
+    # step (its update_cls.step_together); every other rule's members step one by one
+    steps_together: bool = False
     # a config -> the setting that sizes its updates, where a way of running the rule is
     # sized by another of its fields than `step_size_key` (PPO's KL early stop: target_kl)
     sized_by: Callable[[dict], str | None] = lambda params: None
@@ -133,7 +136,7 @@ ALGOS: dict[str, Algo] = {
                                    none_means="no clipping", marker="^"),
                "ppo_target_kl": Knob("PPO target_kl (no clipping)",
                                      lambda v: NO_CLIP | {"target_kl": v}, marker="v")},
-        minibatch_steps=True, sized_by=ppo_sized_by,
+        minibatch_steps=True, steps_together=True, sized_by=ppo_sized_by,
     ),
     "npg": Algo(
         "npg", NPGConfig, NPGUpdate, "delta", {"delta": "its quadratic-model KL δ"}, symbol="δ",

@@ -332,13 +332,13 @@ def _train_update(
 
 
 def _stepping_together(running: list["_Running"]) -> list[list["_Running"]]:
-    """The runs whose policy steps are taken together: those of one update rule that has
-    `step_together` (PPO's); every other run steps alone."""
-    together: dict[type, list[_Running]] = {}
+    """The runs whose policy steps are taken together: those of one update rule the registry
+    says `steps_together` (PPO's); every other run steps alone."""
+    together: dict[str, list[_Running]] = {}
     alone = []
     for r in running:
-        rule = type(r.learner.policy_update)
-        if hasattr(rule, "step_together"):
+        rule = r.member.config.algo
+        if ALGOS[rule].steps_together:
             together.setdefault(rule, []).append(r)
         else:
             alone.append([r])

@@ -1,6 +1,7 @@
 """Each default is written in two places, conf/*.yaml (what runs compose) and the config
 dataclasses' `setting(...)` (what validation and the probe read): they must agree, or a
-run and its check would disagree about what it ran with."""
+run and its check would disagree about what it ran with. So must a capability the
+registry declares and the update rule that has it."""
 
 import dataclasses
 
@@ -50,3 +51,8 @@ def test_the_default_implementation_preset_is_trainconfigs_defaults():
     declared = defaults(TrainConfig)
     for key, value in yaml("impl/modern.yaml").items():
         assert declared[key] == value, key
+
+
+def test_a_capability_the_registry_declares_is_the_one_its_update_rule_has():
+    for algo in ALGOS.values():
+        assert algo.steps_together == hasattr(algo.update_cls, "step_together"), algo.name
