@@ -28,12 +28,18 @@ def flat_grad_buffer(module: nn.Module) -> torch.Tensor:
     return flat
 
 
+def clip_coefficient(norm: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """What a gradient of global L2 norm `norm` is scaled by so that its norm is at most
+    `max_norm`: torch.nn.utils.clip_grad_norm_'s rule, max_norm / (norm + 1e-6), at most 1."""
+    return torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+
+
 def clip_flat_grad_(flat: torch.Tensor, max_norm: float | None) -> torch.Tensor:
-    """The global L2 norm of `flat`, scaling it in place to at most `max_norm` when set
-    (the same rule as torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6))."""
+    """The global L2 norm of `flat`, scaling it in place by `clip_coefficient` when
+    `max_norm` is set."""
     norm = torch.linalg.vector_norm(flat)
     if max_norm is not None:
-        flat.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        flat.mul_(clip_coefficient(norm, max_norm))
     return norm
 
 

@@ -26,7 +26,7 @@ import torch.optim.adam as functional_adam
 from torch import nn
 from torch.optim.optimizer import _get_scalar_dtype
 
-from algos.manual_grad import clip_flat_grad_, flat_grad_buffer
+from algos.manual_grad import clip_coefficient, clip_flat_grad_, flat_grad_buffer
 
 # (parameters, *tensors) -> (gradients in the parameters' order, *outputs)
 GradFn = Callable[..., tuple]
@@ -129,8 +129,8 @@ class MinibatchStep:
         grads, *outputs = self.grad_fn(params, *tensors)
         flat = torch.cat([g.reshape(-1) for g in grads])
         norm = torch.linalg.vector_norm(flat)
-        if self.max_grad_norm is not None:
-            flat = flat * torch.clamp(self.max_grad_norm / (norm + 1e-6), max=1.0)
+        if self.max_grad_norm is not None:  # out of place: a graph torch.compile can trace
+            flat = flat * clip_coefficient(norm, self.max_grad_norm)
         grads = [g.view_as(p) for g, p in zip(flat.split(sizes(params)), params, strict=True)]
         group = {**self.optimizer.param_groups[0], "lr": lr}
         functional_adam.adam(
