@@ -23,9 +23,10 @@ METRICS = {
     "observation normaliser included, averaged over this batch's states (nats): the dose the agent receives",
     "kl_normaliser": "the part of that the observation normaliser alone makes: KL(π_old under the old statistics‖"
     "π_old under the statistics updated with this batch)",
-    "kl_reported": "the KL estimate the training code logged itself, for runs of other libraries "
-    "(Stable-Baselines3's train/approx_kl: the k3 estimate over its minibatches, each before its step); "
-    "NaN for the suite's own runs, which measure kl_mean exactly",
+    "kl_reported": "the KL estimate the training code logged itself, for runs of other libraries: "
+    "Stable-Baselines3 PPO's train/approx_kl (the k3 estimate over its minibatches, each before its step, "
+    "averaged), sb3-contrib TRPO's train/kl_divergence_loss (its accepted step's KL on the batch), or what a "
+    "loop logged; NaN for the suite's own runs, which measure kl_mean exactly",
     "ratio_min": "smallest probability ratio π_new/π_old over the batch",
     "ratio_max": "largest probability ratio over the batch",
     "clip_frac": "share of PPO's minibatch ratios outside [1−ε, 1+ε]",

@@ -243,6 +243,9 @@ def gain_scales(
     """Per env: `runs`, its runs that gained (gain_scale > 0), and `scale`, the median of
     their gains (NaN where none did). The median of the runs that gained, not their mean
     or best: a few runs that diverged to wild returns, or never learned, do not move it."""
+    if updates.empty:  # no run has metrics yet
+        return pd.DataFrame({"runs": pd.Series(dtype=int), "scale": pd.Series(dtype=float)},
+                            index=pd.Index([], name="env"))  # fmt: skip
     rows = []
     for run_id, run in updates.groupby("run_id", sort=False):
         returns = run.sort_values("update")["return_mean"].to_numpy(dtype=float)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from records.tensorboard import TensorBoardLog, discard
 REQUIRED = ("kl_mean",)
 """What every update of a foreign record measures; `step`, `update` and the returns the
 record fills in itself. The other metrics may be left out (NaN)."""
+
+
+class RunDone(RuntimeError):
+    """The run's record is done: it is not written again."""
 
 
 def plain(value):
@@ -71,7 +76,7 @@ class ForeignRun:
         library: str | None = None,
         total_steps: int | None = None,
         warm_start: dict | None = None,
-        flush_every: int = 5,
+        flush_s: float = 10.0,
         tensorboard: bool = True,
     ):
         if step_size_key not in hyperparameters:
@@ -98,12 +103,12 @@ class ForeignRun:
                 "history_returns": [float(r) for r in warm_start["history_returns"]],
             }
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-        self.run_id = safe_name(
-            f"{variant or algo}-{env}-{step_size_key}{float(step_size):g}-s{seed}-{digest}"
+        self.run_id = safe_name(  # the env named as experiments.spec names it: no module
+            f"{variant or algo}-{env.split(':')[-1]}-{step_size_key}{float(step_size):g}-s{seed}-{digest}"
         )
         self.config = {"run_id": self.run_id, **config}
         self.record = RunRecord(Path(out_dir) / sweep / self.run_id)
-        self.flush_every = flush_every
+        self.flush_s = flush_s  # metrics.parquet is rewritten at most this often
         self.tensorboard = tensorboard
         self.events: TensorBoardLog | None = None
         self.active = False
@@ -116,10 +121,16 @@ class ForeignRun:
         return self.record.is_done()
 
     def start(self) -> None:
-        """Claim the record (records.lock) and begin it afresh."""
+        """Claim the record (records.lock) and begin it afresh; a done record is refused, so
+        that a re-run never writes a finished run twice."""
+        if self.is_done():
+            raise RunDone(f"{self.run_id} is done: its record in {self.dir} is kept (delete it to "
+                          "train the run again)")  # fmt: skip
         self.record.dir.mkdir(parents=True, exist_ok=True)
         self.record.claim()
+        self.record.rows = []
         self.record.start(self.config)
+        self.last_flush = time.monotonic()
         self.events = TensorBoardLog(self.dir) if self.tensorboard else None
         if not self.tensorboard:
             discard(self.dir)
@@ -143,7 +154,10 @@ class ForeignRun:
             "episodes": len(returns),
             **metrics,
         }
-        self.record.append(row, flush=row["update"] % self.flush_every == 0)
+        flush = time.monotonic() - self.last_flush >= self.flush_s
+        self.record.append(row, flush=flush)
+        if flush:
+            self.last_flush = time.monotonic()
         if self.events:
             self.events.log(row)
         return row

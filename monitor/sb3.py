@@ -12,14 +12,14 @@ When each rollout ends (before `train()`), the policy's action distribution on t
 states is kept; when the next rollout starts (after `train()`), the new policy's is taken on
 the same states, and the update's row is written: kl_mean, kl_max and the other update
 sizes (monitor.measure), SB3's own logged estimate as kl_reported, its losses, and the
-returns of the episodes that finished in the batch. With a VecNormalize, whose statistics
-move at every step, the policy that collected the batch is the old parameters under the
-statistics the rollout began with, and the one that collects the next batch the new
-parameters under those the next rollout begins with: kl_behaviour is the KL between the
-two on the batch's raw observations, kl_normaliser its part from the statistics alone.
+returns of the episodes that finished in the batch. With a VecNormalize that normalises
+observations, whose statistics move at every step, each state of the batch was acted on
+as the buffer holds it (normalised with the statistics of that moment), and the next batch
+begins with the new parameters under the statistics the rollout ended with: kl_behaviour
+is the KL between the two on the batch's states, kl_normaliser the part the statistics
+alone make (the old parameters under the end-of-rollout statistics).
 """
 
-import copy
 import importlib.metadata
 
 import numpy as np
@@ -82,7 +82,8 @@ class ExactKLCallback(BaseCallback):
             kind = type(self.model.policy.action_dist).__name__
             raise TypeError(f"the monitor measures diagonal-Gaussian policies; this policy's "
                             f"action distribution is {kind}")  # fmt: skip
-        self.normaliser = self.model.get_vec_normalize_env()
+        normaliser = self.model.get_vec_normalize_env()
+        self.normaliser = normaliser if normaliser is not None and normaliser.norm_obs else None
         self.first_step = self.num_timesteps
         self.owns_run = not self.run.active
         if self.owns_run:
@@ -93,7 +94,6 @@ class ExactKLCallback(BaseCallback):
             self.write_update()
         self.episodes = []
         if self.normaliser is not None:
-            self.stats = copy.deepcopy(self.normaliser.obs_rms)
             self.raw_obs = [self.normaliser.get_original_obs()]
 
     def _on_step(self) -> bool:
@@ -121,7 +121,6 @@ class ExactKLCallback(BaseCallback):
         raw = np.stack(self.raw_obs[:-1]).reshape(-1, *buffer.obs_shape)
         self.pending |= {
             "raw": raw,
-            "collecting": self.distribution(self.normaliser._normalize_obs(raw, self.stats)),
             "renormalised": self.distribution(self.normaliser.normalize_obs(raw)),
         }
 
@@ -138,7 +137,7 @@ class ExactKLCallback(BaseCallback):
         metrics = update_size(p["old"], new, torch.as_tensor(p["actions"]))
         if "raw" in p:
             following = self.distribution(self.normaliser.normalize_obs(p["raw"]))
-            metrics |= behaviour(p["collecting"], p["renormalised"], following)
+            metrics |= behaviour(p["old"], p["renormalised"], following)
         else:
             metrics |= behaviour(p["old"], p["old"], new)
         metrics["step_norm"] = (self.actor_parameters() - p["params"]).norm().item()

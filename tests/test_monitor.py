@@ -13,6 +13,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch.distributions import Normal, kl_divergence
 
 from monitor import ForeignRun, Gaussian, behaviour, measured_update, update_size
+from monitor.record import RunDone
 from records.load import load_records
 from tests.conftest import ROOT
 
@@ -124,7 +125,7 @@ def test_a_name_the_record_does_not_declare_is_refused_and_a_crash_is_recorded(t
 def test_the_run_id_names_the_setting_and_hashes_the_config(tmp_path):
     a = ForeignRun(tmp_path, "s", "pkg.mod:Env-v0", 1, "x", {"lr": 0.1, "n": 2}, "lr")
     b = ForeignRun(tmp_path, "s", "pkg.mod:Env-v0", 1, "x", {"lr": 0.1, "n": 3}, "lr")
-    assert a.run_id.startswith("x-pkg.mod_Env-v0-lr0.1-s1-")
+    assert a.run_id.startswith("x-Env-v0-lr0.1-s1-")  # the env as experiments.spec names it
     assert a.run_id != b.run_id
     assert (
         a.run_id
@@ -251,3 +252,39 @@ def test_a_foreign_record_also_writes_its_metrics_for_tensorboard(tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("kl_mean")] == [8, 16]
     assert [e.value for e in events.Scalars("return_mean")] == [1.0, 1.0]
+
+
+def test_reward_only_normalisation_has_no_observation_dose(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from monitor.sb3 import ExactKLCallback, hyperparameters
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_obs=False)
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=2, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [8]})  # fmt: skip
+    run = ForeignRun(tmp_path, "sb3", "Pendulum-v1", 0, "sb3_ppo", hyperparameters(model),
+                     "learning_rate")  # fmt: skip
+    model.learn(64 * 2, callback=ExactKLCallback(run))
+    updates = load_records(tmp_path, "sb3").updates
+    assert (updates["kl_behaviour"] == updates["kl_mean"]).all()
+    assert (updates["kl_normaliser"] == 0.0).all()
+
+
+def test_a_done_run_is_not_written_again(tmp_path):
+    _, _, policy = tiny_policy()
+    obs = torch.randn(8, 3)
+    run = ForeignRun(tmp_path, "mine", "Toy-v0", 1, "my_pg", {"lr": 0.1}, "lr")
+    with run:
+        with measured_update(run, policy, obs, step=8):
+            pass
+    before = (run.dir / "metrics.parquet").read_bytes(), (run.dir / "status.json").read_bytes()
+    again = ForeignRun(tmp_path, "mine", "Toy-v0", 1, "my_pg", {"lr": 0.1}, "lr")
+    with pytest.raises(RunDone, match="is done: its record in .* is kept"):
+        with again:
+            pass
+    assert (
+        (run.dir / "metrics.parquet").read_bytes(),
+        (run.dir / "status.json").read_bytes(),
+    ) == before

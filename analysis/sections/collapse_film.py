@@ -112,7 +112,8 @@ def filmstrip(run_dir: str, first: int, last: int, seed: int, episodes: int, siz
         learner = policy.learner
         learner.collector.close()
         returns, lengths = episode_returns(learner.actor, learner.collector.obs_normalizer,
-                                           policy.config.env_id, episodes, seed, False)  # fmt: skip
+                                           policy.config.env_id, episodes, seed, False,
+                                           **policy.config.env_kwargs)  # fmt: skip
         return returns, lengths
 
     previous = policy_at(Path(run_dir), first - 1)
