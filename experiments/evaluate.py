@@ -15,7 +15,6 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import pandas as pd
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +25,7 @@ from algos.rollout import episode_returns
 from experiments.film import film, write_mp4
 from experiments.replay import PolicyAt, policy_at, recorded_updates
 from experiments.wandb_mirror import STEP_AXIS, WandbMirror
+from records.load import read_metrics
 from records.paths import CONF_DIR
 from records.store import RunRecord, atomic_write_bytes
 
@@ -123,7 +123,7 @@ def filmed(policy: PolicyAt, cfg: DictConfig, path: Path, evaluated_return: floa
 def step_of(run_dir: Path, update: int) -> int:
     if update == 0:
         return 0
-    metrics = pd.read_parquet(run_dir / "metrics.parquet", columns=["update", "step"])
+    metrics = read_metrics(run_dir)
     return int(metrics.loc[metrics["update"] == update, "step"].iloc[0])
 
 

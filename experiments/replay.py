@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import yaml
 
@@ -17,6 +16,7 @@ from algos.metrics import METRICS
 from algos.train import Learner, Preempted, TrainConfig, make_learner, train
 from experiments.spec import RunSpec
 from experiments.warm_start import PRETRAIN_SWEEP
+from records.load import read_metrics
 from records.store import RunRecord, checkpoint_update, load_checkpoint
 
 TIMING = ("sps", "rollout_s", "update_s")  # wall-clock columns: never equal on a replay
@@ -101,7 +101,7 @@ def starting_checkpoint(run_dir: Path, stored: dict) -> dict:
 
 def first_difference(run_dir: Path, rows: list[dict]) -> str | None:
     """Where the replayed updates part from the record (timing aside), or None."""
-    recorded = pd.read_parquet(run_dir / "metrics.parquet").set_index("update")
+    recorded = read_metrics(run_dir).set_index("update")
     for row in rows:
         kept = recorded.loc[row["update"]]
         for name in METRICS:

@@ -34,11 +34,15 @@ def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
     """One record's run row and its metrics; raises on anything unreadable."""
     status = json.loads((path / "status.json").read_text())
     config = yaml.load((path / "config.yaml").read_text(), Loader=SAFE_LOADER)
-    metrics_file = path / "metrics.parquet"
-    metrics = pd.read_parquet(metrics_file) if metrics_file.exists() else pd.DataFrame()
+    metrics = read_metrics(path) if (path / "metrics.parquet").exists() else pd.DataFrame()
     if status["status"] == "done" and metrics.empty:
         raise ValueError("status done but no metrics")
-    return run_row(config, status, metrics), with_every_metric(metrics)
+    return run_row(config, status, metrics), metrics
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """A record's metrics.parquet with every column METRICS declares (with_every_metric)."""
+    return with_every_metric(pd.read_parquet(Path(path) / "metrics.parquet"))
 
 
 def with_every_metric(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -58,3 +58,15 @@ def test_a_metric_the_schema_does_not_declare_is_refused_when_written(tmp_path):
     else:
         raise AssertionError("an undeclared metric was accepted")
     assert len(record.rows) == 1
+
+
+def test_a_record_written_before_a_metric_existed_reads_it_as_nan(tmp_path):
+    from algos.metrics import METRICS
+    from records.load import read_metrics
+
+    pd.DataFrame({"step": [64], "update": [1], "kl_mean": [0.1]}).to_parquet(
+        tmp_path / "metrics.parquet"
+    )
+    metrics = read_metrics(tmp_path)
+    assert list(metrics.columns) == list(METRICS)
+    assert metrics["kl_mean"].iloc[0] == 0.1 and metrics["kl_reported"].isna().all()
