@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.bands import safe_band
-from analysis.display import band_table
+from analysis.display import band_table, pct
 from analysis.section import Context, Figure, Finding, Part, Table, skipped
 from analysis.vocabulary import CONTROLS, PALETTE, ordered, step_size_label
 
@@ -106,7 +106,7 @@ def behaviour_finding(ctx: Context) -> Finding | None:
             f"a safe band of {'none' if safe_behaviour is None else safe_behaviour['band']} nats")  # fmt: skip
     return Finding(f"The zero-dose control still received a median kl_behaviour of {c['kl_behaviour_median']:.2g} "
                    f"nats per update [5–95 %: {c['kl_behaviour_q05']:.2g}–{c['kl_behaviour_q95']:.2g}] from its "
-                   f"observation normaliser alone; the normaliser made a median {smallest['normaliser_share']:.0%} of "
+                   f"observation normaliser alone; the normaliser made a median {pct(smallest['normaliser_share'])} of "
                    f"the smallest rule's ({name}) dose. On kl_behaviour the answer's bands give {same}.",
                    "behaviour_doses")  # fmt: skip
 
