@@ -478,7 +478,13 @@ def draw_collapse_bins(
                 va="center", transform=ax.transAxes)  # fmt: skip
 
 
-def held_out_calibration(bins: pd.DataFrame, settings: pd.DataFrame, stem: Path) -> list[Path]:
+def held_out_calibration(
+    bins: pd.DataFrame,
+    settings: pd.DataFrame,
+    stem: Path,
+    fitted_on: str = "the step-size grids",
+    scored: str = "held-out",
+) -> list[Path]:
     """Left: observed against predicted P(collapse) of the held-out updates in equal-count
     bins of the prediction (95% Wilson intervals) and the diagonal of a calibrated fit.
     Right: per task and held-out setting, the observed per-update rate (95% interval over
@@ -486,11 +492,11 @@ def held_out_calibration(bins: pd.DataFrame, settings: pd.DataFrame, stem: Path)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax in (left, right):
         ax.axline((0, 0), slope=1, color="0.5", ls=":", lw=1)
-        ax.set_xlabel("predicted P(collapse) per update (fitted on the step-size grids)")
+        ax.set_xlabel(f"predicted P(collapse) per update (fitted on {fitted_on})")
     left.errorbar(bins["predicted"], bins["observed"], yerr=[bins["observed"] - bins["ci_low"],
                   bins["ci_high"] - bins["observed"]], marker="o", capsize=3, color=PALETTE[ALL], ls="")  # fmt: skip
     left.set_ylabel("observed share of updates followed by a collapse")
-    left.set_title("Held-out updates, binned by prediction")
+    left.set_title(f"{scored.capitalize()} updates, binned by prediction")
     markers = dict(zip(sorted(settings["env"].unique()), "osD^v", strict=False))
     colors = dict(zip(sorted(settings["setting"].unique()),
                       sns.color_palette("colorblind", settings["setting"].nunique()), strict=True))  # fmt: skip
@@ -504,7 +510,7 @@ def held_out_calibration(bins: pd.DataFrame, settings: pd.DataFrame, stem: Path)
     ]
     right.legend(handles=handles, fontsize=7, loc="upper left")
     right.set_ylabel("observed per-update rate (95% CI over runs)")
-    right.set_title("Per held-out setting and task")
+    right.set_title(f"Per {scored} setting and task")
     top = max(float(np.nanmax([bins["ci_high"].max(), settings["observed_ci_high"].max(),
                                settings["predicted_rate"].max(), bins["predicted"].max()])), 0.05)  # fmt: skip
     for ax in (left, right):

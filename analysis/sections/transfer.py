@@ -39,7 +39,9 @@ def build(ctx: Context) -> Part | None:
     table, calibrated, bins, settings = (
         said[k] for k in ("scores", "calibration", "bins", "settings")
     )
-    reference = f"{ref.sweep} ({fitted['run_id'].nunique()} runs, {len(fitted)} updates at risk)"
+    reference = (
+        f"`{ref.sweep}` study ({fitted['run_id'].nunique()} runs, {len(fitted):,} updates at risk)"
+    )
     return Part(
         TITLE,
         data={"transfer_scores": table, "transfer_calibration": pd.DataFrame([calibrated]),
@@ -47,7 +49,7 @@ def build(ctx: Context) -> Part | None:
         tables=[
             Table("transfer_settings",
                   f"Per task and setting of this study: the collapses the dose–response fitted on the reference "
-                  f"study {reference} predicts (the sum of its per-update P(a collapse within "
+                  f"{reference} predicts (the sum of its per-update P(a collapse within "
                   f"{ctx.cfg.update_collapse.horizon} updates)) against those observed, and the run-level collapses.",
                   display.held_out_settings(settings).rename(columns={"held-out setting": "setting"})),
             Table("transfer_scores",
@@ -59,7 +61,8 @@ def build(ctx: Context) -> Part | None:
                   display.held_out_scores(table)),
         ],
         figures=[
-            Figure("transfer_calibration", plots.held_out_calibration(bins, settings, ctx.figure_stem("transfer_calibration")),
+            Figure("transfer_calibration", plots.held_out_calibration(bins, settings, ctx.figure_stem("transfer_calibration"),
+                                                                     f"the {ref.sweep} study", "this study's"),
                    f"Calibration across code bases: this study's observed collapse rate against the rate the fit on "
                    f"the reference study {ref.sweep} predicts from kl_mean; on the dotted diagonal the prediction is right."),
         ],
@@ -91,7 +94,7 @@ def transfer_finding(c: dict, table: pd.DataFrame, reference: str) -> Finding:
     )
     slope = interval(c["slope"], c["slope_low"], c["slope_high"])
     return Finding(
-        f"Fitted on the suite's own runs ({reference}), the dose–response {verdict}: over "
+        f"Fitted on the suite's own {reference}, the dose–response {verdict}: over "
         f"{c['updates']} updates of {c['runs']} runs of this study, predicted P(collapse) "
         f"{c['predicted']:.3f}, observed {c['observed']:.3f} (observed − predicted "
         f"{interval(c['gap'], c['gap_low'], c['gap_high'], '.3f')}, refitting and resampling runs; "
