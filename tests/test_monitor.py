@@ -163,8 +163,9 @@ class Witness(BaseCallback):
 
     def _on_rollout_start(self):
         if self.before is not None:
+            logged = self.model.logger.name_to_value
             self.updates.append((*self.before, copy.deepcopy(self.model.policy),
-                                 self.model.logger.name_to_value["train/approx_kl"]))  # fmt: skip
+                                 logged.get("train/approx_kl", logged.get("train/kl_divergence_loss"))))  # fmt: skip
 
     def _on_rollout_end(self):
         buffer = self.model.rollout_buffer
@@ -288,3 +289,37 @@ def test_a_done_run_is_not_written_again(tmp_path):
         (run.dir / "metrics.parquet").read_bytes(),
         (run.dir / "status.json").read_bytes(),
     ) == before
+
+
+@pytest.mark.parametrize("library", ["a2c", "trpo"])
+def test_the_callback_measures_a2c_and_sb3_contribs_trpo_too(tmp_path, library):
+    from sb3_contrib import TRPO
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from monitor.sb3 import ExactKLCallback, hyperparameters
+
+    cls, kwargs = {
+        "a2c": (A2C, {"n_steps": 32}),
+        "trpo": (TRPO, {"n_steps": 64, "batch_size": 32}),
+    }[library]
+    model = cls("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), seed=0, device="cpu",
+                policy_kwargs={"net_arch": [8]}, **kwargs)  # fmt: skip
+    run = ForeignRun(tmp_path, "sb3", "Pendulum-v1", 0, library, hyperparameters(model),
+                     "learning_rate")  # fmt: skip
+    witness = Witness()
+    model.learn(kwargs["n_steps"] * 2 * 2, callback=CallbackList([ExactKLCallback(run), witness]))
+    witness._on_rollout_start()
+    measured = load_records(tmp_path, "sb3").updates
+    assert len(measured) == 2 == len(witness.updates)
+    for (_, row), (obs, before, after, logged) in zip(
+        measured.iterrows(), witness.updates, strict=True
+    ):
+        kl = kl_divergence(sb3_distribution(before, obs), sb3_distribution(after, obs)).sum(-1)
+        assert row["kl_mean"] == pytest.approx(kl.mean().item(), rel=1e-6)
+        if library == "trpo":  # its accepted step's KL on the batch, as the library logged it
+            assert row["kl_reported"] == pytest.approx(float(logged))
+            assert row["ls_accepted"] in (0.0, 1.0)
+        else:
+            assert np.isnan(row["kl_reported"]) and np.isnan(row["epochs_run"])
