@@ -206,18 +206,9 @@ class Context:
         this report's rules, its envs' min_gain from its own records where the table has none."""
         ref = self.cfg.reference
         records = load_records(ref.out_dir, ref.sweep)
-        done = records.runs[records.runs["status"] == "done"]
-        if done.empty:
+        if not records.runs["status"].eq("done").any():
             return pd.DataFrame(columns=self.at_risk.columns)
-        starts = records.runs.set_index("run_id")[["baseline_return", "history_returns"]]
-        scales = gain_scales(records.updates, starts, self.cfg.collapse.smooth_window)
-        rules = collapse_rules(
-            self.cfg, sorted(done["env"].unique()), scales["scale"].dropna().to_dict()
-        )
-        drop_frac = self.cfg.update_collapse.drop_frac
-        trials = update_trials(records.updates, done, {env: replace(rule, drop_frac=drop_frac) for env, rule in rules.items()},
-                               self.cfg.update_collapse.horizon)  # fmt: skip
-        return trials[trials["at_risk"].astype(bool)]
+        return Context(self.cfg, records, self.out).at_risk
 
     @cached_property
     def held_out_frame(self) -> pd.DataFrame:

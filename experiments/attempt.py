@@ -18,9 +18,9 @@ from experiments.spec import RunSpec
 from experiments.stop_signals import StopSignals
 from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import pretrain_spec, starting_state
+from records import tensorboard
 from records.lock import LockLost, RunLocked
 from records.store import RunRecord
-from records.tensorboard import TensorBoardLog, discard
 
 
 class Attempt:
@@ -43,13 +43,10 @@ class Attempt:
             for row in record.rows:
                 self.mirror.log(row)
         record.meta["wandb_id"] = self.mirror.run.id
-        self.tensorboard = None
-        if cfg["tensorboard"]:
-            self.tensorboard = TensorBoardLog(record.dir)
+        self.tensorboard = tensorboard.opened(record.dir, cfg["tensorboard"])
+        if self.tensorboard:
             for row in record.rows:  # a resumed run's updates so far (a new run has none)
                 self.tensorboard.log(row)
-        else:
-            discard(record.dir)  # no earlier attempt's event files either
         record.write_status("running")
         done = resume_state["update"] if resume_state else 0
         self.bar = tqdm(total=spec.config.num_updates, initial=done, unit="update", desc=rid,

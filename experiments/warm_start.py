@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from omegaconf import OmegaConf, open_dict
 
 from experiments.spec import RunSpec
-from records.load import initial_return
 from records.paths import CONF_DIR
-from records.schema import HISTORY
 from records.store import RunRecord, load_checkpoint
 
 PRETRAIN_SWEEP = "pretrain"
@@ -72,10 +70,8 @@ def starting_state(spec: RunSpec, train_run: Callable[[RunSpec, bool], str]) -> 
     checkpoint = record.last_checkpoint()
     if checkpoint is None:
         raise RuntimeError(f"warm start: pretrain run {rid} has no checkpoint (checkpoints=0?)")
-    finite = record.finite_returns()
     return WarmStart(
         load_checkpoint(checkpoint),
         rid,
-        initial_return(finite),
-        [float(r) for r in finite[-HISTORY:]],
+        *record.starting_returns(),
     )

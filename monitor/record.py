@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from records.schema import HISTORY
 from records.store import RunRecord
-from records.tensorboard import TensorBoardLog, discard
+from records.tensorboard import TensorBoardLog, opened
 
 REQUIRED = ("kl_mean",)
 """What every update of a foreign record measures; `step`, `update` and the returns the
@@ -131,9 +130,7 @@ class ForeignRun:
         self.record.rows = []
         self.record.start(self.config)
         self.last_flush = time.monotonic()
-        self.events = TensorBoardLog(self.dir) if self.tensorboard else None
-        if not self.tensorboard:
-            discard(self.dir)
+        self.events = opened(self.dir, self.tensorboard)
         self.active = True
 
     def log(self, step: int, metrics: dict, episodes: Iterable[tuple[float, float]] = ()) -> dict:
@@ -183,9 +180,5 @@ class ForeignRun:
     def starting_point(self) -> dict:
         """What a run branched from this one's final policy records as its warm start: this
         run, its first return (the untrained policy's) and its last returns."""
-        returns = self.record.finite_returns()
-        return {
-            "run": self.run_id,
-            "baseline_return": float(returns[0]),
-            "history_returns": [float(r) for r in returns[-HISTORY:]],
-        }
+        baseline, history = self.record.starting_returns()
+        return {"run": self.run_id, "baseline_return": baseline, "history_returns": history}

@@ -21,10 +21,13 @@ import torch
 import yaml
 
 from algos.metrics import METRICS
+from records.load import initial_return
 from records.lock import RunLock
 from records.numerics import numerics
 from records.paths import REPO_ROOT
-from records.schema import STOPPED
+from records.schema import HISTORY, STOPPED
+
+DECLARED = frozenset(METRICS)  # the names a metrics row may hold
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -146,6 +149,13 @@ class RunRecord:
         values = returns["return_mean"].to_numpy()
         return values[np.isfinite(values)]
 
+    def starting_returns(self) -> tuple[float, list[float]]:
+        """What a run started from this finished run's final policy carries: its initial
+        return (the untrained policy's, records.load.initial_return) and its last HISTORY
+        returns (the level the new run starts at)."""
+        finite = self.finite_returns()
+        return initial_return(finite), [float(r) for r in finite[-HISTORY:]]
+
     def resume_state(self) -> tuple[dict | None, str | None]:
         """The state to continue an attempt that was stopped (killed while running,
         interrupted, preempted) from: its newest checkpoint that loads and whose updates the
@@ -230,7 +240,7 @@ class RunRecord:
         """Keep an update's metrics (written at the next flush); each update is a heartbeat.
         A name algos.metrics does not declare is refused here, where it is made, rather than
         left out of metrics.parquet while W&B and TensorBoard get it."""
-        unknown = sorted(set(row) - set(METRICS))
+        unknown = sorted(row.keys() - DECLARED)
         if unknown:
             raise ValueError(f"not a metric name: {', '.join(unknown)}; names: algos/metrics.py")
         self.rows.append(row)

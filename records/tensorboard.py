@@ -21,6 +21,15 @@ def discard(record_dir: Path) -> None:
     shutil.rmtree(Path(record_dir) / TENSORBOARD_DIR, ignore_errors=True)
 
 
+def opened(record_dir: Path, enabled: bool) -> "TensorBoardLog | None":
+    """The record's event files, written afresh; when not `enabled`, none (and no earlier
+    attempt's either)."""
+    if enabled:
+        return TensorBoardLog(record_dir)
+    discard(record_dir)
+    return None
+
+
 class TensorBoardLog:
     def __init__(self, record_dir: Path):
         from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when used
