@@ -16,7 +16,8 @@ and compare with its pooled rate (the per-task answers are in the tasks section)
 
 A study on another machine is another draw of each setting's seeds (native numerics differ
 per CPU: docs/guide/numerics.md), so `replication` resamples seeds within every setting and
-counts how often each statement would have been made.
+counts how often each statement would have been made. `study_bands` is a study's answer,
+computed once for the sections that state it; `band_table` is how they show it.
 """
 
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact
 
+from analysis.cells import pct
 from analysis.intervals import wilson_interval
+from analysis.per_study import once_per_study
+from analysis.section import Context
 from analysis.vocabulary import CONTROLS
 
 ZERO = "none (zero dose)"  # the band of the zero-dose control's updates
@@ -39,6 +43,19 @@ class Evidence:
     min_updates: int = 100
     min_runs: int = 5
     alpha: float = 0.05
+
+
+def evidence(cfg) -> Evidence:
+    """The report's evidence settings (answer.min_updates, min_runs, alpha)."""
+    a = cfg.answer
+    return Evidence(a.min_updates, a.min_runs, a.alpha)
+
+
+@once_per_study
+def study_bands(ctx: Context, dose: str = "kl_mean") -> pd.DataFrame:
+    """The study's per-update collapse rates in the answer's KL bands beside the zero
+    dose's, on `dose`."""
+    return band_rates(ctx.at_risk, ctx.cfg.answer.bands, evidence(ctx.cfg), dose)
 
 
 def band_label(low: float, high: float) -> str:
@@ -232,3 +249,25 @@ def settings_vs_control(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 SETTING_COLUMNS = ["env", "variant", "step_size_key", "step_size", "collapsed", "runs", "ci_low", "ci_high",
                    "control_collapsed", "control_runs", "p_value", "above"]  # fmt: skip
+
+
+def band_table(rates: pd.DataFrame) -> pd.DataFrame:
+    """The answer's bands (analysis.bands.band_rates, with its replication shares where
+    given) as the report shows them."""
+    rows = list(rates.itertuples())
+    table = pd.DataFrame({
+        "kl band (nats)": rates["band"],
+        "collapses / updates at risk = rate [95% CI]": [
+            f"{r.collapses}/{r.updates} = {pct(r.p)} [{pct(r.ci_low)}, {pct(r.ci_high)}]" if r.updates else "none"
+            for r in rows],
+        "runs": rates["runs"],
+        "× zero dose": [f"{r.ratio:.2g}" if np.isfinite(r.ratio) and np.isfinite(r.kl_low) else "–" for r in rows],
+        "p (above zero dose)": [f"{r.p_value:.2g}" if np.isfinite(r.p_value) else "–" for r in rows],
+        "enough": ["–" if not np.isfinite(r.kl_low) else ("yes" if r.enough else "no") for r in rows],
+    })  # fmt: skip
+    if "above_share" in rates:
+        table["replicated: above / safe edge"] = [
+            "–" if not np.isfinite(r.kl_low) else f"{r.above_share:.0%} / {r.safe_edge_share:.0%}"
+            for r in rows
+        ]
+    return table

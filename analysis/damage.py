@@ -8,12 +8,17 @@ lost. Its quantiles (the 10th is the bad tail) in half-decade bins of the dose, 
 zero-dose control's quantiles, the noise floor of the measure itself. Binned, not a
 quantile regression: the bins need no shape of the curve, and each bin's count is shown.
 Bands: percentile intervals over resamples of whole runs (updates of a run are correlated).
+A study's quantiles (`study_damage`) and what they say (`damage_finding`) serve the damage
+section and the first screen alike.
 """
 
 import numpy as np
 import pandas as pd
 
+from analysis.bands import evidence
 from analysis.intervals import over_resamples, percentile_interval
+from analysis.per_study import once_per_study
+from analysis.section import Context, Finding
 from analysis.vocabulary import CONTROLS
 
 ZERO_BIN = "zero dose"
@@ -84,3 +89,44 @@ def damage_quantiles(
 
 DAMAGE_COLUMNS = ["bin", "kl_low", "kl_high", "updates", "runs", "quantile", "return_change", "ci_low",
                   "ci_high", "shown"]  # fmt: skip
+
+
+@once_per_study
+def study_damage(ctx: Context) -> pd.DataFrame:
+    """The study's return-change quantiles per half-decade of kl_mean."""
+    d, g = ctx.cfg.dose_response, ctx.cfg.damage
+    return damage_quantiles(ctx.trials, tuple(g.quantiles), "kl_mean", d.bins_per_decade,
+                            d.min_updates, g.bootstrap, ctx.cfg.seed)  # fmt: skip
+
+
+def quantile_at(table: pd.DataFrame, bin_label: str, q: float) -> pd.Series:
+    return table[(table["bin"] == bin_label) & np.isclose(table["quantile"], q)].iloc[0]
+
+
+def damage_finding(ctx: Context) -> Finding | None:
+    table, needed = study_damage(ctx), evidence(ctx.cfg)
+    if table.empty:
+        return None
+    enough = (table["updates"] >= needed.min_updates) & (table["runs"] >= needed.min_runs)
+    bins = table[enough & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
+    zero_rows = table[table["bin"] == ZERO_BIN]
+    if len(bins) < 2 or zero_rows.empty or not np.isfinite(zero_rows["return_change"]).all():
+        return None
+    q_low = min(ctx.cfg.damage.quantiles)
+    smallest, largest = bins.iloc[0]["bin"], bins.iloc[-1]["bin"]
+    zero = quantile_at(table, ZERO_BIN, q_low)
+    a, b = quantile_at(table, smallest, q_low), quantile_at(table, largest, q_low)
+    mid_a, mid_b = quantile_at(table, smallest, 0.5), quantile_at(table, largest, 0.5)
+    h = ctx.cfg.update_collapse.horizon
+    return Finding(f"With no collapse definition: over the next {h} updates the worst {q_low:.0%} of updates "
+                   f"changed the return by {share(a['return_change'])} of the gain or worse at {smallest} nats and "
+                   f"{share(b['return_change'])} at {largest} nats, against {share(zero['return_change'])} with no "
+                   f"update at all; the median change went from {share(mid_a['return_change'])} to "
+                   f"{share(mid_b['return_change'])} (bins of ≥ {needed.min_updates} updates from ≥ "
+                   f"{needed.min_runs} runs).", "damage")  # fmt: skip
+
+
+def share(change: float) -> str:
+    """A signed share of the gain, in whole percent, with no −0 %."""
+    rounded = round(100 * change)
+    return f"{rounded:+d}%" if rounded else "0%"

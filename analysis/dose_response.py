@@ -11,9 +11,15 @@ A run-level bootstrap gives the interval of the KL at which P(collapse) crosses 
 
 Per run: the run-level collapse frequency by quantile bins of each run's median and
 maximum kl_mean: the same question with runs, not updates, as the unit.
+
+A study's pooled and per-algo fit (`study_dose_response`) is computed once for the
+sections that use it.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,7 +33,11 @@ from analysis.intervals import (
     percentile_interval,
     wilson_interval,
 )
+from analysis.per_study import once_per_study
 from analysis.vocabulary import ALL
+
+if TYPE_CHECKING:  # the Context is built on update_trials, below
+    from analysis.section import Context
 
 
 def update_trials(
@@ -287,6 +297,13 @@ def logistic_dose_response(
                            crossing_resamples=len(crossings))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@once_per_study
+def study_dose_response(ctx: Context) -> pd.DataFrame:
+    """The study's per-update logistic dose–response on kl_mean (pooled, then per algo)."""
+    d = ctx.cfg.dose_response
+    return logistic_dose_response(ctx.at_risk, d.level, d.progress, d.bootstrap, ctx.cfg.seed)
 
 
 def bootstrap_crossings(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.bands import ZERO, safe_band
-from analysis.display import interval, pct
+from analysis.cells import interval, pct
 from records.paths import REPO_ROOT
 
 HISTORY = "headlines.csv"

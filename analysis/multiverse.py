@@ -2,6 +2,7 @@
 ratio per decade of KL, recomputed under a grid of update-level collapse definitions
 (drop_frac × horizon). The first screen quotes what holds across the whole grid and says
 how far the rest moves; the specification curve (analysis.sections.multiverse) shows all of it.
+`study_multiverse` is a study's grid, computed once for both.
 """
 
 from dataclasses import replace
@@ -9,9 +10,19 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from analysis.bands import ZERO, Evidence, band_rates, first_above, is_control, safe_band
+from analysis.bands import (
+    ZERO,
+    Evidence,
+    band_rates,
+    evidence,
+    first_above,
+    is_control,
+    safe_band,
+)
 from analysis.collapse import CollapseRule
 from analysis.dose_response import logistic_dose_response, update_trials
+from analysis.per_study import once_per_study
+from analysis.section import Context
 from analysis.vocabulary import ALL
 
 
@@ -51,6 +62,14 @@ def multiverse(
     columns = ["drop_frac", "horizon"]
     data = pd.concat(frames, ignore_index=True)
     return data[columns + [c for c in data.columns if c not in columns]]
+
+
+@once_per_study
+def study_multiverse(ctx: Context) -> pd.DataFrame:
+    """The study's answer (band rates) under every collapse definition of the grid."""
+    m = ctx.cfg.multiverse
+    return multiverse(ctx.updates, ctx.done, ctx.rules, definition_grid(m.drop_fracs, m.horizons),
+                      ctx.cfg.answer.bands, evidence(ctx.cfg))  # fmt: skip
 
 
 def across(table: pd.DataFrame) -> pd.DataFrame:

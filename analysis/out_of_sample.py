@@ -12,17 +12,25 @@ observed:
   right);
 - calibration bins (Wilson intervals) and the predicted and observed collapses of each
   held-out setting.
+
+The out-of-sample section (held-out runs) and the transfer section (another study's fit)
+score alike, and show and say it alike: the tables, the calibration figure and the
+comparison with the baselines are here, for both.
 """
 
 import warnings
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import statsmodels.api as sm
 from scipy.special import logit
 
+from analysis.cells import frequency, interval
 from analysis.dose_response import design, fit_logit, strata_levels, with_log_kl
 from analysis.intervals import bootstrap_over_runs, percentile_interval, wilson_interval
+from analysis.plot_style import plt
+from analysis.vocabulary import ALL, PALETTE
 
 EPS = 1e-6  # predictions are kept in [EPS, 1 − EPS] so a log-loss stays finite
 KNOB_BASELINE = "knob, its value and the task (the other runs there)"
@@ -231,3 +239,100 @@ def evaluation(
         "bins": calibration_bins(scored),
         "settings": per_setting(scored, collapsed, resamples, seed),
     }
+
+
+def against_baselines(table: pd.DataFrame) -> str:
+    """How the fit's Brier score compares with the base rate's and the knob model's."""
+    rows = table.set_index("predictor")
+    against = []
+    for name, row in (
+        ("the base rate", rows.loc[BASE_RATE]),
+        ("a model of the knob, its value and the task", rows.loc[KNOB_BASELINE]),
+    ):
+        low, high = row["brier_gap_low"], row["brier_gap_high"]
+        word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
+        against.append(
+            f"{word} {name} (Brier score minus the fit's {interval(row['brier_gap'], low, high, '.4f')})"
+        )
+    return " and ".join(against)
+
+
+def shown_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Each predictor's Brier score and log-loss on the held-out updates, and how much worse
+    than the update-size fit it does (95% bootstrap over held-out runs)."""
+    return pd.DataFrame(
+        {
+            "predictor": table["predictor"],
+            "Brier score": table["brier"].map("{:.4f}".format),
+            "minus the update-size fit's [95% CI] (> 0: the fit is better)": [
+                interval(r.brier_gap, r.brier_gap_low, r.brier_gap_high, ".4f") for r in table.itertuples()
+            ],
+            "log-loss": table["log_loss"].map("{:.4f}".format),
+            "minus the fit's [95% CI]": [
+                interval(r.log_loss_gap, r.log_loss_gap_low, r.log_loss_gap_high, ".4f")
+                for r in table.itertuples()
+            ],
+        }
+    )  # fmt: skip
+
+
+def shown_settings(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task and held-out setting: predicted against observed collapses."""
+    return pd.DataFrame(
+        {
+            "task": table["env"],
+            "held-out setting": table["setting"],
+            "runs collapsed [95% Wilson CI]": [
+                frequency(r.runs_collapsed, r.runs, r.runs_ci_low, r.runs_ci_high) for r in table.itertuples()
+            ],
+            "kl_mean median": table["kl_median"].map("{:.2g}".format),
+            "updates at risk": table["updates"],
+            "collapses: predicted / observed": [
+                f"{r.predicted_collapses:.1f} / {r.collapses}" for r in table.itertuples()
+            ],
+            "P(collapse) per update: predicted / observed [95% CI over runs]": [
+                f"{r.predicted_rate:.3f} / " + interval(r.observed_rate, r.observed_ci_low, r.observed_ci_high, ".3f")
+                for r in table.itertuples()
+            ],
+        }
+    )  # fmt: skip
+
+
+def draw_calibration(
+    bins: pd.DataFrame,
+    settings: pd.DataFrame,
+    fitted_on: str = "the step-size grids",
+    scored: str = "held-out",
+) -> plt.Figure:
+    """Left: observed against predicted P(collapse) of the held-out updates in equal-count
+    bins of the prediction (95% Wilson intervals) and the diagonal of a calibrated fit.
+    Right: per task and held-out setting, the observed per-update rate (95% interval over
+    runs) against the predicted one."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax in (left, right):
+        ax.axline((0, 0), slope=1, color="0.5", ls=":", lw=1)
+        ax.set_xlabel(f"predicted P(collapse) per update (fitted on {fitted_on})")
+    left.errorbar(bins["predicted"], bins["observed"], yerr=[bins["observed"] - bins["ci_low"],
+                  bins["ci_high"] - bins["observed"]], marker="o", capsize=3, color=PALETTE[ALL], ls="")  # fmt: skip
+    left.set_ylabel("observed share of updates followed by a collapse")
+    left.set_title(f"{scored.capitalize()} updates, binned by prediction")
+    markers = dict(zip(sorted(settings["env"].unique()), "osD^v", strict=False))
+    colors = dict(zip(sorted(settings["setting"].unique()),
+                      sns.color_palette("colorblind", settings["setting"].nunique()), strict=True))  # fmt: skip
+    for r in settings.itertuples():
+        right.errorbar([r.predicted_rate], [r.observed_rate],
+                       yerr=[[r.observed_rate - r.observed_ci_low], [r.observed_ci_high - r.observed_rate]],
+                       marker=markers[r.env], color=colors[r.setting], capsize=3, ls="")  # fmt: skip
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=s) for s, c in colors.items()]
+    handles += [
+        plt.Line2D([], [], color="0.3", marker=m, ls="", label=e) for e, m in markers.items()
+    ]
+    right.legend(handles=handles, fontsize=7, loc="upper left")
+    right.set_ylabel("observed per-update rate (95% CI over runs)")
+    right.set_title(f"Per {scored} setting and task")
+    top = max(float(np.nanmax([bins["ci_high"].max(), settings["observed_ci_high"].max(),
+                               settings["predicted_rate"].max(), bins["predicted"].max()])), 0.05)  # fmt: skip
+    for ax in (left, right):
+        ax.set_xlim(0, 1.05 * top)
+        ax.set_ylim(0, 1.05 * top)
+    return fig

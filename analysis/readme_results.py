@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.display import interval
+from analysis.cells import interval
 from analysis.history import HISTORY, headline_row
 from records.paths import REPO_ROOT
 

@@ -1,5 +1,6 @@
-"""The report's renderers: the sections' Parts laid out as a self-contained HTML page, as a
-Markdown README, and as a W&B run. They know how to lay out, not what a section says."""
+"""The report's renderers: the sections' figures saved as PNG and SVG, and their Parts laid
+out as a self-contained HTML page, as a Markdown README, and as a W&B run. They know how to
+lay out, not what a section says."""
 
 import base64
 import html
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from analysis import display
+from analysis.plot_style import plt
 from analysis.section import Figure, Finding, Part
 
 STYLE = (
@@ -22,6 +23,42 @@ STYLE = (
     ".answer{font-size:1.15em;margin:.4em 0}.headline{margin:.3em 0}.headline img{max-height:430px}"
     ".headline figcaption{margin:.2em 0;font-size:12px}.short li{margin:.15em 0}"
 )
+
+
+def save(fig: plt.Figure, stem: Path) -> list[Path]:
+    """A figure as `<stem>.png` and `<stem>.svg`, then closed; returns the two paths."""
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(paths[0], dpi=110, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def figure_paths(out: Path, figure: Figure) -> list[Path]:
+    """Where a section's figure is saved: `<out>/<name>.png` and `.svg`."""
+    stem = out / figure.name
+    return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+
+
+def save_figures(out: Path, part: Part) -> None:
+    """Every figure of a part, saved under its name."""
+    for figure in part.figures:
+        save(figure.drawn, out / figure.name)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False)
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """An HTML table with the same columns; long cells wrap (the page's CSS) instead of
+    widening the page."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def embed(path: Path) -> str:
@@ -44,9 +81,7 @@ def write_files(out: Path, parts: list[Part]) -> None:
         for name, frame in part.data.items():
             frame.to_csv(out / f"{name}.csv", index=False)
         for table in part.tables:
-            (out / f"{table.name}.md").write_text(
-                f"{table.caption}\n\n{display.markdown(table.shown)}\n"
-            )
+            (out / f"{table.name}.md").write_text(f"{table.caption}\n\n{markdown(table.shown)}\n")
 
 
 def lead_and_rest(parts: list[Part]) -> tuple[Part | None, list[Part]]:
@@ -74,8 +109,8 @@ def finding_items(findings: list[Finding], known: set[str], link: str) -> str:
     )
 
 
-def figure_html(figure: Figure, css_class: str = "") -> str:
-    png, svg = figure.paths
+def figure_html(out: Path, figure: Figure, css_class: str = "") -> str:
+    png, svg = figure_paths(out, figure)
     return (
         f"<figure id='{figure.name}' class='{css_class}'><a href='{png.name}'><img src='{embed(png)}' "
         f"alt='{html.escape(figure.name)}: {html.escape(figure.caption)}'></a>"
@@ -96,7 +131,7 @@ def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) ->
     ]
     if lead is not None:
         page.append(f"<p class='answer'>{html.escape(lead.answer)}</p>")
-        page += [figure_html(figure, "headline") for figure in lead.figures]
+        page += [figure_html(out, figure, "headline") for figure in lead.figures]
         page.append(
             f"<ol class='findings short'>{finding_items(lead.findings, known, 'details')}</ol>"
         )
@@ -114,8 +149,8 @@ def write_index(out: Path, sweep: str, parts: list[Part], summary: list[str]) ->
             csv = table.csv or table.name
             page.append(f"<p id='{table.name}'>{html.escape(table.caption.replace('*', ''))} "
                         f"(<a href='{table.name}.md'>{table.name}.md</a>, <a href='{csv}.csv'>CSV</a>)</p>")  # fmt: skip
-            page.append(display.html(table.shown))
-        page += [figure_html(figure) for figure in part.figures]
+            page.append(html_table(table.shown))
+        page += [figure_html(out, figure) for figure in part.figures]
     page.append(
         "<p>Files: <a href='runs.csv'>runs.csv</a> (one row per run), the CSV of every table, "
         "and the sweep's export: <a href='updates.parquet'>updates.parquet</a> (every update of "
@@ -131,7 +166,7 @@ def write_readme(out: Path, sweep: str, parts: list[Part], summary: list[str]) -
     lines = [f"# Report: sweep `{sweep}`", ""]
     if lead is not None:
         lines += [lead.answer, ""]
-        lines += [f"![{f.name}: {f.caption}]({f.paths[0].name})" for f in lead.figures] + [""]
+        lines += [f"![{f.name}: {f.caption}]({f.name}.png)" for f in lead.figures] + [""]
         lines += [
             f"{i}. {f.text} ([{f.figure}]({f.figure}.md))" for i, f in enumerate(lead.findings, 1)
         ]
@@ -142,15 +177,15 @@ def write_readme(out: Path, sweep: str, parts: list[Part], summary: list[str]) -
         lines += ["", f"## {part.title}", ""]
         lines += [f"- {f.text}" for f in part.findings] + ([""] if part.findings else [])
         for table in part.tables:
-            lines += [table.caption, "", display.markdown(table.shown), ""]
+            lines += [table.caption, "", markdown(table.shown), ""]
         for figure in part.figures:
-            png = figure.paths[0].name
+            png = f"{figure.name}.png"
             lines += [f"### {figure.name}", "", f"![{figure.name}: {figure.caption}]({png})", "",
                       figure.caption, ""]  # fmt: skip
     (out / "README.md").write_text("\n".join(lines))
 
 
-def log_to_wandb(cfg: DictConfig, parts: list[Part]) -> None:
+def log_to_wandb(cfg: DictConfig, out: Path, parts: list[Part]) -> None:
     """The sections' W&B tables and every figure, under the same names, in a W&B run of the
     sweep's group."""
     import wandb
@@ -158,8 +193,8 @@ def log_to_wandb(cfg: DictConfig, parts: list[Part]) -> None:
     tables: dict[str, pd.DataFrame] = {k: v for part in parts for k, v in part.wandb.items()}
     run = wandb.init(mode=cfg.wandb.mode, project=cfg.wandb.project, entity=cfg.wandb.entity,
                      group=cfg.sweep, job_type="report", name=f"report-{cfg.sweep}",
-                     dir=str(Path(cfg.report_dir) / cfg.sweep))  # fmt: skip
+                     dir=str(out))  # fmt: skip
     run.log({name: wandb.Table(dataframe=table) for name, table in tables.items()})
-    run.log({f.name: wandb.Image(str(f.paths[0]), caption=f.caption)
+    run.log({f.name: wandb.Image(str(figure_paths(out, f)[0]), caption=f.caption)
              for part in parts for f in part.figures})  # fmt: skip
     run.finish()

@@ -1,7 +1,8 @@
 """`python -m analysis.report out_dir=runs sweep=default`: tables, figures and an index page.
 
-load the records → the per-run frame (analysis.section.Context) → each section of
-analysis.sections.SECTIONS builds its Part → the renderers (analysis.render) write
+load the records → the study's data (analysis.section.Context) → each section of
+analysis.sections.SECTIONS builds its Part, whose figures the renderer saves at once →
+the renderers (analysis.render) write
 <report_dir>/<sweep>/: index.html (self-contained: figures embedded, opens offline) and
 README.md, both opening with the sections' Findings in section order; every table as CSV
 (raw columns) and Markdown (readable ones); the figures as PNG + SVG, each with a caption
@@ -22,6 +23,7 @@ from analysis import export, render, vocabulary
 from analysis.section import Context, Part
 from analysis.sections import SECTIONS
 from analysis.settings import REPORT_KEYS, check_or_exit
+from analysis.tables import study_collapse_table
 from experiments.preset import held_out_settings
 from records.load import load, wandb_path
 from records.paths import CONF_DIR
@@ -40,17 +42,22 @@ def build_report(cfg: DictConfig) -> Path:
     vocabulary.admit([*records.runs["algo"], *records.runs["variant"]])
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(cfg, records, out, held_out_settings(cfg.sweep))
+    ctx = Context(cfg, records, held_out_settings(cfg.sweep))
     runs = run_table(ctx)
     runs.to_csv(out / "runs.csv", index=False)
     export.write(out, runs, export.updates_table(records.runs, records.updates))
-    parts: list[Part] = [part for section in SECTIONS if (part := section.build(ctx)) is not None]
-    summary = summary_lines(ctx.runs, records.skipped, ctx.collapse_table)
+    parts: list[Part] = []
+    for section in SECTIONS:
+        part = section.build(ctx)
+        if part is not None:
+            render.save_figures(out, part)
+            parts.append(part)
+    summary = summary_lines(ctx.runs, records.skipped, study_collapse_table(ctx))
     render.write_files(out, parts)
     render.write_index(out, cfg.sweep, parts, summary)
     render.write_readme(out, cfg.sweep, parts, summary)
     if cfg.wandb.mode != "disabled":
-        render.log_to_wandb(cfg, parts)
+        render.log_to_wandb(cfg, out, parts)
     print(
         f"report: {out / 'index.html'} ({time.perf_counter() - started:.1f} s, {len(ctx.runs)} runs)"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from omegaconf import DictConfig
 
 from analysis.aggregate import (
@@ -17,6 +18,7 @@ from analysis.aggregate import (
     score_matrix,
 )
 from analysis.intervals import mean_interval
+from analysis.learning_curves import learning_curves
 from analysis.normalized_score import (
     IMPLEMENTATIONS,
     compare_with_paper,
@@ -26,10 +28,11 @@ from analysis.normalized_score import (
     table1_by_implementation,
     table1_label,
 )
-from analysis.plots import learning_curves, performance_profile, table1_comparison
-from analysis.plots import table1_by_implementation as table1_by_implementation_plot
+from analysis.plot_style import plt
+from analysis.render import save
 from analysis.run_frame import final_episode_return, initial_returns, per_run_returns
 from analysis.settings import REPRODUCTION_KEYS, check_or_exit
+from analysis.vocabulary import PALETTE
 from records.load import load, load_sweeps
 from records.paths import CONF_DIR
 
@@ -215,11 +218,76 @@ def table1_implementation_section(cfg: DictConfig, reference: Path, out: Path) -
     write(orders, out / "ppo_table1_impl_order",
           "The variants from best to worst per env and preset, beside the paper's order (Spearman's "
           "ρ over the four variants; none_last: no clipping ranks last, as in the paper).", floatfmt=".2f")  # fmt: skip
-    table1_by_implementation_plot(cells, out / "ppo_table1_impl")
+    save(draw_table1_by_implementation(cells), out / "ppo_table1_impl")
     runs = records.runs
     used = runs[runs["impl"].isin(IMPLEMENTATIONS) & runs["algo"].eq("ppo")]
     print(f"table 1 by implementation: {out / 'ppo_table1_impl.md'} ({len(used)} runs)")
     return [provenance(used, *cfg.table1_impl_sweeps)]
+
+
+def draw_table1(merged: pd.DataFrame, rho: float, ours_label: str) -> plt.Figure:
+    """The PPO paper's normalised score per Table 1 variant beside ours (compare_with_paper)."""
+    tidy = merged.melt(id_vars="variant", value_vars=["normalized_score_paper", "normalized_score_ours"],
+                       var_name="source", value_name="normalized score")  # fmt: skip
+    tidy["source"] = tidy["source"].map(
+        {"normalized_score_paper": "PPO paper (1M steps, v1)", "normalized_score_ours": ours_label}
+    )
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(merged) + 1.5))
+    sns.barplot(tidy, y="variant", x="normalized score", hue="source", ax=ax,
+                palette=["0.6", PALETTE["ppo"]])  # fmt: skip
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.legend(title="source", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(f"PPO objective variants: normalised score (Spearman ρ = {rho:.2f})")
+    return fig
+
+
+def draw_table1_by_implementation(cells: pd.DataFrame) -> plt.Figure:
+    """Per env: each Table 1 variant's normalised score under impl=paper and impl=modern
+    (each its own table: random = 0, its best variant = 1) beside the paper's average over
+    its seven tasks; below 0 = worse than the random policy."""
+    envs = sorted(cells["env"].unique())
+    order = (cells.drop_duplicates("variant").sort_values("normalized_score_paper", ascending=False)
+             ["variant"].tolist())  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(envs), figsize=(5.5 * len(envs), 4.2), squeeze=False, sharey=True
+    )
+    marks = {"paper": ("o", "C0", -0.12), "modern": ("s", "C1", 0.12)}
+    for ax, env in zip(axes[0], envs, strict=True):
+        rows = cells[cells["env"] == env].set_index(["impl", "variant"])
+        x = np.arange(len(order))
+        paper = cells.drop_duplicates("variant").set_index("variant")["normalized_score_paper"]
+        ax.scatter(
+            x, paper.reindex(order), marker="*", s=140, color="k", label="PPO paper (7-task mean)"
+        )
+        for impl, (marker, color, shift) in marks.items():
+            if impl in rows.index.get_level_values(0):
+                scores = rows.loc[impl]["normalized_score"].reindex(order)
+                ax.scatter(
+                    x + shift, scores, marker=marker, color=color, label=f"ours, impl={impl}"
+                )
+        ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(x, [v.replace("(", "\n(") for v in order], fontsize=8)
+        ax.set_title(f"{env}, 1M steps")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("normalised score (random = 0, best variant = 1)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_performance_profile(profiles: dict, cis: dict, taus: np.ndarray) -> plt.Figure:
+    """rliable's performance profiles: the share of runs whose normalised score exceeds τ,
+    per group, with stratified-bootstrap bands."""
+    from rliable import plot_utils
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = dict(zip(profiles, sns.color_palette("colorblind", len(profiles)), strict=True))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                         colors=colors, xlabel="normalised score τ (1 = published median)",
+                                         ylabel="share of runs with score > τ")  # fmt: skip
+    ax.legend(handles=[plt.Line2D([], [], color=c, label=g) for g, c in colors.items()], fontsize=8)
+    ax.set_title("Performance profiles (rliable), 95% stratified-bootstrap bands")
+    return fig
 
 
 @hydra.main(config_path=str(CONF_DIR / "analysis"), config_name="reproduction", version_base="1.3")
@@ -244,7 +312,7 @@ def main(cfg: DictConfig) -> None:
               out / "ppo_table1_update_size", UPDATE_SIZE_HEADING.format(group="variant"),
               floatfmt=".4g")  # fmt: skip
         budget = int(table1.runs["total_steps"].max())
-        table1_comparison(merged, rho, f"ours ({budget:,} steps, v5)", out / "ppo_table1")
+        save(draw_table1(merged, rho, f"ours ({budget:,} steps, v5)"), out / "ppo_table1")
         write(scores_by_env(scored), out / "ppo_table1_by_env",
               "Normalised score per variant and env (mean over seeds): which tasks drive the order.",
               floatfmt=".2f")  # fmt: skip
@@ -278,12 +346,12 @@ def main(cfg: DictConfig) -> None:
               "Probability of improvement (rliable): P(a run of the first scores above a run of the "
               "second on the same env), averaged over envs, with its 95% stratified-bootstrap interval.",
               floatfmt=".2f")  # fmt: skip
-        performance_profile(profiles, profile_cis, taus, out / "returns_1m_profile")
+        save(draw_performance_profile(profiles, profile_cis, taus), out / "returns_1m_profile")
         finished_updates = returns.updates[returns.updates["run_id"].isin(finished["run_id"])]
-        learning_curves(finished_updates, out / "returns_1m_curves", published.assign(env=published["env"] + "-v5"),
-                        smooth_window=cfg.curve_smooth_window)  # fmt: skip
-        learning_curves(finished_updates, out / "returns_1m_kl", smooth_window=cfg.curve_smooth_window,
-                        metric="kl_mean")  # fmt: skip
+        save(learning_curves(finished_updates, published.assign(env=published["env"] + "-v5"),
+                             smooth_window=cfg.curve_smooth_window), out / "returns_1m_curves")  # fmt: skip
+        save(learning_curves(finished_updates, smooth_window=cfg.curve_smooth_window, metric="kl_mean"),
+             out / "returns_1m_kl")  # fmt: skip
         print(f"returns: {out / 'returns_1m.md'}, curves: {out / 'returns_1m_curves.png'} "
               f"({len(returns.runs)} runs)")  # fmt: skip
 

@@ -3,15 +3,21 @@
 Collapse frequency counts finished runs: `done` ones plus those that diverged (a
 non-finite loss or parameter is the most complete collapse there is, so it counts as
 collapsed). Runs that crashed for another reason or never finished are counted in
-`excluded`, never mixed in.
+`excluded`, never mixed in. A study's table (`study_collapse_table`) and its zero-dose
+control per task (`zero_dose_by_task`) are computed once for the sections that use them.
 """
 
 import numpy as np
 import pandas as pd
 
 from analysis.intervals import mean_interval, wilson_interval
+from analysis.per_study import once_per_study
+from analysis.section import Context
+from analysis.vocabulary import CONTROLS
 
 GROUP = ["env", "variant", "algo", "step_size_key", "step_size"]
+ZERO_DOSE_COLUMNS = ["env", "runs_k", "runs_n", "runs_low", "runs_high", "updates_k", "updates_n",
+                     "updates_low", "updates_high"]  # fmt: skip
 
 
 def collapse_table(
@@ -67,3 +73,32 @@ def collapse_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+@once_per_study
+def study_collapse_table(ctx: Context) -> pd.DataFrame:
+    """The study's collapse table (its step-size runs)."""
+    return collapse_table(ctx.runs, ctx.frame, ctx.updates, ctx.cfg.seed)
+
+
+@once_per_study
+def zero_dose_by_task(ctx: Context) -> pd.DataFrame:
+    """Per task: the zero-dose runs that collapsed and the zero-dose updates at risk
+    followed by a 'collapse', with Wilson intervals (the collapse rules' false alarms)."""
+    table = study_collapse_table(ctx)
+    table = table[table["variant"].isin(CONTROLS)]
+    updates = ctx.at_risk[ctx.at_risk["algo"].isin(CONTROLS)]
+    rows = []
+    for env in sorted(set(ctx.tasks) | set(table.loc[table["runs"] > 0, "env"])):
+        runs = table[table["env"] == env]
+        rk, rn = int(runs["collapsed"].sum()), int(runs["runs"].sum())
+        part = updates[updates["env"] == env]
+        uk, un = int(part["collapse"].sum()), len(part)
+        (runs_low, runs_high), (updates_low, updates_high) = (
+            wilson_interval(rk, rn),
+            wilson_interval(uk, un),
+        )
+        rows.append({"env": env, "runs_k": rk, "runs_n": rn, "runs_low": runs_low, "runs_high": runs_high,
+                     "updates_k": uk, "updates_n": un, "updates_low": updates_low,
+                     "updates_high": updates_high})  # fmt: skip
+    return pd.DataFrame(rows, columns=ZERO_DOSE_COLUMNS)

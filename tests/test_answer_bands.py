@@ -14,8 +14,8 @@ from analysis.bands import (
     runs_kept_under,
     safe_band,
 )
-from analysis.display import mechanism_odds
 from analysis.dose_response import logistic_dose_response, mechanism_odds_ratios
+from analysis.sections.mechanisms import shown_odds
 
 EDGES = [0.01, 0.1, 1.0]
 EVIDENCE = Evidence(min_updates=50, min_runs=2, alpha=0.05)
@@ -105,7 +105,7 @@ def test_a_separated_mechanism_gets_no_odds_ratio():
     odds = mechanism_odds_ratios(separated_study(), "trpo").set_index("mechanism")
     assert odds.at["ppo", "separated"] and np.isnan(odds.at["ppo", "odds_ratio"])
     assert np.isfinite(odds.at["pg", "odds_ratio"])
-    shown = mechanism_odds(odds.reset_index()).iloc[:, 3].tolist()
+    shown = shown_odds(odds.reset_index()).iloc[:, 3].tolist()
     assert any(cell.startswith("no odds ratio: none observed (0/1200") for cell in shown)
 
 

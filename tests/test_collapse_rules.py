@@ -11,9 +11,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from analysis.collapse import gain_scale
-from analysis.multiverse import per_definition
+from analysis.definition import definition, threshold_sentences
+from analysis.multiverse import per_definition, study_multiverse
 from analysis.section import Context
 from analysis.settings import REPORT_KEYS, check_or_exit
+from analysis.tables import study_collapse_table
 from records.load import Records
 from records.paths import CONF_DIR
 from records.schema import METRICS, RUN_COLUMNS
@@ -61,15 +63,15 @@ def context(tmp_path, *overrides: str) -> Context:
     with initialize_config_dir(config_dir=str(CONF_DIR / "analysis"), version_base="1.3"):
         cfg = compose("report", overrides=["multiverse.drop_fracs=[0.3,0.5]",
                                            "multiverse.horizons=[1,3]", *overrides])  # fmt: skip
-    return Context(cfg, synthetic_records(), tmp_path)
+    return Context(cfg, synthetic_records())
 
 
 def counts(ctx: Context) -> dict[str, int]:
     """Every collapse count the report is made of: runs, updates, and per multiverse definition."""
     return {"runs": int(ctx.frame["collapsed"].sum()),
-            "table": int(ctx.collapse_table["collapsed"].sum()),
+            "table": int(study_collapse_table(ctx)["collapsed"].sum()),
             "updates": int(ctx.at_risk["collapse"].sum()),
-            "multiverse": int(per_definition(ctx.multiverse)["collapsed_runs"].min())}  # fmt: skip
+            "multiverse": int(per_definition(study_multiverse(ctx))["collapsed_runs"].min())}  # fmt: skip
 
 
 def test_a_rule_of_ones_own_changes_every_collapse_count_of_the_report(tmp_path):
@@ -77,9 +79,10 @@ def test_a_rule_of_ones_own_changes_every_collapse_count_of_the_report(tmp_path)
     assert counts(built_in) == {"runs": 4, "table": 4, "updates": 8, "multiverse": 4}  # 2 a crash
     assert counts(own) == dict.fromkeys(["runs", "table", "updates", "multiverse"], 0)
     assert len(own.at_risk) == len(built_in.at_risk) > 0  # its own outcomes, the same trials
-    assert "`tests.own_collapse_rules:never_collapses` (collapse.rule)" in own.definition
-    assert "`tests.own_collapse_rules:no_update_collapses` (update_collapse.rule)" in own.definition
-    assert "smoothed by a trailing mean" in built_in.definition
+    own_rules = definition(own)
+    assert "`tests.own_collapse_rules:never_collapses` (collapse.rule)" in own_rules
+    assert "`tests.own_collapse_rules:no_update_collapses` (update_collapse.rule)" in own_rules
+    assert "smoothed by a trailing mean" in definition(built_in)
 
 
 def test_each_env_states_its_min_gain_and_where_it_came_from(tmp_path):
@@ -89,13 +92,13 @@ def test_each_env_states_its_min_gain_and_where_it_came_from(tmp_path):
     assert ctx.rules["Hopper-v5"].min_gain == 500.0
     assert ctx.rules["Tiny-v0"].min_gain == 0.5 * tiny["scale"]  # its own runs set it
     assert ctx.rules["Flat-v0"].min_gain == np.inf
-    sentences = dict(zip(sorted(ctx.rules), ctx.threshold_sentences, strict=True))
+    sentences = dict(zip(sorted(ctx.rules), threshold_sentences(ctx), strict=True))
     assert sentences["Hopper-v5"] == "Hopper-v5: min_gain = 500, from the table."
     assert sentences["Tiny-v0"] == (
         "Tiny-v0: min_gain = 5, by the rule (0.5 × 10, the median gain of its 4 runs that gained)."
     )
     assert "left unjudged" in sentences["Flat-v0"]
-    assert all(sentence in ctx.definition for sentence in ctx.threshold_sentences)
+    assert all(sentence in definition(ctx) for sentence in threshold_sentences(ctx))
     collapsed = ctx.frame.merge(ctx.runs[["run_id", "env"]])
     assert collapsed.groupby("env")["collapsed"].sum().to_dict() == {
         "Flat-v0": 0, "Hopper-v5": 2, "Tiny-v0": 2}  # fmt: skip

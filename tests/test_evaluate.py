@@ -19,8 +19,8 @@ from PIL import Image
 
 from algos.allowed import ConfigError
 from algos.rollout import episode_returns
-from analysis import plots
-from analysis.sections.collapse_film import falls, filmstrip
+from analysis import render
+from analysis.sections.collapse_film import draw, falls, filmstrip
 from experiments.evaluate import check
 from experiments.film import film
 from experiments.replay import policy_at
@@ -110,7 +110,7 @@ def test_the_filmstrip_films_the_policies_around_the_update_that_fell_most(recor
     row = updates[updates["update"] == chosen].iloc[0]
     table = pd.DataFrame([{"variant": "ppo", "run_id": recorded.name, "update": chosen,
                            "step": row["step"], "kl_mean": row["kl_mean"]}])  # fmt: skip
-    png, svg = plots.collapse_filmstrip(table, [strip], updates, tmp_path / "strip")
+    png, svg = render.save(draw(table, [strip], updates), tmp_path / "strip")
     with Image.open(png) as image:
         assert image.width > 400 and image.height > 150
     assert svg.stat().st_size > 1000

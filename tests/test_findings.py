@@ -13,9 +13,8 @@ from analysis.run_frame import per_run_returns
 from analysis.sections.per_update import crossing_finding, odds_ratio_finding
 from analysis.sections.step_sizes import step_size_finding
 from analysis.sections.update_sizes import bound_finding
-from analysis.sections.warning import warning_finding
+from analysis.sections.warning import kl_warning, label_updates, warning_finding
 from analysis.tables import collapse_table
-from analysis.warning import kl_warning, label_updates
 
 RULE = CollapseRule(smooth_window=3, min_gain=100.0, drop_frac=0.5, recover_frac=0.9)
 ENV = "Hopper-v5"

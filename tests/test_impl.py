@@ -15,8 +15,8 @@ from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor, ValueNet
 from algos.rollout import RolloutCollector
 from algos.train import TrainConfig, annealed, make_learner, train
-from analysis.implementation_effects import versus_base
 from analysis.report import main as report_main
+from analysis.sections.implementation import versus_base
 from experiments.run import run
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from analysis.kl_parts import part_odds_ratios, with_parts
+from analysis.sections.kl_parts import part_odds_ratios, with_parts
 
 SLOPE = 0.9
 

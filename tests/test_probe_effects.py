@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.probe_effects import direction_differences, first_majority, ladder_table, with_gain
 from analysis.report import main as report_main
+from analysis.sections.probe.effects import (
+    direction_differences,
+    first_majority,
+    ladder_table,
+    with_gain,
+)
 from experiments.probe import main as probe_main
 from tests.conftest import run_cli
 

@@ -11,9 +11,10 @@ from scipy.special import expit
 
 from analysis import render
 from analysis.bands import ZERO
-from analysis.display import pct
+from analysis.cells import pct
 from analysis.section import Context
 from analysis.sections import SECTIONS, headline, kl_parts, out_of_sample, tasks
+from analysis.tables import study_collapse_table
 from records.load import Records
 from records.paths import CONF_DIR
 from records.schema import METRICS, RUN_COLUMNS
@@ -85,32 +86,37 @@ def study():
 
 @pytest.fixture(scope="module")
 def report(study, tmp_path_factory):
-    """The study's Context and every section's Part, built once."""
+    """The study's Context and every section's Part, built once, and where its figures are."""
     cfg, records, held_out = study
-    ctx = Context(cfg, records, tmp_path_factory.mktemp("report"), held_out)
-    parts = {part.title: part for section in SECTIONS if (part := section.build(ctx)) is not None}
-    return ctx, parts
+    ctx = Context(cfg, records, held_out)
+    out = tmp_path_factory.mktemp("report")
+    parts = {}
+    for section in SECTIONS:
+        if (part := section.build(ctx)) is not None:
+            render.save_figures(out, part)
+            parts[part.title] = part
+    return ctx, parts, out
 
 
 def test_every_section_builds_and_the_held_out_runs_stay_out_of_the_step_size_sections(
     study, report
 ):
     _, _, held_out = study
-    ctx, parts = report
+    ctx, parts, out = report
     assert set(ctx.runs["run_id"]).isdisjoint(held_out) and set(ctx.held_runs["run_id"]) == set(
         held_out
     )
     assert set(ctx.at_risk["run_id"]).isdisjoint(held_out)
-    assert not (ctx.collapse_table["variant"] == "ppo").any()
+    assert not (study_collapse_table(ctx)["variant"] == "ppo").any()
     assert {tasks.TITLE, out_of_sample.TITLE, kl_parts.TITLE} <= set(parts)
     by_run = parts["Update size and collapse, per run"].data["collapse_by_run_kl"]
     assert set(by_run["env"]) == {"all", *TASKS}  # the run-level table per task too
     per_run = parts["Update size and collapse, per run"].findings[0].text
     assert "the 2 tasks pooled" in per_run and "/12 = " in per_run  # 6 seeds × 2 tasks a setting
-    render.write_files(ctx.out, list(parts.values()))
-    render.write_index(ctx.out, "tasks", list(parts.values()), [])
-    assert (ctx.out / "collapse_vs_kl.png").stat().st_size > 1000
-    assert (ctx.out / "held_out_calibration.png").stat().st_size > 1000
+    render.write_files(out, list(parts.values()))
+    render.write_index(out, "tasks", list(parts.values()), [])
+    assert (out / "collapse_vs_kl.png").stat().st_size > 1000
+    assert (out / "held_out_calibration.png").stat().st_size > 1000
 
 
 def test_the_cross_task_section_fits_each_task_and_finds_one_relation(report):

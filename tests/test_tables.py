@@ -7,8 +7,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from analysis.intervals import wilson_interval
+from analysis.sections.warning import RankedScores
 from analysis.tables import collapse_table
-from analysis.warning import RankedScores
 
 
 def synthetic_runs(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from analysis.tasks import per_task_dose_response, task_interaction
+from analysis.sections.tasks import per_task_dose_response, task_interaction
 
 TASKS = ["A", "B", "C"]
 

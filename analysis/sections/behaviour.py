@@ -4,47 +4,16 @@ beside kl_mean (θ_old against θ_new under one normaliser). What the zero-dose 
 received, how much of each rule's dose the normaliser makes, and the answer's bands on the
 behavioural dose."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import plots
-from analysis.bands import safe_band
-from analysis.display import band_table, pct
-from analysis.section import Context, Figure, Finding, Part, Table, skipped
+from analysis.bands import band_table, study_bands
+from analysis.behaviour_doses import behaviour_finding, doses, has_behaviour
+from analysis.plot_style import plt
+from analysis.section import Context, Figure, Part, Table, skipped
 from analysis.vocabulary import CONTROLS, PALETTE, ordered, step_size_label
 
 TITLE = "The dose the agent receives"
-
-
-def has_behaviour(ctx: Context) -> bool:
-    return "kl_behaviour" in ctx.trials and ctx.trials["kl_behaviour"].notna().any()
-
-
-def doses(ctx: Context) -> pd.DataFrame:
-    """Per setting: updates, median kl_mean, kl_behaviour and kl_normaliser with their 5–95 %
-    ranges, and the normaliser's median share of the behavioural dose."""
-    data = ctx.trials.dropna(subset=["kl_behaviour"])
-    data = data.assign(
-        share=data["kl_normaliser"] / data["kl_behaviour"].where(data["kl_behaviour"] > 0)
-    )
-    info = ctx.done.set_index("run_id")[["step_size_key"]]
-    data = data.join(info, on="run_id")
-    rows = []
-    for (variant, key, size), part in data.groupby(
-        ["variant", "step_size_key", "step_size"], sort=False
-    ):
-        row = {"variant": variant, "step_size_key": key, "step_size": size, "updates": len(part)}
-        for dose in ("kl_mean", "kl_behaviour", "kl_normaliser"):
-            row |= {f"{dose}_median": part[dose].median(), f"{dose}_q05": part[dose].quantile(0.05),
-                    f"{dose}_q95": part[dose].quantile(0.95)}  # fmt: skip
-        row["normaliser_share"] = part["share"].median()
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    order = {v: i for i, v in enumerate(ordered(table["variant"]))}
-    return table.sort_values(
-        ["variant", "step_size"], key=lambda c: c.map(order) if c.name == "variant" else c
-    )
 
 
 def build(ctx: Context) -> Part | None:
@@ -52,7 +21,7 @@ def build(ctx: Context) -> Part | None:
         return skipped(TITLE, "these records predate kl_behaviour (the dose with the observation "
                               "normaliser): re-run the study to have it")  # fmt: skip
     table = doses(ctx)
-    rates = ctx.bands("kl_behaviour")
+    rates = study_bands(ctx, "kl_behaviour")
     return Part(
         TITLE,
         data={"behaviour_doses": table, "answer_bands_behaviour": rates},
@@ -64,7 +33,7 @@ def build(ctx: Context) -> Part | None:
                 Table("answer_bands_behaviour",
                       "The answer's bands on kl_behaviour instead of kl_mean (the zero-dose control's updates "
                       "stay its reference, whatever their behavioural dose).", band_table(rates))],
-        figures=[Figure("behaviour", draw(ctx, table, ctx.figure_stem("behaviour")),
+        figures=[Figure("behaviour", draw(ctx, table),
                         "Every update at risk: kl_behaviour against kl_mean (log–log; diagonal: equal). Grey "
                         "band: the zero-dose control's kl_behaviour (5–95 %), the dose a policy whose actor "
                         "never moves still receives from its normaliser.")],
@@ -89,29 +58,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def behaviour_finding(ctx: Context) -> Finding | None:
-    if not has_behaviour(ctx):
-        return None
-    table = doses(ctx)
-    control = table[table["variant"].isin(CONTROLS)]
-    moved = table[~table["variant"].isin(CONTROLS)]
-    if control.empty or moved.empty:
-        return None
-    c = control.iloc[0]
-    smallest = moved.loc[moved["kl_behaviour_median"].idxmin()]
-    name = f"{smallest['variant']} {step_size_label(smallest['variant'], smallest['step_size_key'], smallest['step_size'])}"
-    safe_mean, safe_behaviour = safe_band(ctx.bands()), safe_band(ctx.bands("kl_behaviour"))
-    same = ("the same safe band" if (safe_mean is None) == (safe_behaviour is None) and
-            (safe_mean is None or safe_mean["band"] == safe_behaviour["band"]) else
-            f"a safe band of {'none' if safe_behaviour is None else safe_behaviour['band']} nats")  # fmt: skip
-    return Finding(f"The zero-dose control still received a median kl_behaviour of {c['kl_behaviour_median']:.2g} "
-                   f"nats per update [5–95 %: {c['kl_behaviour_q05']:.2g}–{c['kl_behaviour_q95']:.2g}] from its "
-                   f"observation normaliser alone; the normaliser made a median {pct(smallest['normaliser_share'])} of "
-                   f"the smallest rule's ({name}) dose. On kl_behaviour the answer's bands give {same}.",
-                   "behaviour_doses")  # fmt: skip
-
-
-def draw(ctx: Context, table: pd.DataFrame, stem) -> list:
+def draw(ctx: Context, table: pd.DataFrame) -> plt.Figure:
     data = ctx.at_risk.dropna(subset=["kl_behaviour"])
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     moved = data[~data["algo"].isin(CONTROLS) & (data["kl_mean"] > 0) & (data["kl_behaviour"] > 0)]
@@ -133,4 +80,4 @@ def draw(ctx: Context, table: pd.DataFrame, stem) -> list:
     ax.set_xlabel("kl_mean (nats): θ_old against θ_new under one normaliser")
     ax.set_ylabel("kl_behaviour (nats): normaliser included")
     ax.legend(fontsize=7, loc="upper left", markerscale=2)
-    return plots.save(fig, stem)
+    return fig

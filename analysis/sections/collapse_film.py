@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from analysis import plots
+from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, skipped
-from analysis.vocabulary import CONTROLS, LABEL, ordered
+from analysis.vocabulary import CONTROLS, LABEL, PALETTE, ordered
 
 TITLE = "What a collapse looks like"
 SCALARS = ("update", "return_before", "return_after", "length_before", "length_after",
@@ -64,17 +64,50 @@ def build(ctx: Context) -> Part | None:
         f"steps to {r.return_after:.0f} over {r.length_after}"
         + (f"; the replay differs from the record ({r.differs})" if r.differs else ""),
         "collapse_filmstrip") for r in table.itertuples()]  # fmt: skip
-    stem = ctx.figure_stem("collapse_filmstrip")
     return Part(
         TITLE,
         data={"collapse_filmstrip": table},
-        figures=[Figure("collapse_filmstrip", plots.collapse_filmstrip(table, strips, ctx.updates, stem),
+        figures=[Figure("collapse_filmstrip", draw(table, strips, ctx.updates),
                         "Per update rule, one collapsed run: left, its return curve with the update "
                         "that broke it marked; right, frames of one episode (same start, mean "
                         "actions) played by the policy just before (top) and just after (bottom) "
                         "that update, first frame to last, with each episode's return.")],
         findings=findings,
     )  # fmt: skip
+
+
+def draw(table: pd.DataFrame, strips: list[dict], updates: pd.DataFrame) -> plt.Figure:
+    """One row per update rule: the run's return_mean against env steps with the breaking
+    update marked, then the frames of the policy before (top) and after (bottom) it."""
+    frames = max(len(s["frames_before"]) for s in strips)
+    fig = plt.figure(figsize=(4.6 + 1.25 * frames, 2.7 * len(strips)))
+    rows = fig.subfigures(len(strips), 1, squeeze=False)[:, 0]
+    for row, r, strip in zip(rows, table.itertuples(), strips, strict=True):
+        grid = row.add_gridspec(2, frames + 2, width_ratios=[2.6, 1.2, *[1] * frames],
+                                top=0.84, bottom=0.17)  # fmt: skip
+        curve = row.add_subplot(grid[:, 0])
+        run = updates[updates["run_id"] == r.run_id].sort_values("update")
+        curve.plot(run["step"], run["return_mean"], color=PALETTE.get(r.variant, "k"), lw=1.4)
+        curve.axvline(r.step, color="crimson", ls="--", lw=1.2)
+        curve.set_title(f"{LABEL.get(r.variant, r.variant)}\nupdate {r.update}, "
+                        f"kl_mean {r.kl_mean:.2g} nats", fontsize=9)  # fmt: skip
+        curve.set_xlabel("env steps", fontsize=8)
+        curve.set_ylabel("return_mean", fontsize=8)
+        curve.tick_params(labelsize=7)
+        for k, name in enumerate(("before", "after")):
+            shots, steps = strip[f"frames_{name}"], strip[f"at_{name}"]
+            label = row.add_subplot(grid[k, 1])
+            label.set_axis_off()
+            label.text(0.95, 0.5, f"{name} update {r.update}\nreturn {strip[f'return_{name}']:.0f}\n"
+                       f"{strip[f'length_{name}']} steps", ha="right", va="center", fontsize=8,
+                       color="crimson" if name == "after" else "k")  # fmt: skip
+            for j in range(frames):
+                ax = row.add_subplot(grid[k, j + 2])
+                ax.set_axis_off()
+                if j < len(shots):
+                    ax.imshow(shots[j])
+                    ax.set_title(f"t={steps[j]}", fontsize=7, pad=2)
+    return fig
 
 
 def falls(runs: pd.DataFrame, updates: pd.DataFrame, smooth_window: int) -> pd.DataFrame:

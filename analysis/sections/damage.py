@@ -2,20 +2,19 @@
 its kl_mean, beside the zero-dose control's (analysis.damage). The KL-versus-return answer
 with no collapse definition in it."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import plots
-from analysis.damage import ZERO_BIN
-from analysis.section import Context, Figure, Finding, Part, Table, skipped
+from analysis.damage import ZERO_BIN, damage_finding, study_damage
+from analysis.plot_style import plt
+from analysis.section import Context, Figure, Part, Table, skipped
 
 TITLE = "Damage without a threshold"
 QUANTILE_COLORS = {0.1: "#c0392b", 0.5: "#2c3e50", 0.9: "#27ae60"}
 
 
 def build(ctx: Context) -> Part | None:
-    table = ctx.damage
+    table = study_damage(ctx)
     if table.empty:
         return skipped(TITLE, "no update of a finished run was at risk")
     h, g = ctx.cfg.update_collapse.horizon, ctx.cfg.damage
@@ -27,7 +26,7 @@ def build(ctx: Context) -> Part | None:
                       "(the mean over the next updates minus the mean over the last, as a share of the run's "
                       "gain; −0.5: half the gain lost), 95% intervals over "
                       f"{g.bootstrap} resamples of whole runs; the zero dose first.", shown(table))],
-        figures=[Figure("damage", draw(table, h, ctx.figure_stem("damage")),
+        figures=[Figure("damage", draw(table, h),
                         f"The return change over the next {h} updates as a share of the gain, against kl_mean: "
                         "its 10th, 50th and 90th percentiles per half-decade bin (bands: 95% run-level "
                         "bootstrap), the zero-dose control's as dashed lines (the measure's own noise). "
@@ -54,40 +53,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     ).iloc[: len(wide)]
 
 
-def quantile_at(table: pd.DataFrame, bin_label: str, q: float) -> pd.Series:
-    return table[(table["bin"] == bin_label) & np.isclose(table["quantile"], q)].iloc[0]
-
-
-def damage_finding(ctx: Context) -> Finding | None:
-    table, evidence = ctx.damage, ctx.evidence
-    if table.empty:
-        return None
-    enough = (table["updates"] >= evidence.min_updates) & (table["runs"] >= evidence.min_runs)
-    bins = table[enough & (table["bin"] != ZERO_BIN)].drop_duplicates("bin")
-    zero_rows = table[table["bin"] == ZERO_BIN]
-    if len(bins) < 2 or zero_rows.empty or not np.isfinite(zero_rows["return_change"]).all():
-        return None
-    q_low = min(ctx.cfg.damage.quantiles)
-    smallest, largest = bins.iloc[0]["bin"], bins.iloc[-1]["bin"]
-    zero = quantile_at(table, ZERO_BIN, q_low)
-    a, b = quantile_at(table, smallest, q_low), quantile_at(table, largest, q_low)
-    mid_a, mid_b = quantile_at(table, smallest, 0.5), quantile_at(table, largest, 0.5)
-    h = ctx.cfg.update_collapse.horizon
-    return Finding(f"With no collapse definition: over the next {h} updates the worst {q_low:.0%} of updates "
-                   f"changed the return by {share(a['return_change'])} of the gain or worse at {smallest} nats and "
-                   f"{share(b['return_change'])} at {largest} nats, against {share(zero['return_change'])} with no "
-                   f"update at all; the median change went from {share(mid_a['return_change'])} to "
-                   f"{share(mid_b['return_change'])} (bins of ≥ {evidence.min_updates} updates from ≥ "
-                   f"{evidence.min_runs} runs).", "damage")  # fmt: skip
-
-
-def share(change: float) -> str:
-    """A signed share of the gain, in whole percent, with no −0 %."""
-    rounded = round(100 * change)
-    return f"{rounded:+d}%" if rounded else "0%"
-
-
-def draw(table: pd.DataFrame, horizon: int, stem) -> list:
+def draw(table: pd.DataFrame, horizon: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(10.5, 4.4))
     bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)]
     zero = table[table["bin"] == ZERO_BIN]
@@ -115,4 +81,4 @@ def draw(table: pd.DataFrame, horizon: int, stem) -> list:
     ax.set_ylabel(f"return change over the next {horizon} updates\n(share of the run's gain)")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.0f} %"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    return plots.save(fig, stem)
+    return fig

@@ -6,25 +6,29 @@ definition of the multiverse, how often a study of other seeds would say the sam
 damage quantiles, what a practitioner can act on and the dose the agent received. Every
 number comes from the computations the sections below show in full."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import plots
 from analysis.bands import (
     ZERO,
+    band_table,
     edge_seen,
+    evidence,
+    replication,
     runs_kept_under,
     safe_band,
     settings_vs_control,
+    study_bands,
 )
-from analysis.display import band_table, pct
+from analysis.behaviour_doses import behaviour_finding
+from analysis.cells import pct
+from analysis.damage import damage_finding
 from analysis.history import history_sentence
 from analysis.intervals import wilson_interval
-from analysis.multiverse import across, per_definition
+from analysis.multiverse import across, per_definition, study_multiverse
+from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, Table
-from analysis.sections.behaviour import behaviour_finding
-from analysis.sections.damage import damage_finding
+from analysis.tables import study_collapse_table
 from analysis.vocabulary import ALL, PALETTE, step_size_label
 
 TITLE = "The answer"
@@ -41,9 +45,9 @@ def rate(row) -> str:
 
 def build(ctx: Context) -> Part:
     a, horizon = ctx.cfg.answer, ctx.cfg.update_collapse.horizon
-    rates = ctx.bands().merge(ctx.replication, on="band", how="left")
-    settings = settings_vs_control(ctx.collapse_table, a.alpha)
-    stem = ctx.figure_stem("headline")
+    replicated = replication(ctx.at_risk, a.bands, evidence(ctx.cfg), a.replicates, ctx.cfg.seed)
+    rates = study_bands(ctx).merge(replicated, on="band", how="left")
+    settings = settings_vs_control(study_collapse_table(ctx), a.alpha)
     return Part(
         TITLE,
         data={"answer_bands": rates, "settings_vs_control": settings},
@@ -58,7 +62,7 @@ def build(ctx: Context) -> Part:
                 Table("settings_vs_control",
                       "Per setting: runs that collapsed (run-level rule) against the zero-dose runs of its "
                       "env (95% Wilson intervals; one-sided Fisher exact test).", settings_table(settings))],
-        figures=[Figure("headline", draw(rates, horizon, a.min_updates, stem),
+        figures=[Figure("headline", draw(rates, horizon, a.min_updates),
                         f"The answer: the share of updates at risk followed by a collapse within {horizon} "
                         "updates, per band of kl_mean (bars: 95% Wilson intervals; n: updates at risk, "
                         "runs), beside the zero-dose control (grey: no update at all, same definition). "
@@ -111,7 +115,7 @@ def answer(ctx: Context, rates: pd.DataFrame) -> str:
 def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
     """Under how many collapse definitions of the grid the rates rise with the band, and
     each stated band is above the zero dose."""
-    table = ctx.multiverse
+    table = study_multiverse(ctx)
     grid = table[["drop_frac", "horizon"]].drop_duplicates()
     span = (
         f"the {len(grid)} definitions of a collapse tried (the return falling by {grid['drop_frac'].min():g}–"
@@ -132,7 +136,7 @@ def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
 def safe_sentence(ctx: Context, rates: pd.DataFrame) -> str:
     """The safe band under the report's definition, and how far seeds and definitions move it."""
     safe = safe_band(rates)
-    edges = per_definition(ctx.multiverse)["safe_kl"]
+    edges = per_definition(study_multiverse(ctx))["safe_kl"]
     low, high = edges.fillna(0).min(), edges.fillna(0).max()
     moves = (f"runs from {'none' if low == 0 else f'{low:g} nats'} to {'none' if high == 0 else f'{high:g} nats'}"
              if low != high else "stays there")  # fmt: skip
@@ -157,7 +161,7 @@ def where_collapses_happen(ctx: Context, rates: pd.DataFrame) -> Finding | None:
     low. The edge: the smallest band above the zero dose under every collapse definition."""
     moved = rates[rates["band"] != ZERO]
     total = int(moved["collapses"].sum())
-    summary = across(ctx.multiverse).set_index("band")
+    summary = across(study_multiverse(ctx)).set_index("band")
     firm = [b for b in moved.loc[moved["enough"], "band"]
             if b in summary.index and summary.at[b, "above"] == summary.at[b, "definitions"]]  # fmt: skip
     if total == 0 or not firm:
@@ -224,7 +228,7 @@ def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
     return Finding(f"{text} {history}" if history else text, "answer_bands")
 
 
-def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
+def draw(rates: pd.DataFrame, horizon: int, min_updates: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9.0, 4.4))
     zero = rates[rates["band"] == ZERO].iloc[0]
     moved = rates[(rates["band"] != ZERO) & (rates["updates"] > 0)]
@@ -288,4 +292,4 @@ def draw(rates: pd.DataFrame, horizon: int, min_updates: int, stem) -> list:
         "Per update: how often a collapse followed, by the update's KL (log scale above 0.1 %)",
         fontsize=10,
     )
-    return plots.save(fig, stem)
+    return fig

@@ -2,21 +2,20 @@
 under each update-level collapse definition of the grid (analysis.multiverse), as one
 specification curve and one CSV."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import plots
 from analysis.bands import ZERO
-from analysis.display import pct
-from analysis.multiverse import across, per_definition
+from analysis.cells import pct
+from analysis.multiverse import across, per_definition, study_multiverse
+from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, Table
 
 TITLE = "Every collapse definition at once"
 
 
 def build(ctx: Context) -> Part:
-    table = ctx.multiverse
+    table = study_multiverse(ctx)
     summary, definitions = across(table), per_definition(table)
     u = ctx.cfg.update_collapse
     return Part(
@@ -32,7 +31,7 @@ def build(ctx: Context) -> Part:
                       "smallest not detectably above the zero dose), the first band above it, and the pooled "
                       f"odds ratio per tenfold kl_mean (the report's own: drop_frac {u.drop_frac:g}, horizon "
                       f"{u.horizon}).", definitions_table(definitions), csv="multiverse")],
-        figures=[Figure("multiverse", draw(table, u.drop_frac, u.horizon, ctx.figure_stem("multiverse")),
+        figures=[Figure("multiverse", draw(table, u.drop_frac, u.horizon),
                         "Specification curve: each column one definition of a collapse (below: its drop_frac and "
                         "horizon), sorted by the zero dose's rate. Above: each band's per-update collapse rate "
                         "(filled: detectably above the zero dose; hollow: not; bands without the evidence left "
@@ -84,7 +83,7 @@ def multiverse_finding(summary: pd.DataFrame, definitions: pd.DataFrame) -> Find
     return Finding(text + ".", "multiverse_bands")
 
 
-def draw(table: pd.DataFrame, drop_frac: float, horizon: int, stem) -> list:
+def draw(table: pd.DataFrame, drop_frac: float, horizon: int) -> plt.Figure:
     keys = ["drop_frac", "horizon"]
     zero = table[table["band"] == ZERO].sort_values(["p", *keys])
     order = [tuple(k) for k in zero[keys].to_numpy()]
@@ -134,4 +133,4 @@ def draw(table: pd.DataFrame, drop_frac: float, horizon: int, stem) -> list:
     grid.set_xticks([])
     grid.set_xlabel("definitions, sorted by the zero dose's rate (dotted: the report's own)")
     fig.tight_layout()
-    return plots.save(fig, stem)
+    return fig

@@ -4,13 +4,14 @@ on the step-size runs predicts the held-out runs, whose update size another knob
 
 import pandas as pd
 
-from analysis import display, plots
-from analysis.display import interval
+from analysis.cells import interval
 from analysis.out_of_sample import (
-    BASE_RATE,
-    KNOB_BASELINE,
+    against_baselines,
+    draw_calibration,
     evaluation,
     predictions,
+    shown_scores,
+    shown_settings,
 )
 from analysis.section import Context, Figure, Finding, Part, Table, skipped
 
@@ -45,16 +46,16 @@ def build(ctx: Context) -> Part | None:
                   f"per task and setting, the collapses the dose–response fitted on the step-size runs "
                   f"predicts (the sum of its per-update P(a collapse within {horizon} updates)) against those "
                   "observed, and the run-level collapses.",
-                  display.held_out_settings(settings)),
+                  shown_settings(settings)),
             Table("held_out_scores",
                   "Proper scores of the prediction on every held-out update at risk (lower is better), against "
                   "two baselines that see the held-out outcomes, each leaving the scored run out: the base "
                   "rate, and the rate at the same knob setting on the same task; each score minus the update-size fit's, with a 95% "
                   f"bootstrap interval over held-out runs ({d.bootstrap} resamples; positive: the fit is better).",
-                  display.held_out_scores(table)),
+                  shown_scores(table)),
         ],
         figures=[
-            Figure("held_out_calibration", plots.held_out_calibration(bins, settings, ctx.figure_stem("held_out_calibration")),
+            Figure("held_out_calibration", draw_calibration(bins, settings),
                    "Calibration out of sample: the held-out updates' observed collapse rate against the rate "
                    "predicted from their kl_mean by the fit on the step-size runs; on the dotted diagonal the "
                    "prediction is right."),
@@ -87,19 +88,3 @@ def calibration_finding(c: dict, table: pd.DataFrame) -> Finding:
         + against_baselines(table) + "." + shift_text,
         "held_out_settings",
     )  # fmt: skip
-
-
-def against_baselines(table: pd.DataFrame) -> str:
-    """How the fit's Brier score compares with the base rate's and the knob model's."""
-    rows = table.set_index("predictor")
-    against = []
-    for name, row in (
-        ("the base rate", rows.loc[BASE_RATE]),
-        ("a model of the knob, its value and the task", rows.loc[KNOB_BASELINE]),
-    ):
-        low, high = row["brier_gap_low"], row["brier_gap_high"]
-        word = "beats" if low > 0 else "loses to" if high < 0 else "is level with"
-        against.append(
-            f"{word} {name} (Brier score minus the fit's {interval(row['brier_gap'], low, high, '.4f')})"
-        )
-    return " and ".join(against)

@@ -4,12 +4,11 @@ before that minibatch's step) against the exact kl_mean of the same update. Only
 records of code the suite did not write; the suite's own runs measure kl_mean exactly and
 log no estimate of it."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import plots
-from analysis.display import pct
+from analysis.cells import pct
+from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.vocabulary import PALETTE, ordered, step_size_label
 
@@ -74,7 +73,7 @@ def build(ctx: Context) -> Part | None:
         tables=[Table("kl_reported", "Per setting, then per band of kl_mean over every setting: the KL "
                       "estimate the training code logged (kl_reported) over the update's exact kl_mean, and "
                       "the share of updates it understated by more than 2×.", shown)],
-        figures=[Figure("kl_reported", draw(data, ctx.figure_stem("kl_reported")),
+        figures=[Figure("kl_reported", draw(data),
                         "Each update's logged KL estimate against its exact kl_mean; on the dotted diagonal "
                         "the estimate is exact, below it the update was larger than the code logged.")],
         findings=[reported_finding(data, table)],
@@ -98,7 +97,7 @@ def reported_finding(data: pd.DataFrame, table: pd.DataFrame) -> Finding:
     )
 
 
-def draw(data: pd.DataFrame, stem) -> list:
+def draw(data: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.5, 5.0))
     for variant in ordered(data["variant"]):
         part = data[data["variant"] == variant]
@@ -111,4 +110,4 @@ def draw(data: pd.DataFrame, stem) -> list:
     ax.set_xlabel("kl_mean (nats): the update's exact KL(π_old‖π_new)")
     ax.set_ylabel("kl_reported (nats): what the training code logged")
     ax.legend(fontsize=7, loc="upper left", markerscale=2)
-    return plots.save(fig, stem)
+    return fig

@@ -8,12 +8,18 @@ the task as a stratum only when it saw every task of this study."""
 
 import pandas as pd
 
-from analysis import display, plots
-from analysis.display import interval
-from analysis.out_of_sample import evaluation, predictions
+from analysis.cells import interval
+from analysis.out_of_sample import (
+    against_baselines,
+    draw_calibration,
+    evaluation,
+    predictions,
+    shown_scores,
+    shown_settings,
+)
 from analysis.section import Context, Figure, Finding, Part, Table, skipped
-from analysis.sections.out_of_sample import against_baselines
 from analysis.vocabulary import step_size_label
+from records.load import load_records
 
 TITLE = "Transfer: the suite's dose–response on these runs"
 OURS = "update size (fitted on the reference study)"
@@ -23,7 +29,7 @@ def build(ctx: Context) -> Part | None:
     ref = ctx.cfg.reference
     if ref.out_dir is None:
         return None
-    fitted = ctx.reference_at_risk
+    fitted = reference_at_risk(ctx)
     if fitted.empty:
         return skipped(
             TITLE, f"the reference study {ref.out_dir}/{ref.sweep} has no updates at risk"
@@ -51,23 +57,33 @@ def build(ctx: Context) -> Part | None:
                   f"Per task and setting of this study: the collapses the dose–response fitted on the reference "
                   f"{reference} predicts (the sum of its per-update P(a collapse within "
                   f"{ctx.cfg.update_collapse.horizon} updates)) against those observed, and the run-level collapses.",
-                  display.held_out_settings(settings).rename(columns={"held-out setting": "setting"})),
+                  shown_settings(settings).rename(columns={"held-out setting": "setting"})),
             Table("transfer_scores",
                   "Proper scores of the prediction on every update of this study that moved the policy while it "
                   "had a gain to lose (lower is better), against two baselines that see this study's outcomes, "
                   "each leaving the scored run out: the base rate, and the rate at the same setting on the same "
                   f"task; each minus the fit's, with a 95% bootstrap interval over runs ({d.bootstrap} resamples; "
                   "positive: the fit is better).",
-                  display.held_out_scores(table)),
+                  shown_scores(table)),
         ],
         figures=[
-            Figure("transfer_calibration", plots.held_out_calibration(bins, settings, ctx.figure_stem("transfer_calibration"),
-                                                                     f"the {ref.sweep} study", "this study's"),
+            Figure("transfer_calibration", draw_calibration(bins, settings, f"the {ref.sweep} study", "this study's"),
                    f"Calibration across code bases: this study's observed collapse rate against the rate the fit on "
                    f"the reference study {ref.sweep} predicts from kl_mean; on the dotted diagonal the prediction is right."),
         ],
         findings=[transfer_finding(calibrated, table, reference)],
     )  # fmt: skip
+
+
+def reference_at_risk(ctx: Context) -> pd.DataFrame:
+    """The updates at risk of the reference study (setting `reference`: a study of the
+    suite's own runs, whose dose–response this section carries over), judged by this
+    report's rules, its envs' min_gain from its own records where the table has none."""
+    ref = ctx.cfg.reference
+    records = load_records(ref.out_dir, ref.sweep)
+    if not records.runs["status"].eq("done").any():
+        return pd.DataFrame(columns=ctx.at_risk.columns)
+    return Context(ctx.cfg, records).at_risk
 
 
 def comparable(

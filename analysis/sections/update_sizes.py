@@ -6,32 +6,75 @@ import numpy as np
 import pandas as pd
 
 from algos.registry import ALGOS
-from analysis import plots
+from analysis.collapse import update_windows
+from analysis.learning_curves import learning_curves
+from analysis.plot_style import algos_in, bound_label, kl_bounds, plt
 from analysis.section import Context, Figure, Finding, Part
-from analysis.vocabulary import LABEL
+from analysis.vocabulary import LABEL, PALETTE
 
 TITLE = "How far the updates went"
+MAX_POINTS_PER_PANEL = 40_000
 
 
 def build(ctx: Context) -> Part:
     horizon = ctx.cfg.kl_vs_return_horizon
-    stem = ctx.figure_stem
+    marks = kl_bounds(ctx.runs)
     found = bound_finding(ctx.done_updates)
-    bounds = plots.bound_label(ctx.kl_bounds)
+    bounds = bound_label(marks)
     return Part(
         TITLE,
         figures=[
-            Figure("kl_vs_return", plots.kl_vs_return(ctx.updates, horizon, ctx.kl_bounds, stem("kl_vs_return")),
+            Figure("kl_vs_return", draw_kl_vs_return(ctx.updates, horizon, marks),
                    f"Every update: its kl_mean against the return change over the next {horizon} "
                    f"updates. Look at whether large-KL updates are followed by drops, and where "
                    f"{bounds} lines sit."),
-            Figure("kl_curves", plots.learning_curves(ctx.updates, stem("kl_curves"), metric="kl_mean"),
+            Figure("kl_curves", learning_curves(ctx.updates, metric="kl_mean"),
                    "Update size over training: each update's kl_mean per update rule and step size "
                    f"(log axis), {bounds} dotted. Look at whether the other step sizes hold the KL "
                    "steady as training goes on."),
         ],
         findings=[found] if found else [],
     )  # fmt: skip
+
+
+def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
+    """Mean return_mean over the next `horizon` updates (analysis.collapse.update_windows'
+    `ahead`, the update-level rule's) minus the return at this update."""
+    changes = []
+    for _, run in updates.sort_values(["run_id", "update"]).groupby("run_id", sort=False):
+        returns = run["return_mean"].to_numpy(dtype=float)
+        _, ahead, _ = update_windows(returns, np.nan, horizon)
+        changes.append(pd.Series(ahead - returns, index=run.index))
+    return pd.concat(changes).reindex(updates.index) if changes else pd.Series(dtype=float)
+
+
+def draw_kl_vs_return(
+    updates: pd.DataFrame, horizon: int, marks: dict[str, list[float]]
+) -> plt.Figure:
+    """Every update's kl_mean against the return change after it; `marks` maps a rule whose
+    step size bounds the KL to its step sizes (dotted)."""
+    data = updates.assign(change=future_return_change(updates, horizon))
+    data = data[(data["kl_mean"] > 0) & data["change"].notna()]
+    envs = sorted(data["env"].unique())
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.8), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        panel = data[data["env"] == env]
+        if len(panel) > MAX_POINTS_PER_PANEL:
+            panel = panel.sample(MAX_POINTS_PER_PANEL, random_state=0)
+        for algo in algos_in(panel):
+            part = panel[panel["algo"] == algo]
+            ax.scatter(part["kl_mean"], part["change"], s=6, alpha=0.35, color=PALETTE.get(algo),
+                       label=LABEL.get(algo, algo), rasterized=True)  # fmt: skip
+        for rule, values in marks.items():
+            for value in values:
+                ax.axvline(value, color=PALETTE[rule], ls=":", lw=1)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{env} (dotted: {bound_label(marks)} values)")
+        ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale)")
+        ax.set_ylabel(f"return change over next {horizon} updates")
+        ax.legend(markerscale=3, title="algo (step-size key)")
+    return fig
 
 
 def kl_bound_text(rule: str, updates: pd.DataFrame) -> str:

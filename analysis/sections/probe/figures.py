@@ -1,15 +1,13 @@
-"""The one-update probe's figures, drawn from analysis.probe_effects' tables: the damage
+"""The one-update probe's figures, drawn from its tables (analysis.sections.probe.effects): the damage
 against the update's KL per direction, the surrogate's prediction against the truth, and
 the directions compared at equal KL. One panel row per env probed; `labels` names each
-direction in the legends (analysis.sections.probe)."""
-
-from pathlib import Path
+direction in the legends."""
 
 import numpy as np
 import pandas as pd
 
 from algos.registry import KNOBS
-from analysis.plots import plt, save
+from analysis.plot_style import plt
 from analysis.vocabulary import DIRECTION_COLOR, DIRECTIONS, KNOB_COLOR
 
 KL_LABEL = "KL(π_old‖π_new) of the one update, kl_mean (nats, log scale)"
@@ -49,9 +47,7 @@ def env_rows(frames: list[pd.DataFrame], columns: int, width: float = 5.2):
     return envs, fig, axes
 
 
-def probe_return_vs_kl(
-    ladder, knobs, control, marks, drop_frac: float, labels: dict, stem: Path
-) -> list[Path]:
+def probe_return_vs_kl(ladder, knobs, control, marks, drop_frac: float, labels: dict) -> plt.Figure:
     """Left: the mean return change (fraction of the gain) against the target KL per direction,
     95% t intervals over checkpoints; the control's band; the first KL at which the damage
     is significant in most checkpoints marked. Right: one whole update at each study setting."""
@@ -98,12 +94,12 @@ def probe_return_vs_kl(
                         "faint lines: the directions, from the left", fontsize=9)  # fmt: skip
         left.legend(fontsize=7, loc="lower left")
         right.legend(fontsize=7, loc="lower left")
-    return save(fig, stem)
+    return fig
 
 
 def probe_surrogate_vs_actual(
-    ladder: pd.DataFrame, parts: pd.DataFrame, labels: dict, stem: Path
-) -> list[Path]:
+    ladder: pd.DataFrame, parts: pd.DataFrame, labels: dict
+) -> plt.Figure:
     """Per direction: the surrogate's predicted change and the true change, both as fractions
     of the gain, against the target KL (symmetric-log y); dashed where they part in most
     checkpoints."""
@@ -129,10 +125,10 @@ def probe_surrogate_vs_actual(
             ax.set_ylabel("change / gain (symmetric log)")
             ax.set_title(f"{env}: {labels[arm]}", fontsize=9)
             ax.legend(fontsize=7, loc="lower left")
-    return save(fig, stem)
+    return fig
 
 
-def probe_direction_at_equal_kl(ladder, differences, labels: dict, stem: Path) -> list[Path]:
+def probe_direction_at_equal_kl(ladder, differences, labels: dict) -> plt.Figure:
     """Left: the mean change per direction at each target KL, side by side (95% t intervals).
     Right: each direction minus the vanilla gradient, paired by checkpoint; 0 = no difference."""
     envs, fig, axes = env_rows([ladder], 2)
@@ -159,4 +155,4 @@ def probe_direction_at_equal_kl(ladder, differences, labels: dict, stem: Path) -
         right.set_ylabel("difference in change / gain (paired by checkpoint)")
         left.set_title(f"{env}: the directions at equal KL", fontsize=9)
         right.set_title(f"{env}: does the direction matter? (95% t intervals)", fontsize=9)
-    return save(fig, stem)
+    return fig

@@ -1,15 +1,16 @@
 """One update of a controlled size (experiments/probe.py): from each probed checkpoint, does
 one update along each direction, scaled to a KL, or one whole update at each of the study's
 settings, destroy the policy? And where do the surrogate's prediction and the truth part?
-Present when the sweep's runs, or the policies they were warm-started from, were probed."""
+Present when the sweep's runs, or the policies they were warm-started from, were probed.
+Its computation is in effects.py, its figures in figures.py."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import display
-from analysis.display import frequency, interval
-from analysis.probe_effects import (
+from analysis.cells import frequency, interval
+from analysis.section import Context, Figure, Finding, Part, Table, collapse_rules, skipped
+from analysis.sections.probe.effects import (
     control_band,
     direction_differences,
     first_majority,
@@ -19,12 +20,11 @@ from analysis.probe_effects import (
     ppo_epsilons,
     with_gain,
 )
-from analysis.probe_plots import (
+from analysis.sections.probe.figures import (
     probe_direction_at_equal_kl,
     probe_return_vs_kl,
     probe_surrogate_vs_actual,
 )
-from analysis.section import Context, Figure, Finding, Part, Table, collapse_rules, skipped
 from analysis.vocabulary import DIRECTIONS, direction_name, knob_name
 
 TITLE = "One update of a controlled size (the probe)"
@@ -62,7 +62,6 @@ def build(ctx: Context) -> Part | None:
         return skipped(TITLE, "no probed checkpoint had gained the collapse rule's min_gain")
     control = {env: control_band(rows) for env, rows in frame.groupby("env_id")}
     labels = direction_labels(ppo_epsilons(files))
-    stem = ctx.figure_stem
     gain = "a checkpoint counts when its policy had gained at least the collapse rule's min_gain"
     found = [probe_damage_finding(ladder, drop_frac), probe_surrogate_finding(ladder)]
     if not differences.empty:
@@ -82,20 +81,20 @@ def build(ctx: Context) -> Part | None:
                   "surrogate's predicted change outside that CI (the prediction is made on the batch "
                   "the direction was computed from, as the update rules do, so it is optimistic even "
                   "where the approximation holds).",
-                  display.probe_effects(ladder, "target_kl")),
+                  shown_effects(ladder, "target_kl")),
             Table("probe_knobs",
                   "One whole update at each of the study's own settings (PG's lr, TRPO's δ, PPO's ε), "
                   "unscaled: the KL it took and what it did, as above.",
-                  display.probe_effects(knobs, "knob_value")),
+                  shown_effects(knobs, "knob_value")),
             Table("probe_direction_at_equal_kl",
                   "At equal KL, each direction's change minus the vanilla gradient's, paired by "
                   "checkpoint.",
-                  display.probe_directions(differences)),
+                  shown_directions(differences)),
         ],
         figures=[
             Figure("probe_return_vs_kl",
                    probe_return_vs_kl(ladder, knobs, control, first_majority(ladder, "damaged"),
-                                      drop_frac, labels, stem("probe_return_vs_kl")),
+                                      drop_frac, labels),
                    "Does one update destroy the policy? Left: from each probed checkpoint, one update "
                    "along each direction scaled to a target KL, and the true return change (fraction "
                    "of the gain, mean over checkpoints, 95% t CI); grey band: the control (the "
@@ -103,21 +102,62 @@ def build(ctx: Context) -> Part | None:
                    "significant in most checkpoints. Right: one whole update at each study setting "
                    "(labels: its lr, δ or ε)."),
             Figure("probe_surrogate_vs_actual",
-                   probe_surrogate_vs_actual(ladder, first_majority(ladder, "parted"), labels,
-                                             stem("probe_surrogate_vs_actual")),
+                   probe_surrogate_vs_actual(ladder, first_majority(ladder, "parted"), labels),
                    "The trust region's premise, tested: the surrogate's predicted change (dashed) "
                    "against the true change (solid, 95% t CI), as fractions of the gain, per "
                    "direction. Look for the KL where they part (black dashed): beyond it the local "
                    "approximation no longer holds."),
             Figure("probe_direction_at_equal_kl",
-                   probe_direction_at_equal_kl(ladder, differences, labels,
-                                               stem("probe_direction_at_equal_kl")),
+                   probe_direction_at_equal_kl(ladder, differences, labels),
                    "At equal KL, does the direction matter? Left: the three directions side by "
                    "side; right: natural and PPO's minus the vanilla gradient, paired by checkpoint "
                    "(0 = no difference)."),
         ],
         findings=found,
     )  # fmt: skip
+
+
+def shown_effects(table: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """The probe per arm setting (`setting`: target_kl for the ladder, knob_value for the
+    study's settings) across checkpoints."""
+    rows = list(table.itertuples())
+    label = [f"{r.target_kl:g}" if setting == "target_kl" else r.knob_value for r in rows]
+    return pd.DataFrame(
+        {
+            "env": table["env_id"],
+            "arm": table["arm"],
+            "target KL (nats)" if setting == "target_kl" else "setting": label,
+            "kl_mean (median)": table["kl_mean"].map(lambda v: f"{v:.2g}"),
+            "return change / gain [95% t CI]": [
+                interval(r.change_frac, r.change_frac_ci_low, r.change_frac_ci_high, "+.2f")
+                for r in rows
+            ],
+            "predicted / gain": table["predicted_frac"].map(lambda v: f"{v:+.2f}"),
+            "destroyed [95% Wilson CI]": [
+                frequency(r.destroyed, r.checkpoints, r.destroyed_ci_low, r.destroyed_ci_high)
+                for r in rows
+            ],
+            "damage significant": [f"{r.damaged}/{r.checkpoints}" for r in rows],
+            "prediction outside": [f"{r.parted}/{r.checkpoints}" for r in rows],
+        }
+    )
+
+
+def shown_directions(differences: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "env": differences["env_id"],
+            "target KL (nats)": differences["target_kl"].map(lambda v: f"{v:g}"),
+            "direction − reference": differences["arm"] + " − " + differences["reference"],
+            "checkpoints": differences["checkpoints"],
+            "difference in change / gain [95% t CI, paired]": [
+                interval(
+                    r.difference_frac, r.difference_frac_ci_low, r.difference_frac_ci_high, "+.2f"
+                )
+                for r in differences.itertuples()
+            ],  # fmt: skip
+        }
+    )
 
 
 def env_prefix(env: str, envs: int) -> str:
