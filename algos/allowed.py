@@ -3,10 +3,15 @@
 a field added without its allowed values fails the suite.
 
     horizon: int = setting(2048, Int(low=1))
+
+Every entry point checks its settings with `check_settings` and stops on a ConfigError
+through `stop_on_bad_input`, so a bad input reads and exits the same everywhere.
 """
 
+import contextlib
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 
 METADATA_KEY = "allowed"
@@ -171,10 +176,56 @@ def lookup(tree: dict, key: str, default=ABSENT):
     return node
 
 
-def check_settings(tree: dict, keys: dict[str, Allowed | None]) -> None:
-    """Each key of a settings tree (a plain dict) that `keys` gives allowed values for:
-    ConfigError, one line, for the first that is wrong. Keys not in the tree are skipped."""
+def settings_problems(tree: dict, keys: dict[str, Allowed | None]) -> list[str]:
+    """Every problem of a settings tree (a plain dict) against `keys`, one line each: first
+    each key `keys` does not name (a key it names is covered whole, with what lies under
+    it), then each value its key does not allow. Keys of `keys` absent from the tree are
+    skipped."""
+    problems = [unknown_key(path, keys) for path in unknown_paths(tree, keys)]
     for key, allowed in keys.items():
         value = lookup(tree, key)
         if allowed is not None and value is not ABSENT:
-            allowed.check(key, value)
+            problems += [p for p in [allowed.problem(key, value)] if p]
+    return problems
+
+
+def check_settings(tree: dict, keys: dict[str, Allowed | None]) -> None:
+    """ConfigError with the first of `settings_problems`."""
+    problems = settings_problems(tree, keys)
+    if problems:
+        raise ConfigError(problems[0])
+
+
+def unknown_paths(tree: dict, keys: dict, prefix: str = "") -> list[str]:
+    """The paths of `tree` that no key of `keys` names or lies under, each at its highest level."""
+    out = []
+    for name, value in tree.items():
+        path = f"{prefix}{name}"
+        if path in keys:
+            continue
+        if any(key.startswith(f"{path}.") for key in keys):
+            out += unknown_paths(value, keys, f"{path}.") if isinstance(value, dict) else []
+        else:
+            out.append(path)
+    return out
+
+
+def unknown_key(path: str, keys) -> str:
+    """`unknown key 'train.nope'; allowed: train.horizon, ...`: the names beside it."""
+    parent = path.rpartition(".")[0]
+    prefix = f"{parent}." if parent else ""
+    beside = [prefix + key.removeprefix(prefix).split(".")[0] for key in keys
+              if key.startswith(prefix)]  # fmt: skip
+    return f"unknown key '{path}'; allowed: {', '.join(dict.fromkeys(beside))}"
+
+
+@contextlib.contextmanager
+def stop_on_bad_input():
+    """Around an entry point's checks: a ConfigError raised inside stops the program before
+    anything starts, as one line on stderr (no traceback) and exit code 2."""
+    try:
+        yield
+    except ConfigError as error:
+        line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)

@@ -1,6 +1,7 @@
 """Checks a composed run config before anything runs, raising ConfigError with one line
 that says what is wrong and what is allowed."""
 
+import contextlib
 import difflib
 import functools
 import importlib
@@ -25,6 +26,7 @@ from algos.allowed import (
     OneOf,
     allowed_values,
     check_settings,
+    unknown_key,
 )
 from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
@@ -108,7 +110,7 @@ def schema(algo: str) -> dict[str, Allowed | None]:
     """Every key of a run's config with what it allows: the run's own, train.*, algo.*."""
     train = {f"train.{k}": v for k, v in allowed_values(TrainConfig).items()}
     algo_keys = {f"algo.{k}": v for k, v in allowed_values(ALGOS[algo].config_cls).items()}
-    return RUN_KEYS | train | algo_keys | {"algo.name": OneOf(*ALGOS)}
+    return RUN_KEYS | train | {"algo.name": OneOf(*ALGOS)} | algo_keys
 
 
 def validate(cfg: DictConfig) -> dict:
@@ -123,16 +125,10 @@ def validate(cfg: DictConfig) -> dict:
             accepted = ", ".join(f"{k} ({meaning})" for k, meaning in algo.top_level_keys.items())
             raise ConfigError(f"{key} is not used by algo={name}; {name} accepts {accepted}")
     tree = resolved_config(cfg)
-    params = effective_algo_params(tree)
     fields = allowed_values(algo.config_cls)
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key algo.{unknown[0]} for algo={name}; allowed: {', '.join(sorted(fields))}"
-        )
-    check_settings(tree, {k: v for k, v in schema(name).items() if not k.startswith("algo.")})
-    for key, value in params.items():  # as the user named it: delta, or algo.cg_iters
-        fields[key].check(key if cfg.get(key) is not None else f"algo.{key}", value)
+    given = {key: fields[key] for key in algo.top_level_keys if tree[key] is not None}
+    check_settings(tree, schema(name) | given)  # a step size as the user named it: delta
+    params = effective_algo_params(tree)
     validate_env(cfg.env, tree["env_kwargs"])
     check_one_batch("total_steps", cfg.total_steps, cfg)
     check_combinations(cfg, name, params)
@@ -185,13 +181,8 @@ def validate_warm_start(cfg: DictConfig) -> None:
     if ws.algo is None:
         return
     fields = allowed_values(ALGOS[ws.algo].config_cls)
-    for key, value in ws.params.items():
-        if key not in fields:
-            raise ConfigError(
-                f"unknown key warm_start.params.{key} for warm_start.algo={ws.algo}; "
-                f"allowed: {', '.join(sorted(fields))}"
-            )
-        fields[key].check(f"warm_start.params.{key}", value)
+    params = {"warm_start": {"params": OmegaConf.to_container(ws.params, resolve=True)}}
+    check_settings(params, {f"warm_start.params.{key}": allowed for key, allowed in fields.items()})
     check_one_batch("warm_start.total_steps", ws.total_steps, cfg)
 
 
@@ -259,31 +250,39 @@ def import_problem(env_id: str, module: str) -> str | None:
     return None
 
 
-def compose_run_config(argv: list[str]) -> DictConfig:
-    """Compose the config the command line asks for, turning Hydra's errors into ConfigError.
-    Inside another Hydra app (the report finding a preset's runs) its Hydra is set aside
-    for the composition and put back after it."""
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+@contextlib.contextmanager
+def suite_hydra():
+    """Hydra on conf/, for a composition. Inside another Hydra app (a sweep, the report
+    finding a preset's runs) that app's Hydra is set aside and put back after it."""
     running = GlobalHydra.instance()
     outer = running.hydra if running.is_initialized() else None
     running.clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=overrides)
-    except HydraException as error:
-        raise ConfigError(describe_hydra_error(str(error))) from None
+            yield running
     finally:
         if outer is not None:
             running.clear()
             running.initialize(outer)
 
 
-def describe_hydra_error(message: str) -> str:
-    """One line for Hydra's multi-line composition errors."""
+def compose_run_config(argv: list[str]) -> DictConfig:
+    """Compose the config the command line asks for, turning Hydra's errors into ConfigError."""
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        with suite_hydra():
+            return compose(config_name="config", overrides=overrides)
+    except HydraException as error:
+        raise ConfigError(describe_hydra_error(str(error), overrides)) from None
+
+
+def describe_hydra_error(message: str, overrides: list[str]) -> str:
+    """One line for Hydra's multi-line composition errors; an unknown key is named with
+    the keys beside it in the config the overrides' groups choose (algo=pg: PG's)."""
     group = re.search(r"Could not find '([\w/]+)/([^'/]*)'", message)
     if group:  # the options Hydra knows: our conf/ and the installed plugins' (launchers)
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            options = GlobalHydra.instance().config_loader().get_group_options(group[1])
+        with suite_hydra() as hydra:
+            options = hydra.config_loader().get_group_options(group[1])
         return f"unknown {group[1]} '{group[2]}'; allowed: {', '.join(options)}"
     missing = re.search(r"Could not override '([^']+)'", message) or re.search(
         r"Key '([^']+)' is not in struct", message
@@ -291,8 +290,7 @@ def describe_hydra_error(message: str) -> str:
     if missing:
         key = missing[1]
         parent, _, _ = key.rpartition(".")
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name="config")
+        base = chosen_config(overrides)
         given = OmegaConf.select(base, key)
         if OmegaConf.is_dict(given) and not given:  # a mapping given whole (env_kwargs={...})
             return (f"{key} takes its keys with a leading +: +{key}.name=value or "
@@ -301,9 +299,20 @@ def describe_hydra_error(message: str) -> str:
         if node is None or (OmegaConf.is_dict(node) and not node):  # empty until given keys,
             # or a group's (hydra.launcher.ray.remote) that the base config does not compose
             return f"{key} is not in the config; a new key takes a leading +: +{key}=..."
-        allowed = ", ".join(f"{parent + '.' if parent else ''}{k}" for k in node)
-        return f"unknown key '{key}'; allowed: {allowed}"
+        return unknown_key(key, [f"{parent + '.' if parent else ''}{k}" for k in node])
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def chosen_config(overrides: list[str]) -> DictConfig:
+    """The config composed with only the overrides that choose a group (algo=pg,
+    sweep=smoke), or the default one where those do not compose."""
+    with suite_hydra() as hydra:
+        groups = hydra.config_loader().list_groups("")
+        choices = [o for o in overrides if o.partition("=")[0] in groups]
+        try:
+            return compose(config_name="config", overrides=choices)
+        except HydraException:
+            return compose(config_name="config")
 
 
 def without_sweeps(argv: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from algos.allowed import ConfigError, stop_on_bad_input
 from experiments.sweep import (
     GridError,
     command_line_axes,
@@ -66,32 +67,22 @@ class UnionSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         from experiments.attempt import population_key
-        from experiments.spec import RunSpec
-        from experiments.validate import ConfigError
         from records.store import RunRecord
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(arguments)
         preset = self.config.sweep
-        try:
-            fixed, crossed = command_line_axes(overrides)
-            jobs = sweep_jobs(preset, fixed, crossed)
-        except GridError as error:
-            print(f"error: sweep '{preset.name}': {error}", file=sys.stderr)
-            sys.exit(2)
+        with stop_on_bad_input():
+            try:
+                fixed, crossed = command_line_axes(overrides)
+                jobs = sweep_jobs(preset, fixed, crossed)
+            except GridError as error:
+                raise ConfigError(f"sweep '{preset.name}': {error}") from None
+            specs = [(job, self.job_spec(job)) for job in jobs]
 
         runs: dict[str, tuple[list[str], Path]] = {}
         keys: dict[str, tuple] = {}
-        for job in jobs:
-            try:
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-                spec = RunSpec.from_cfg(cfg)
-            except (ConfigError, HydraException) as error:
-                message = " ".join(str(error).split())
-                print(
-                    f"error: sweep '{preset.name}', job {' '.join(job)}: {message}", file=sys.stderr
-                )
-                sys.exit(2)
+        for job, spec in specs:
             runs.setdefault(spec.run_id, (job, spec.record_dir))
             keys.setdefault(spec.run_id, population_key(spec))
         todo_ids = [rid for rid, (_, path) in runs.items() if not RunRecord(path).is_done()]
@@ -134,6 +125,21 @@ class UnionSweeper(Sweeper):
                         self.wait_for_others(todo)
         report_failures(runs, results)
         return results
+
+    def job_spec(self, job: list[str]):
+        """A job's RunSpec, checked as a lone run's is; ConfigError naming the job."""
+        from experiments.spec import RunSpec
+        from experiments.validate import describe_hydra_error
+
+        try:
+            try:
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
+            except HydraException as error:
+                raise ConfigError(describe_hydra_error(str(error), job)) from None
+            return RunSpec.from_cfg(cfg)
+        except ConfigError as error:
+            raise ConfigError(f"sweep '{self.config.sweep.name}', job {' '.join(job)}: "
+                              f"{error}") from None  # fmt: skip
 
     def wait_for_others(self, todo: list[tuple[list[str], Path]]) -> None:
         """Wait while another process (a second sweep on the same out_dir) trains these
