@@ -49,6 +49,15 @@ BAD_INPUTS = [
     (["algo=foo"], "unknown algo 'foo'; allowed: hold, npg, pg, ppo, trpo"),
     (["bogus=1"], "unknown key 'bogus'; allowed: algo, env"),
     (["algo.bogus=1"], "unknown key 'algo.bogus'"),
+    (
+        ["algo=pg", "algo.cg_iters=3"],
+        "unknown key 'algo.cg_iters'; allowed: algo.name, algo.lr, algo.optimizer, algo.steps_per_update",
+    ),
+    (["+algo.bogus=1"], "unknown key 'algo.bogus'; allowed: algo.name, algo.epsilon"),
+    (
+        ["warm_start.algo=trpo", "+warm_start.params.epsilon=0.2"],
+        "unknown key 'warm_start.params.epsilon'; allowed: warm_start.params.delta",
+    ),
     (["env=Hoper-v5"], "unknown env 'Hoper-v5'; close matches: Hopper-v5"),
     (["env=CartPole-v1"], "continuous (Box)"),
     (["algo=trpo", "delta=-0.01"], "delta=-0.01 is out of range; allowed: 0.0 < delta"),

@@ -241,6 +241,10 @@ def test_bad_preset_or_override_fails_before_any_run(tmp_path):
     for overrides, message in (
         (["sweep=nope"], "unknown sweep 'nope'; allowed: " + ", ".join(PRESETS)),
         (["sweep=smoke", "epsilon=0.1"], "epsilon is not used by algo=pg"),
+        (
+            ["sweep=smoke", "algo.objective=none"],
+            "unknown key 'algo.objective'; allowed: algo.name",
+        ),
         (["sweep=smoke", "seed=range(4,1)"], "sweep 'smoke': 'seed=range(4,1)' sweeps no values"),
         (["sweep=smoke", "seed=range(1,x)"], "Error parsing override 'seed=range(1,x)'"),
     ):

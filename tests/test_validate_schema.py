@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from algos.allowed import check_settings
 from algos.registry import ALGOS
 from analysis.settings import REPORT_KEYS, REPRODUCTION_KEYS, per_env_min_gain
+from experiments.evaluate import EVALUATE_KEYS
 from experiments.probe import PROBE_KEYS
 from experiments.run import run
 from experiments.validate import ConfigError, compose_run_config, schema, validate
@@ -119,7 +120,7 @@ def test_the_study_presets_pass_validation():
 
 
 SETTINGS = [("analysis", "report", REPORT_KEYS), ("analysis", "reproduction", REPRODUCTION_KEYS),
-            ("probe", "probe", PROBE_KEYS)]  # fmt: skip
+            ("probe", "probe", PROBE_KEYS), ("evaluate", "evaluate", EVALUATE_KEYS)]  # fmt: skip
 
 
 def compose_settings(folder: str, name: str, overrides=()) -> DictConfig:
@@ -128,7 +129,7 @@ def compose_settings(folder: str, name: str, overrides=()) -> DictConfig:
 
 
 @pytest.mark.parametrize(("folder", "name", "keys"), SETTINGS)
-def test_every_key_of_the_report_reproduction_and_probe_settings_declares_what_it_allows(
+def test_every_key_of_the_report_reproduction_probe_and_evaluate_settings_declares_what_it_allows(
     folder, name, keys
 ):
     undeclared = [k for k in leaves(compose_settings(folder, name), keys) if k not in keys]
