@@ -8,8 +8,8 @@ the test is too eager to call a band "above"; the safe band it gives errs small,
 direction a practitioner can act on. A band holds evidence only with at least `min_updates`
 updates at risk from at least `min_runs` runs: a band with less gets no rate in a sentence.
 
-The update-level rule flags a fall at each update whose next `horizon` returns hold it, so
-one fall may count at up to about horizon/2 updates, the zero dose's false alarms alike:
+The update-level rule flags a fall at each update whose next `updates_ahead` returns hold it, so
+one fall may count at up to about updates_ahead/2 updates, the zero dose's false alarms alike:
 another reason the Fisher test is eager. What a run risks is counted run by run
 (`runs_kept_under`). With several tasks, the bands pool the tasks that have a zero-dose arm
 and compare with its pooled rate (the per-task answers are in the tasks section).

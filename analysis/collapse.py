@@ -8,11 +8,11 @@ initial) below its running best. The peak is where that best was set; the update
 the peak up to the detection are the fall.
 
 Update-level: update t is at risk when the run has gained (the mean return over the last
-`horizon` updates up to t, its level, is at least `min_gain` above the initial return) and
+`updates_ahead` updates up to t, its level, is at least `min_gain` above the initial return) and
 the policy making it still holds that level (its own return is not already more than
 `drop_frac` of the gain below it); it collapses when the mean return over the next
-`horizon` updates falls below the level by more than `drop_frac` of the gain. Means over
-`horizon` batches, not single batches, so that one lucky or unlucky batch is not a collapse.
+`updates_ahead` updates falls below the level by more than `drop_frac` of the gain. Means over
+`updates_ahead` batches, not single batches, so that one lucky or unlucky batch is not a collapse.
 
 A warm-started run passes its starting policy's last returns as `history`: the level it
 starts at, before its own first update.
@@ -21,12 +21,12 @@ Both rules are settings (collapse.rule, update_collapse.rule: `module:function`)
 one's own is called exactly as the built-in one it replaces, positionally:
 
   run level     f(returns, rule, initial, history) -> Collapse          (detect_collapse)
-  update level  f(returns, initial, rule, horizon, history) -> (at_risk, collapse)
+  update level  f(returns, initial, rule, updates_ahead, history) -> (at_risk, collapse)
                                                                         (update_outcomes)
 
 `rule` is the env's CollapseRule (min_gain, drop_frac, smooth_window, recover_frac); the
 multiverse calls the update-level function under each of its drop_frac (in `rule`) and
-horizon. A Collapse gives, for a collapse, the update indices of the peak and of the
+updates_ahead. A Collapse gives, for a collapse, the update indices of the peak and of the
 detection (the fall between them); at_risk and collapse are booleans, one per update.
 
 min_gain is what makes a run one that had learned. An env with no value of its own in
@@ -46,7 +46,7 @@ import pandas as pd
 from records.load import initial_return
 
 RUN_LEVEL_ARGUMENTS = ("returns", "rule", "initial", "history")
-UPDATE_LEVEL_ARGUMENTS = ("returns", "initial", "rule", "horizon", "history")
+UPDATE_LEVEL_ARGUMENTS = ("returns", "initial", "rule", "updates_ahead", "history")
 
 
 @dataclass
@@ -103,18 +103,20 @@ def finite_mean(windows: np.ndarray) -> np.ndarray:
 def update_windows(
     returns: np.ndarray,
     initial: float,
-    horizon: int,
+    updates_ahead: int,
     history: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per update: its level (mean return over the last `horizon` updates up to it), the
-    mean return over the next `horizon` updates, and the gain (level − initial): what every
+    """Per update: its level (mean return over the last `updates_ahead` updates up to it), the
+    mean return over the next `updates_ahead` updates, and the gain (level − initial): what every
     update-level outcome is computed from, with no collapse definition in it."""
     r = np.asarray(returns, dtype=float)
     prefix = np.asarray(history if history is not None else [], dtype=float)
-    past = np.concatenate([np.full(horizon - 1, np.nan), prefix, r])
-    level = finite_mean(np.lib.stride_tricks.sliding_window_view(past, horizon))[len(prefix) :]
-    future = np.concatenate([r[1:], np.full(horizon, np.nan)])
-    ahead = finite_mean(np.lib.stride_tricks.sliding_window_view(future, horizon)[: len(r)])
+    past = np.concatenate([np.full(updates_ahead - 1, np.nan), prefix, r])
+    level = finite_mean(np.lib.stride_tricks.sliding_window_view(past, updates_ahead))[
+        len(prefix) :
+    ]
+    future = np.concatenate([r[1:], np.full(updates_ahead, np.nan)])
+    ahead = finite_mean(np.lib.stride_tricks.sliding_window_view(future, updates_ahead)[: len(r)])
     return level, ahead, level - initial
 
 
@@ -122,12 +124,12 @@ def update_outcomes(
     returns: np.ndarray,
     initial: float,
     rule: CollapseRule,
-    horizon: int,
+    updates_ahead: int,
     history: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(at_risk, collapse) per update, the update-level rule of the module docstring."""
     r = np.asarray(returns, dtype=float)
-    level, ahead, gain = update_windows(r, initial, horizon, history)
+    level, ahead, gain = update_windows(r, initial, updates_ahead, history)
     with np.errstate(invalid="ignore"):
         floor = level - rule.drop_frac * gain
         at_risk = (gain >= rule.min_gain) & (r >= floor)
@@ -151,12 +153,12 @@ class CollapseRule:
 def return_change(
     returns: np.ndarray,
     initial: float,
-    horizon: int,
+    updates_ahead: int,
     history: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per update: the change of the mean return over the next `horizon` updates from its
+    """Per update: the change of the mean return over the next `updates_ahead` updates from its
     level, as a fraction of the gain the run had (−1: the whole gain lost; 0: held)."""
-    return share_of_gain(*update_windows(returns, initial, horizon, history))
+    return share_of_gain(*update_windows(returns, initial, updates_ahead, history))
 
 
 def share_of_gain(level: np.ndarray, ahead: np.ndarray, gain: np.ndarray) -> np.ndarray:

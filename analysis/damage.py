@@ -2,8 +2,8 @@
 continuous outcome with no collapse definition in it.
 
 For every update of a run that had gained at least its env's min_gain, its return change
-(analysis.collapse.return_change) is the mean return over the next `horizon` updates minus
-the mean over the last `horizon`, as a fraction of the run's gain: −0.5 is half the gain
+(analysis.collapse.return_change) is the mean return over the next `updates_ahead` updates minus
+the mean over the last `updates_ahead`, as a fraction of the run's gain: −0.5 is half the gain
 lost. Its quantiles (the 10th is the bad tail) in half-decade bins of the dose, beside the
 zero-dose control's quantiles, the noise floor of the measure itself. Binned, not a
 quantile regression: the bins need no shape of the curve, and each bin's count is shown.
@@ -117,7 +117,7 @@ def damage_finding(ctx: Context) -> Finding | None:
     zero = quantile_at(table, ZERO_BIN, q_low)
     a, b = quantile_at(table, smallest, q_low), quantile_at(table, largest, q_low)
     mid_a, mid_b = quantile_at(table, smallest, 0.5), quantile_at(table, largest, 0.5)
-    h = ctx.cfg.update_collapse.horizon
+    h = ctx.cfg.update_collapse.updates_ahead
     return Finding(f"With no collapse definition: over the next {h} updates the worst {q_low:.0%} of updates "
                    f"changed the return by {share(a['return_change'])} of the gain or worse at {smallest} nats and "
                    f"{share(b['return_change'])} at {largest} nats, against {share(zero['return_change'])} with no "

@@ -26,13 +26,13 @@ def definition(ctx: Context) -> str:
         f"{c.recover_frac:g}."
     )
     update_level = (
-        f"An update is at risk when the mean return over the last {u.horizon} updates up to it "
+        f"An update is at risk when the mean return over the last {u.updates_ahead} updates up to it "
         f"has gained at least min_gain and its own batch has not already fallen by more than "
         f"{u.drop_frac:g} of that gain; it collapses when the mean return over the next "
-        f"{u.horizon} updates falls by more than {u.drop_frac:g} of the gain."
+        f"{u.updates_ahead} updates falls by more than {u.drop_frac:g} of the gain."
         if named_function(u.rule, UPDATE_LEVEL_ARGUMENTS) is update_outcomes
         else f"The rule `{u.rule}` (update_collapse.rule), given min_gain, drop_frac = "
-        f"{u.drop_frac:g} and horizon = {u.horizon}."
+        f"{u.drop_frac:g} and updates_ahead = {u.updates_ahead}."
     )
     return (
         f"**Collapse (run level).** {run_level} A run that diverged (non-finite loss, KL or "

@@ -3,7 +3,7 @@
 Per update: every update of a finished run is one trial, its dose the update's kl_mean
 (exact KL(π_old‖π_new) over the batch's states), its outcome the update-level collapse
 rule of analysis.collapse (the return falls by more than drop_frac of the run's gain
-within `horizon` updates). Binned on half-decades of KL with Wilson intervals, and a
+within `updates_ahead` updates). Binned on half-decades of KL with Wilson intervals, and a
 logistic regression of the outcome on log10 kl_mean with the mechanism (variant), the
 task (env, with several) and training progress as covariates, its standard errors
 clustered by run (updates of one run are not independent).
@@ -44,7 +44,7 @@ def update_trials(
     updates: pd.DataFrame,
     runs: pd.DataFrame,
     rules: dict[str, CollapseRule],
-    horizon: int,
+    updates_ahead: int,
 ) -> pd.DataFrame:
     """One row per update of the runs in `runs` (run_id, updates, baseline_return and
     history_returns: see analysis.collapse.run_start): run_id, algo, env, kl_mean, kl_max,
@@ -62,8 +62,8 @@ def update_trials(
         returns = run["return_mean"].to_numpy(dtype=float)
         initial, history = run_start(returns, info, run_id)
         rule = rules[run["env"].iloc[0]]
-        at_risk, collapse = rule.outcomes(returns, initial, rule, horizon, history)
-        level, ahead, gain = update_windows(returns, initial, horizon, history)
+        at_risk, collapse = rule.outcomes(returns, initial, rule, updates_ahead, history)
+        level, ahead, gain = update_windows(returns, initial, updates_ahead, history)
         change = share_of_gain(level, ahead, gain)
         frames.append(
             pd.DataFrame(

@@ -1,8 +1,9 @@
 """Every reasonable definition at once: the answer's band rates, its safe band and the odds
 ratio per decade of KL, recomputed under a grid of update-level collapse definitions
-(drop_frac × horizon). The first screen quotes what holds across the whole grid and says
+(drop_frac × updates_ahead). The first screen quotes what holds across the whole grid and says
 how far the rest moves; the specification curve (analysis.sections.multiverse) shows all of it.
-`study_multiverse` is a study's grid, computed once for both.
+`study_multiverse` is a study's grid, computed once for both. A definition's updates_ahead
+is the column `horizon` (AHEAD) of its table, the name multiverse.csv has always had.
 """
 
 from dataclasses import replace
@@ -25,9 +26,12 @@ from analysis.per_study import once_per_study
 from analysis.section import Context
 from analysis.vocabulary import ALL
 
+AHEAD = "horizon"  # the column of a definition's updates_ahead
+DEFINITION = ["drop_frac", AHEAD]  # the columns that name a definition
 
-def definition_grid(drop_fracs, horizons) -> list[tuple[float, int]]:
-    return [(float(d), int(h)) for h in horizons for d in drop_fracs]
+
+def definition_grid(drop_fracs, updates_ahead) -> list[tuple[float, int]]:
+    return [(float(d), int(h)) for h in updates_ahead for d in drop_fracs]
 
 
 def multiverse(
@@ -42,33 +46,32 @@ def multiverse(
     moved runs that had at least one collapse, the definition's safe band (its upper edge,
     NaN for none), the first band above the zero dose, and the pooled odds ratio per tenfold
     kl_mean (NaN where the fit is degenerate). Each definition applies each env's own
-    update-level rule (`rule.outcomes`, the configured one) at its drop_frac and horizon."""
+    update-level rule (`rule.outcomes`, the configured one) at its drop_frac and updates_ahead."""
     frames = []
-    for drop_frac, horizon in grid:
+    for drop_frac, updates_ahead in grid:
         defined = {env: replace(rule, drop_frac=drop_frac) for env, rule in rules.items()}
-        trials = update_trials(updates, done, defined, horizon)
+        trials = update_trials(updates, done, defined, updates_ahead)
         at_risk = trials[trials["at_risk"].astype(bool)]
         rates = band_rates(at_risk, edges, evidence)
         safe, above = safe_band(rates), first_above(rates)
         pooled = logistic_dose_response(at_risk, resamples=0, pooled_only=True).set_index("scope")
         moved = at_risk[~is_control(at_risk)]
         frames.append(rates.assign(
-            drop_frac=drop_frac, horizon=horizon,
+            drop_frac=drop_frac, **{AHEAD: updates_ahead},
             collapsed_runs=moved.loc[moved["collapse"].astype(bool), "run_id"].nunique(),
             safe_kl=np.nan if safe is None else safe["kl_high"],
             first_above_kl=np.nan if above is None else above["kl_low"],
             odds_ratio=pooled.at[ALL, "odds_ratio"] if ALL in pooled.index else np.nan,
         ))  # fmt: skip
-    columns = ["drop_frac", "horizon"]
     data = pd.concat(frames, ignore_index=True)
-    return data[columns + [c for c in data.columns if c not in columns]]
+    return data[DEFINITION + [c for c in data.columns if c not in DEFINITION]]
 
 
 @once_per_study
 def study_multiverse(ctx: Context) -> pd.DataFrame:
     """The study's answer (band rates) under every collapse definition of the grid."""
     m = ctx.cfg.multiverse
-    return multiverse(ctx.updates, ctx.done, ctx.rules, definition_grid(m.drop_fracs, m.horizons),
+    return multiverse(ctx.updates, ctx.done, ctx.rules, definition_grid(m.drop_fracs, m.updates_ahead),
                       ctx.cfg.answer.bands, evidence(ctx.cfg))  # fmt: skip
 
 
@@ -92,7 +95,7 @@ def per_definition(table: pd.DataFrame) -> pd.DataFrame:
     """One row per definition: its moved runs with a collapse, its safe band's edge, its
     first band above the zero dose and its odds ratio per tenfold kl_mean."""
     return (
-        table.groupby(["drop_frac", "horizon"], sort=False)[
+        table.groupby(DEFINITION, sort=False)[
             ["collapsed_runs", "safe_kl", "first_above_kl", "odds_ratio"]
         ]
         .first()

@@ -10,6 +10,7 @@ saying what to look at; runs.csv, the per-run frame; and the sweep's export for 
 tools (analysis.export): updates.parquet, runs.parquet and their schema, export.md.
 """
 
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from omegaconf import DictConfig
 from analysis import export, render, vocabulary
 from analysis.section import Context, Part
 from analysis.sections import SECTIONS
-from analysis.settings import REPORT_KEYS, check_or_exit
+from analysis.settings import REPORT_KEYS, check_command_line, check_or_exit
 from analysis.tables import study_collapse_table
 from experiments.preset import held_out_settings
 from records.load import load, wandb_path
@@ -117,4 +118,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:], "report", REPORT_KEYS)
     main()

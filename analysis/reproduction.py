@@ -3,6 +3,7 @@ of objective variants) and returns at 1M steps. Writes CSV + Markdown under
 results/reproduction/, with the metric each source used, so like is compared with like.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -31,7 +32,7 @@ from analysis.normalized_score import (
 from analysis.plot_style import plt
 from analysis.render import save
 from analysis.run_frame import final_episode_return, initial_returns, per_run_returns
-from analysis.settings import REPRODUCTION_KEYS, check_or_exit
+from analysis.settings import REPRODUCTION_KEYS, check_command_line, check_or_exit
 from analysis.vocabulary import PALETTE
 from records.load import load, load_sweeps
 from records.paths import CONF_DIR
@@ -360,4 +361,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:], "reproduction", REPRODUCTION_KEYS)
     main()

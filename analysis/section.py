@@ -138,7 +138,7 @@ class Context:
         """Every update of a finished run with its outcomes under the report's update-level
         rule and its return change (analysis.dose_response.update_trials)."""
         return update_trials(
-            self.updates, self.done, self.update_rules, self.cfg.update_collapse.horizon
+            self.updates, self.done, self.update_rules, self.cfg.update_collapse.updates_ahead
         )
 
     @cached_property
@@ -154,7 +154,7 @@ class Context:
         if done.empty:
             return pd.DataFrame(columns=[*self.at_risk.columns, "setting"])
         trials = update_trials(
-            self.held_updates, done, self.update_rules, self.cfg.update_collapse.horizon
+            self.held_updates, done, self.update_rules, self.cfg.update_collapse.updates_ahead
         )
         trials = trials[trials["at_risk"].astype(bool)]
         return trials.assign(setting=trials["run_id"].map(self.held_out))

@@ -4,10 +4,13 @@ mistake. A key added to those files without an entry here fails the test suite."
 
 import importlib
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from algos.allowed import (
@@ -21,8 +24,10 @@ from algos.allowed import (
     OneOf,
     Real,
     check_settings,
+    unknown_key,
 )
 from analysis.collapse import RUN_LEVEL_ARGUMENTS, UPDATE_LEVEL_ARGUMENTS
+from records.paths import CONF_DIR
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
         str, arguments=UPDATE_LEVEL_ARGUMENTS, gives="(at_risk, collapse)"
     ),
     "update_collapse.drop_frac": FRACTION,
-    "update_collapse.horizon": Int(low=1),
+    "update_collapse.updates_ahead": Int(low=1),
     "dose_response.bins_per_decade": Int(low=1),
     "dose_response.min_updates": Int(low=1),
     "dose_response.level": Real(0.0, 1.0),
@@ -111,8 +116,8 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "damage.quantiles": FRACTIONS,
     "damage.bootstrap": Int(),
     "multiverse.drop_fracs": FRACTIONS,
-    "multiverse.horizons": Allowed(list, low=1),
-    "warning.horizon": Int(low=1),
+    "multiverse.updates_ahead": Allowed(list, low=1),
+    "warning.updates_ahead": Int(low=1),
     "warning.flag_share": FRACTION,
     "warning.min_positives": Int(low=1),
     "warning.min_runs": Int(low=1),
@@ -123,7 +128,7 @@ REPORT_KEYS: dict[str, Allowed | None] = SHARED | {
     "film.episodes": Int(low=1),
     "film.frames": Int(low=2),
     "film.size": Int(low=16),
-    "kl_vs_return_horizon": Int(low=1),
+    "kl_vs_return.updates_ahead": Int(low=1),
     "final_window": Int(low=1),
     "jobs": Int(low=-1),  # joblib's n_jobs
     "wandb.mode": OneOf("disabled", "offline", "online"),
@@ -158,4 +163,20 @@ def check_or_exit(cfg: DictConfig, keys: dict[str, Allowed | None]) -> None:
         check_settings(tree, keys | per_env_min_gain(tree))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def check_command_line(argv: list[str], config_name: str, keys: dict[str, Allowed | None]) -> None:
+    """Before Hydra starts: a key the settings do not have, given on the command line (a
+    typo, an old name such as update_collapse.horizon), is one line on stderr and exit 2,
+    as check_or_exit says it of a key given with a leading +, not Hydra's error."""
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR / "analysis"), version_base="1.3"):
+            compose(config_name=config_name, overrides=overrides)
+    except HydraException as error:
+        missing = re.match(r"Could not override '([^']+)'", str(error))
+        if missing is None:  # any other mistake: Hydra says it when it starts
+            return
+        print(f"error: {unknown_key(missing[1], keys)}", file=sys.stderr)
         sys.exit(2)

@@ -11,9 +11,9 @@ def never_collapses(returns, rule, initial, history):
     return Collapse(False)
 
 
-def no_update_collapses(returns, initial, rule, horizon, history):
+def no_update_collapses(returns, initial, rule, updates_ahead, history):
     """The built-in updates at risk, none of them followed by a collapse."""
-    at_risk, _ = update_outcomes(returns, initial, rule, horizon, history)
+    at_risk, _ = update_outcomes(returns, initial, rule, updates_ahead, history)
     return at_risk, np.zeros_like(at_risk)
 
 

@@ -43,13 +43,13 @@ def test_never_learning_is_not_a_collapse():
 def test_update_level_collapse_flags_the_update_whose_next_batches_fell():
     # row t's return is the policy before update t; rows 5-7 are the policy after update 4
     returns = np.array([10, 200, 400, 600, 600, 100, 100, 100], dtype=float)
-    flags = update_outcomes(returns, initial=10.0, rule=RULE, horizon=2)[1]
+    flags = update_outcomes(returns, initial=10.0, rule=RULE, updates_ahead=2)[1]
     assert flags.tolist() == [False, False, False, False, True, False, False, False]
 
 
 def test_update_after_the_fall_is_not_at_risk():
     returns = np.array([10, 600, 600, 600, 100, 100, 100], dtype=float)
-    at_risk, collapse = update_outcomes(returns, 10.0, RULE, horizon=2)
+    at_risk, collapse = update_outcomes(returns, 10.0, RULE, updates_ahead=2)
     assert at_risk.tolist() == [False, True, True, True, False, False, False]
     assert collapse.tolist() == [False, False, False, True, False, False, False]
 
@@ -57,9 +57,11 @@ def test_update_after_the_fall_is_not_at_risk():
 def test_warm_start_history_sets_the_level_of_the_first_update():
     history = np.full(5, 1000.0)  # the starting policy's returns before the run's first update
     crash = np.array([1000, 20, 20, 20], dtype=float)
-    assert update_outcomes(crash, 10.0, RULE, horizon=2, history=history)[1][0]
+    assert update_outcomes(crash, 10.0, RULE, updates_ahead=2, history=history)[1][0]
     lucky_first_batch = np.array([2000, 1000, 1000, 1000], dtype=float)
-    _, lucky_collapses = update_outcomes(lucky_first_batch, 10.0, RULE, horizon=2, history=history)
+    _, lucky_collapses = update_outcomes(
+        lucky_first_batch, 10.0, RULE, updates_ahead=2, history=history
+    )
     assert not lucky_collapses.any()
 
 
@@ -71,5 +73,5 @@ def test_run_level_history_keeps_a_lucky_first_batch_from_being_the_peak():
 
 def test_update_level_ignores_small_dips_and_unlearned_runs():
     returns = np.array([10, 500, 400, 500, 450, 500], dtype=float)
-    assert not update_outcomes(returns, 10.0, RULE, horizon=2)[1].any()
-    assert not update_outcomes(np.array([10, 50, 0, 40.0]), 10.0, RULE, horizon=2)[1].any()
+    assert not update_outcomes(returns, 10.0, RULE, updates_ahead=2)[1].any()
+    assert not update_outcomes(np.array([10, 50, 0, 40.0]), 10.0, RULE, updates_ahead=2)[1].any()

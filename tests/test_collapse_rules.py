@@ -62,7 +62,7 @@ def synthetic_records() -> Records:
 def context(tmp_path, *overrides: str) -> Context:
     with initialize_config_dir(config_dir=str(CONF_DIR / "analysis"), version_base="1.3"):
         cfg = compose("report", overrides=["multiverse.drop_fracs=[0.3,0.5]",
-                                           "multiverse.horizons=[1,3]", *overrides])  # fmt: skip
+                                           "multiverse.updates_ahead=[1,3]", *overrides])  # fmt: skip
     return Context(cfg, synthetic_records())
 
 
@@ -129,7 +129,9 @@ def test_a_bad_rule_name_or_signature_is_one_line_saying_what_is_expected(settin
     assert stopped.value.code == 2 and error.startswith("error: ") and error.count("\n") == 1
     key = setting.partition("=")[0]
     call = (
-        "returns, initial, rule, horizon, history" if "update" in key else "returns, rule, initial"
+        "returns, initial, rule, updates_ahead, history"
+        if "update" in key
+        else "returns, rule, initial"
     )
     assert f"{setting}: " in error and says in error and f"f({call}" in error
 

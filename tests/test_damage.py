@@ -58,7 +58,7 @@ def test_the_bands_resample_runs_not_updates():
 
 def test_return_change_is_the_next_mean_against_the_last_as_a_share_of_the_gain():
     returns = np.array([100.0, 100.0, 40.0, 40.0, 100.0])
-    change = return_change(returns, initial=0.0, horizon=2)
+    change = return_change(returns, initial=0.0, updates_ahead=2)
     # update 2: level (100 + 100) / 2, next two (40 + 40) / 2, gain 100: −60 %
     assert change[1] == pytest.approx(-0.6)
     # update 3: level 70, next (40 + 100) / 2 = 70: no change

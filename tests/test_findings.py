@@ -62,7 +62,7 @@ def sweep_findings(crashes: dict[float, list[int | None]]) -> list[str]:
     collapses = run_collapses(updates, {ENV: RULE})
     per_run = collapses.merge(per_run_returns(updates, 5, 3), on="run_id")
     table = collapse_table(runs, per_run, updates)
-    trials = update_trials(updates, runs, {ENV: RULE}, horizon=3)
+    trials = update_trials(updates, runs, {ENV: RULE}, updates_ahead=3)
     dose = logistic_dose_response(trials[trials["at_risk"]], resamples=20)
     results, _ = kl_warning(label_updates(updates, collapses, 5), 0.8, 5, 3, 50, 0)
     warning = pd.DataFrame([asdict(r) for r in results])

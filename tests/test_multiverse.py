@@ -5,7 +5,7 @@ import pandas as pd
 
 from analysis.bands import ZERO, Evidence
 from analysis.collapse import CollapseRule
-from analysis.multiverse import definition_grid, multiverse, per_definition
+from analysis.multiverse import AHEAD, DEFINITION, definition_grid, multiverse, per_definition
 
 # Every curve holds 1,000 (a gain of 1,000 over its initial return 0) for 20 updates, then:
 SHAPES = {
@@ -18,11 +18,13 @@ SHAPES = {
 GRID = definition_grid([0.3, 0.4, 0.5, 0.6, 0.7], [1, 2, 3, 5, 8])
 
 
-def collapses_by_hand(drop_frac: float, horizon: int) -> set[str]:
+def collapses_by_hand(drop_frac: float, updates_ahead: int) -> set[str]:
     """The update before the fall sees the most of it: it collapses when the mean of the
-    next `horizon` batches is below 1,000 − drop_frac × 1,000."""
+    next `updates_ahead` batches is below 1,000 − drop_frac × 1,000."""
     return {
-        name for name, tail in SHAPES.items() if np.mean(tail[:horizon]) < 1000 * (1 - drop_frac)
+        name
+        for name, tail in SHAPES.items()
+        if np.mean(tail[:updates_ahead]) < 1000 * (1 - drop_frac)
     }
 
 
@@ -45,14 +47,14 @@ def test_every_definition_finds_exactly_its_own_collapses():
     updates, done = synthetic_study()
     rules = {"Hopper-v5": CollapseRule(min_gain=500.0)}
     table = multiverse(updates, done, rules, GRID, [0.01, 0.1], Evidence(1, 1, 0.05))
-    definitions = per_definition(table).set_index(["drop_frac", "horizon"])
+    definitions = per_definition(table).set_index(DEFINITION)
     assert len(definitions) == 25
     found = set()
     for definition in GRID:
         expected = collapses_by_hand(*definition)
         found |= {len(expected)}
         assert definitions.at[definition, "collapsed_runs"] == len(expected), definition
-        zero = table[(table["drop_frac"] == definition[0]) & (table["horizon"] == definition[1])
+        zero = table[(table["drop_frac"] == definition[0]) & (table[AHEAD] == definition[1])
                      & (table["band"] == ZERO)].iloc[0]  # fmt: skip
         # the zero-dose run has the shape of dip_1: a false alarm exactly where dip_1 collapses
         assert (zero["collapses"] > 0) == ("dip_1" in expected), definition

@@ -71,7 +71,7 @@ def test_the_guides_example_section_is_its_module_its_entry_and_its_setting(tmp_
         cfg = compose("report", overrides=[
             "sweep=guide", f"report_dir={tmp_path}", "dose_response.bootstrap=0",
             "answer.replicates=2", "damage.bootstrap=2", "warning.bootstrap=2",
-            "multiverse.drop_fracs=[0.5]", "multiverse.horizons=[3]", "film.show=false", "jobs=1",
+            "multiverse.drop_fracs=[0.5]", "multiverse.updates_ahead=[3]", "film.show=false", "jobs=1",
         ])  # fmt: skip
     with open_dict(cfg):
         cfg.merge_with(OmegaConf.create(defaults))

@@ -75,7 +75,7 @@ def study():
             overrides=[
                 "dose_response.bootstrap=20",
                 "multiverse.drop_fracs=[0.4,0.5]",
-                "multiverse.horizons=[3]",
+                "multiverse.updates_ahead=[3]",
                 "answer.replicates=20",
                 "damage.bootstrap=10",
                 "warning.bootstrap=20",

@@ -17,7 +17,7 @@ def build(ctx: Context) -> Part | None:
     table = study_damage(ctx)
     if table.empty:
         return skipped(TITLE, "no update of a finished run was at risk")
-    h, g = ctx.cfg.update_collapse.horizon, ctx.cfg.damage
+    h, g = ctx.cfg.update_collapse.updates_ahead, ctx.cfg.damage
     return Part(
         TITLE,
         data={"damage": table},
@@ -53,7 +53,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     ).iloc[: len(wide)]
 
 
-def draw(table: pd.DataFrame, horizon: int) -> plt.Figure:
+def draw(table: pd.DataFrame, updates_ahead: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(10.5, 4.4))
     bins = table[table["shown"].astype(bool) & (table["bin"] != ZERO_BIN)]
     zero = table[table["bin"] == ZERO_BIN]
@@ -78,7 +78,7 @@ def draw(table: pd.DataFrame, horizon: int) -> plt.Figure:
     else:
         ax.set_xscale("log")
     ax.set_xlabel("kl_mean of the update (nats, log scale); n: updates per bin")
-    ax.set_ylabel(f"return change over the next {horizon} updates\n(share of the run's gain)")
+    ax.set_ylabel(f"return change over the next {updates_ahead} updates\n(share of the run's gain)")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.0f} %"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig

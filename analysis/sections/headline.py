@@ -25,7 +25,7 @@ from analysis.cells import pct
 from analysis.damage import damage_finding
 from analysis.history import history_sentence
 from analysis.intervals import wilson_interval
-from analysis.multiverse import across, per_definition, study_multiverse
+from analysis.multiverse import AHEAD, DEFINITION, across, per_definition, study_multiverse
 from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, Table
 from analysis.tables import study_collapse_table
@@ -44,7 +44,7 @@ def rate(row) -> str:
 
 
 def build(ctx: Context) -> Part:
-    a, horizon = ctx.cfg.answer, ctx.cfg.update_collapse.horizon
+    a, updates_ahead = ctx.cfg.answer, ctx.cfg.update_collapse.updates_ahead
     replicated = replication(ctx.at_risk, a.bands, evidence(ctx.cfg), a.replicates, ctx.cfg.seed)
     rates = study_bands(ctx).merge(replicated, on="band", how="left")
     settings = settings_vs_control(study_collapse_table(ctx), a.alpha)
@@ -52,7 +52,7 @@ def build(ctx: Context) -> Part:
         TITLE,
         data={"answer_bands": rates, "settings_vs_control": settings},
         tables=[Table("answer_bands",
-                      f"Per update at risk: how often a collapse followed within {horizon} updates, per band of "
+                      f"Per update at risk: how often a collapse followed within {updates_ahead} updates, per band of "
                       f"kl_mean (95% Wilson intervals), against the zero-dose control's updates under the same "
                       f"definition (one-sided Fisher exact test on updates; 'enough': ≥ {a.min_updates} "
                       f"updates from ≥ {a.min_runs} runs). Replicated: the share of {a.replicates} studies of "
@@ -62,8 +62,8 @@ def build(ctx: Context) -> Part:
                 Table("settings_vs_control",
                       "Per setting: runs that collapsed (run-level rule) against the zero-dose runs of its "
                       "env (95% Wilson intervals; one-sided Fisher exact test).", settings_table(settings))],
-        figures=[Figure("headline", draw(rates, horizon, a.min_updates),
-                        f"The answer: the share of updates at risk followed by a collapse within {horizon} "
+        figures=[Figure("headline", draw(rates, updates_ahead, a.min_updates),
+                        f"The answer: the share of updates at risk followed by a collapse within {updates_ahead} "
                         "updates, per band of kl_mean (bars: 95% Wilson intervals; n: updates at risk, "
                         "runs), beside the zero-dose control (grey: no update at all, same definition). "
                         "Bands with too few updates are hollow and stated nowhere; no curve is drawn "
@@ -101,7 +101,7 @@ def answer(ctx: Context, rates: pd.DataFrame) -> str:
                 "little data to state how the size of an update relates to collapse.")  # fmt: skip
     cells = ", ".join(f"{pct(r.p)} at {r.band} nats" + (f" ({times(r.ratio)})" if np.isfinite(r.ratio) else "")
                       for r in stated.itertuples())  # fmt: skip
-    h = ctx.cfg.update_collapse.horizon
+    h = ctx.cfg.update_collapse.updates_ahead
     if stated["p"].is_monotonic_increasing:
         lead = f"Per update, the larger its KL(π_old‖π_new), the more often a collapse followed within {h} updates"
     elif stated["p"].iloc[-1] > stated["p"].iloc[0]:
@@ -116,14 +116,14 @@ def multiverse_sentence(ctx: Context, stated: pd.DataFrame) -> str:
     """Under how many collapse definitions of the grid the rates rise with the band, and
     each stated band is above the zero dose."""
     table = study_multiverse(ctx)
-    grid = table[["drop_frac", "horizon"]].drop_duplicates()
+    grid = table[DEFINITION].drop_duplicates()
     span = (
         f"the {len(grid)} definitions of a collapse tried (the return falling by {grid['drop_frac'].min():g}–"
-        f"{grid['drop_frac'].max():g} of the gain within {grid['horizon'].min()}–{grid['horizon'].max()} updates)"
+        f"{grid['drop_frac'].max():g} of the gain within {grid[AHEAD].min()}–{grid[AHEAD].max()} updates)"
     )
     summary = across(table).set_index("band").loc[list(stated["band"])]
     rising = sum(part.loc[part["band"].isin(stated["band"]), "p"].is_monotonic_increasing
-                 for _, part in table.groupby(["drop_frac", "horizon"], sort=False))  # fmt: skip
+                 for _, part in table.groupby(DEFINITION, sort=False))  # fmt: skip
     counts = ", ".join(f"{band} nats under {'all' if r.above == r.definitions else int(r.above)}"
                        for band, r in summary.iloc[::-1].iterrows())  # fmt: skip
     rose = f"all {rising}" if rising == len(grid) else f"{rising} of them"
@@ -228,7 +228,7 @@ def replication_finding(ctx: Context, rates: pd.DataFrame) -> Finding | None:
     return Finding(f"{text} {history}" if history else text, "answer_bands")
 
 
-def draw(rates: pd.DataFrame, horizon: int, min_updates: int) -> plt.Figure:
+def draw(rates: pd.DataFrame, updates_ahead: int, min_updates: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9.0, 4.4))
     zero = rates[rates["band"] == ZERO].iloc[0]
     moved = rates[(rates["band"] != ZERO) & (rates["updates"] > 0)]
@@ -268,7 +268,7 @@ def draw(rates: pd.DataFrame, horizon: int, min_updates: int) -> plt.Figure:
     ax.set_yticks([0, 1e-3, 1e-2, 0.1, 1.0])
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:g} %"))
     ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new), band (nats, log scale)")
-    ax.set_ylabel(f"updates followed by a collapse\nwithin {horizon} updates")
+    ax.set_ylabel(f"updates followed by a collapse\nwithin {updates_ahead} updates")
     ax.plot(
         [],
         [],

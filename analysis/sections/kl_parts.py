@@ -27,14 +27,14 @@ def build(ctx: Context) -> Part | None:
         return skipped(TITLE, "no fit: the updates at risk lack kl_shift and kl_scale, or "
                               "the dose–response could not be fitted")  # fmt: skip
     shares = shift_share_summary(ctx.at_risk)
-    horizon = ctx.cfg.update_collapse.horizon
+    updates_ahead = ctx.cfg.update_collapse.updates_ahead
     return Part(
         TITLE,
         data={"kl_parts": odds, "kl_shift_share": shares},
         tables=[
             Table("kl_parts",
                   f"KL(π_old‖π_new) = kl_shift (moving the action mean) + kl_scale (changing its spread). "
-                  f"Logistic regressions of 'a collapse follows within {horizon} updates' with the mechanism, "
+                  f"Logistic regressions of 'a collapse follows within {updates_ahead} updates' with the mechanism, "
                   "task and training progress: on both parts at once, and on the total with the share spent "
                   "on the shift (95% CIs clustered by run).",
                   shown_odds(odds)),

@@ -26,7 +26,7 @@ RULE = ["env", "variant", "algo", "step_size_key", "step_size"]
 
 
 def build(ctx: Context) -> Part | None:
-    horizon = ctx.cfg.update_collapse.horizon
+    updates_ahead = ctx.cfg.update_collapse.updates_ahead
     odds = mechanism_odds_ratios(ctx.at_risk, REFERENCE)
     control = kl_control(ctx.done_updates, ctx.done)
     model = taylor_model(ctx.done_updates)
@@ -39,7 +39,7 @@ def build(ctx: Context) -> Part | None:
               "line_search_worth": worth},
         tables=[
             Table("mechanism_odds",
-                  f"At equal measured KL: the odds of a collapse within {horizon} updates under each "
+                  f"At equal measured KL: the odds of a collapse within {updates_ahead} updates under each "
                   f"mechanism against {REFERENCE}, from the pooled logistic regression on log10 kl_mean "
                   "and training progress with the mechanism as a covariate (95% CI clustered by run). "
                   "1 means the mechanism adds nothing beyond the size of its updates.",

@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.bands import ZERO
 from analysis.cells import pct
-from analysis.multiverse import across, per_definition, study_multiverse
+from analysis.multiverse import AHEAD, DEFINITION, across, per_definition, study_multiverse
 from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, Table
 
@@ -23,17 +23,17 @@ def build(ctx: Context) -> Part:
         data={"multiverse": table, "multiverse_bands": summary},
         tables=[Table("multiverse_bands",
                       f"Per band of kl_mean, over the {len(definitions)} definitions of an update-level collapse "
-                      "(drop_frac × horizon): in how many the band holds the evidence and is detectably above the "
+                      "(drop_frac × updates_ahead): in how many the band holds the evidence and is detectably above the "
                       "zero dose, and the range of its rate and of its ratio to the zero dose's (where the zero "
                       "dose had any).", shown(summary)),
                 Table("multiverse",
                       "Each definition: moved runs with a collapse, the safe band's edge (largest band from the "
                       "smallest not detectably above the zero dose), the first band above it, and the pooled "
-                      f"odds ratio per tenfold kl_mean (the report's own: drop_frac {u.drop_frac:g}, horizon "
-                      f"{u.horizon}).", definitions_table(definitions), csv="multiverse")],
-        figures=[Figure("multiverse", draw(table, u.drop_frac, u.horizon),
+                      f"odds ratio per tenfold kl_mean (the report's own: drop_frac {u.drop_frac:g}, updates_ahead "
+                      f"{u.updates_ahead}).", definitions_table(definitions), csv="multiverse")],
+        figures=[Figure("multiverse", draw(table, u.drop_frac, u.updates_ahead),
                         "Specification curve: each column one definition of a collapse (below: its drop_frac and "
-                        "horizon), sorted by the zero dose's rate. Above: each band's per-update collapse rate "
+                        "updates_ahead), sorted by the zero dose's rate. Above: each band's per-update collapse rate "
                         "(filled: detectably above the zero dose; hollow: not; bands without the evidence left "
                         "out) and the zero dose's (grey).")],
         findings=[f for f in [multiverse_finding(summary, definitions)] if f is not None],
@@ -55,7 +55,7 @@ def shown(summary: pd.DataFrame) -> pd.DataFrame:
 def definitions_table(definitions: pd.DataFrame) -> pd.DataFrame:
     rows = list(definitions.itertuples())
     return pd.DataFrame({
-        "drop_frac": definitions["drop_frac"], "horizon": definitions["horizon"],
+        "drop_frac": definitions["drop_frac"], "updates_ahead": definitions[AHEAD],
         "runs with a collapse": definitions["collapsed_runs"],
         "safe band up to (nats)": [f"{r.safe_kl:g}" if np.isfinite(r.safe_kl) else "none" for r in rows],
         "first band above from (nats)": [f"{r.first_above_kl:g}" if np.isfinite(r.first_above_kl) else "none"
@@ -83,8 +83,8 @@ def multiverse_finding(summary: pd.DataFrame, definitions: pd.DataFrame) -> Find
     return Finding(text + ".", "multiverse_bands")
 
 
-def draw(table: pd.DataFrame, drop_frac: float, horizon: int) -> plt.Figure:
-    keys = ["drop_frac", "horizon"]
+def draw(table: pd.DataFrame, drop_frac: float, updates_ahead: int) -> plt.Figure:
+    keys = DEFINITION
     zero = table[table["band"] == ZERO].sort_values(["p", *keys])
     order = [tuple(k) for k in zero[keys].to_numpy()]
     x = {k: i for i, k in enumerate(order)}
@@ -124,9 +124,9 @@ def draw(table: pd.DataFrame, drop_frac: float, horizon: int) -> plt.Figure:
     for row, key in enumerate(keys):
         values = sorted(table[key].unique())
         ticks += [row * (len(values) + 1) + i for i in range(len(values))]
-        labels += [f"{key} {v:g}" for v in values]
+        labels += [f"{'updates_ahead' if key == AHEAD else key} {v:g}" for v in values]
     grid.set_yticks(ticks, labels, fontsize=7)
-    own = x.get((drop_frac, horizon))
+    own = x.get((drop_frac, updates_ahead))
     if own is not None:
         for a in (ax, grid):
             a.axvline(own, color="0.6", ls=":", lw=1)

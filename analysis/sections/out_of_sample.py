@@ -24,7 +24,11 @@ def build(ctx: Context) -> Part | None:
         return skipped(
             TITLE, "no held-out runs (a sweep preset's held_out grids) with updates at risk"
         )
-    d, seed, horizon = ctx.cfg.dose_response, ctx.cfg.seed, ctx.cfg.update_collapse.horizon
+    d, seed, updates_ahead = (
+        ctx.cfg.dose_response,
+        ctx.cfg.seed,
+        ctx.cfg.update_collapse.updates_ahead,
+    )
     scored = predictions(ctx.at_risk, held)
     if scored is None or scored.empty:
         return skipped(TITLE, "the dose–response could not be fitted on the step-size runs")
@@ -44,7 +48,7 @@ def build(ctx: Context) -> Part | None:
             Table("held_out_settings",
                   f"Held-out runs (a knob other than the step size changed, the step size at its default): "
                   f"per task and setting, the collapses the dose–response fitted on the step-size runs "
-                  f"predicts (the sum of its per-update P(a collapse within {horizon} updates)) against those "
+                  f"predicts (the sum of its per-update P(a collapse within {updates_ahead} updates)) against those "
                   "observed, and the run-level collapses.",
                   shown_settings(settings)),
             Table("held_out_scores",

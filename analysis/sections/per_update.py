@@ -16,7 +16,7 @@ TITLE = "Update size and collapse, per update"
 
 
 def build(ctx: Context) -> Part:
-    cfg, d, horizon = ctx.cfg, ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
+    cfg, d, updates_ahead = ctx.cfg, ctx.cfg.dose_response, ctx.cfg.update_collapse.updates_ahead
     at_risk, dose = ctx.at_risk, study_dose_response(ctx)
     bounds = kl_bounds(ctx.runs)
     bins = kl_bins(at_risk, "kl_mean", d.bins_per_decade, d.min_updates)
@@ -29,7 +29,7 @@ def build(ctx: Context) -> Part:
                                            dose_kl_max.assign(dose="kl_max")])},
         tables=[
             Table("collapse_vs_kl",
-                  f"Per update: logistic regression of 'a collapse follows within {horizon} updates' on "
+                  f"Per update: logistic regression of 'a collapse follows within {updates_ahead} updates' on "
                   f"log10 kl_mean, with the mechanism (update rule and variant) and training progress as covariates (statsmodels; standard "
                   f"errors clustered by run); 'all' pools the algos. Level = {level}, for an update "
                   f"{d.progress:.0%} of the way through its run; its interval is a percentile bootstrap "
@@ -50,7 +50,7 @@ def build(ctx: Context) -> Part:
             Figure("collapse_vs_kl",
                    draw(figure_bins(ctx), bounds, d.min_updates,
                         zero_dose_by_task(ctx) if len(ctx.tasks) > 1 else None),
-                   f"The answer per update: P(a collapse follows within {horizon} updates) for "
+                   f"The answer per update: P(a collapse follows within {updates_ahead} updates) for "
                    f"half-decade bins of the update's kl_mean, per algo (dashed) and pooled (solid), 95% "
                    f"Wilson intervals. Only updates made while the policy still had a gain to lose "
                    f"count; bins with fewer than {d.min_updates} such updates are not drawn. Dotted: "
@@ -58,7 +58,7 @@ def build(ctx: Context) -> Part:
                    + (" One panel per task; grey band: the zero-dose control's rate on the task, 95% "
                       "Wilson interval." if len(ctx.tasks) > 1 else "")),
         ],
-        findings=[odds_ratio_finding(dose, horizon), crossing_finding(dose, d.level)],
+        findings=[odds_ratio_finding(dose, updates_ahead), crossing_finding(dose, d.level)],
         wandb={"collapse_vs_kl": dose},
     )  # fmt: skip
 
@@ -114,7 +114,7 @@ def or_text(row) -> str:
     return interval(row.odds_ratio, row.odds_ratio_ci_low, row.odds_ratio_ci_high)
 
 
-def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
+def odds_ratio_finding(dose: pd.DataFrame, updates_ahead: int) -> Finding:
     """The odds ratio of an update-level collapse per tenfold kl_mean, pooled and per algo."""
     pooled = dose.set_index("scope").loc[ALL] if ALL in set(dose["scope"]) else None
     if pooled is None or not np.isfinite(pooled["odds_ratio"]):
@@ -134,7 +134,7 @@ def odds_ratio_finding(dose: pd.DataFrame, horizon: int) -> Finding:
     ]
     text = (
         f"Per update ({int(pooled['updates'])} updates at risk in {int(pooled['runs'])} runs, "
-        f"{int(pooled['collapses'])} followed by a collapse within {horizon} updates), each tenfold "
+        f"{int(pooled['collapses'])} followed by a collapse within {updates_ahead} updates), each tenfold "
         f"increase of kl_mean multiplies the odds of a collapse by {or_text(pooled)} "
         "(logistic regression with the mechanism and training progress, 95% CI clustered by run)"
     )

@@ -30,7 +30,7 @@ ALPHA = 0.05  # the level at which the transfer tests' Findings call a differenc
 def build(ctx: Context) -> Part | None:
     if len(ctx.tasks) < 2:
         return skipped(TITLE, "one task: there is nothing to compare across tasks")
-    d, horizon = ctx.cfg.dose_response, ctx.cfg.update_collapse.horizon
+    d, updates_ahead = ctx.cfg.dose_response, ctx.cfg.update_collapse.updates_ahead
     fits = per_task_dose_response(ctx.at_risk, d.level, d.progress, d.bootstrap, ctx.cfg.seed,
                                   pooled=study_dose_response(ctx))  # fmt: skip
     tests = task_interaction(ctx.at_risk)
@@ -41,7 +41,7 @@ def build(ctx: Context) -> Part | None:
         data={"per_task": fits, "task_tests": pd.DataFrame([tests]), "zero_dose_by_task": controls},
         tables=[
             Table("per_task",
-                  f"Per task: the logistic regression of 'a collapse follows within {horizon} updates' on "
+                  f"Per task: the logistic regression of 'a collapse follows within {updates_ahead} updates' on "
                   f"log10 kl_mean with the mechanism and training progress (and, pooled, the task) as "
                   f"covariates, 95% CIs clustered by run; the kl_mean where the fitted risk crosses {level} "
                   f"({d.bootstrap} run-level bootstrap resamples); beside it the zero-dose control on the "

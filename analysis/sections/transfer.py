@@ -56,7 +56,7 @@ def build(ctx: Context) -> Part | None:
             Table("transfer_settings",
                   f"Per task and setting of this study: the collapses the dose–response fitted on the reference "
                   f"{reference} predicts (the sum of its per-update P(a collapse within "
-                  f"{ctx.cfg.update_collapse.horizon} updates)) against those observed, and the run-level collapses.",
+                  f"{ctx.cfg.update_collapse.updates_ahead} updates)) against those observed, and the run-level collapses.",
                   shown_settings(settings).rename(columns={"held-out setting": "setting"})),
             Table("transfer_scores",
                   "Proper scores of the prediction on every update of this study that moved the policy while it "

@@ -17,15 +17,15 @@ MAX_POINTS_PER_PANEL = 40_000
 
 
 def build(ctx: Context) -> Part:
-    horizon = ctx.cfg.kl_vs_return_horizon
+    updates_ahead = ctx.cfg.kl_vs_return.updates_ahead
     marks = kl_bounds(ctx.runs)
     found = bound_finding(ctx.done_updates)
     bounds = bound_label(marks)
     return Part(
         TITLE,
         figures=[
-            Figure("kl_vs_return", draw_kl_vs_return(ctx.updates, horizon, marks),
-                   f"Every update: its kl_mean against the return change over the next {horizon} "
+            Figure("kl_vs_return", draw_kl_vs_return(ctx.updates, updates_ahead, marks),
+                   f"Every update: its kl_mean against the return change over the next {updates_ahead} "
                    f"updates. Look at whether large-KL updates are followed by drops, and where "
                    f"{bounds} lines sit."),
             Figure("kl_curves", learning_curves(ctx.updates, metric="kl_mean"),
@@ -37,23 +37,23 @@ def build(ctx: Context) -> Part:
     )  # fmt: skip
 
 
-def future_return_change(updates: pd.DataFrame, horizon: int) -> pd.Series:
-    """Mean return_mean over the next `horizon` updates (analysis.collapse.update_windows'
+def future_return_change(updates: pd.DataFrame, updates_ahead: int) -> pd.Series:
+    """Mean return_mean over the next `updates_ahead` updates (analysis.collapse.update_windows'
     `ahead`, the update-level rule's) minus the return at this update."""
     changes = []
     for _, run in updates.sort_values(["run_id", "update"]).groupby("run_id", sort=False):
         returns = run["return_mean"].to_numpy(dtype=float)
-        _, ahead, _ = update_windows(returns, np.nan, horizon)
+        _, ahead, _ = update_windows(returns, np.nan, updates_ahead)
         changes.append(pd.Series(ahead - returns, index=run.index))
     return pd.concat(changes).reindex(updates.index) if changes else pd.Series(dtype=float)
 
 
 def draw_kl_vs_return(
-    updates: pd.DataFrame, horizon: int, marks: dict[str, list[float]]
+    updates: pd.DataFrame, updates_ahead: int, marks: dict[str, list[float]]
 ) -> plt.Figure:
     """Every update's kl_mean against the return change after it; `marks` maps a rule whose
     step size bounds the KL to its step sizes (dotted)."""
-    data = updates.assign(change=future_return_change(updates, horizon))
+    data = updates.assign(change=future_return_change(updates, updates_ahead))
     data = data[(data["kl_mean"] > 0) & data["change"].notna()]
     envs = sorted(data["env"].unique())
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.8), squeeze=False)
@@ -72,7 +72,7 @@ def draw_kl_vs_return(
         ax.set_xscale("log")
         ax.set_title(f"{env} (dotted: {bound_label(marks)} values)")
         ax.set_xlabel("kl_mean of the update, KL(π_old‖π_new) (nats, log scale)")
-        ax.set_ylabel(f"return change over next {horizon} updates")
+        ax.set_ylabel(f"return change over next {updates_ahead} updates")
         ax.legend(markerscale=3, title="algo (step-size key)")
     return fig
 

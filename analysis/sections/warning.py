@@ -1,9 +1,9 @@
 """Does KL warn before a collapse? How well one update's KL predicts that a run-level
-collapse begins within the next `horizon` updates, pooled and per algo.
+collapse begins within the next `updates_ahead` updates, pooled and per algo.
 
 Each update before a run's collapse (or every update of a run that never collapsed) is
 one example: positive when the collapse begins (the first update after the peak) at
-most `horizon` updates later. Updates after a collapse began are left out: they describe
+most `updates_ahead` updates later. Updates after a collapse began are left out: they describe
 the fall, not a warning of it. The score is the update's kl_max (or kl_mean); ROC AUC
 = P(score of a positive > score of a negative), with a bootstrap interval over runs.
 """
@@ -25,7 +25,7 @@ SCORES = ("kl_max", "kl_mean")
 
 def build(ctx: Context) -> Part:
     w = ctx.cfg.warning
-    labelled = label_updates(ctx.done_updates, ctx.frame, w.horizon)
+    labelled = label_updates(ctx.done_updates, ctx.frame, w.updates_ahead)
     results, curves = kl_warning(labelled, w.flag_share, w.min_positives, w.min_runs, w.bootstrap,
                                  ctx.cfg.seed)  # fmt: skip
     table = pd.DataFrame([asdict(r) for r in results])
@@ -35,16 +35,16 @@ def build(ctx: Context) -> Part:
         data={"kl_warning": table},
         tables=[
             Table("kl_warning",
-                  f"Does KL warn? Updates at most {w.horizon} updates before a run-level collapse "
+                  f"Does KL warn? Updates at most {w.updates_ahead} updates before a run-level collapse "
                   "begins against all others before it.",
                   shown(table)),
         ],
         figures=[
             Figure("kl_warning_roc", draw(curves, verdicts),
                    f"Does KL warn? ROC of an update's kl_max / kl_mean for 'a collapse begins within "
-                   f"{w.horizon} updates', pooled and per algo. The diagonal is no warning at all."),
+                   f"{w.updates_ahead} updates', pooled and per algo. The diagonal is no warning at all."),
         ],
-        findings=[warning_finding(table, w.horizon)],
+        findings=[warning_finding(table, w.updates_ahead)],
         wandb={"kl_warning": table},
     )  # fmt: skip
 
@@ -102,7 +102,7 @@ def draw(curves: dict, verdicts: dict) -> plt.Figure:
     return fig
 
 
-def warning_finding(warning_table: pd.DataFrame, horizon: int) -> Finding:
+def warning_finding(warning_table: pd.DataFrame, updates_ahead: int) -> Finding:
     """Does an update's KL warn of a run-level collapse? AUC, threshold, false alarms."""
     rows = warning_table[(warning_table["algo"] == ALL) & (warning_table["score"] == "kl_max")]
     if rows.empty or rows.iloc[0]["verdict"].startswith("too few"):
@@ -111,7 +111,7 @@ def warning_finding(warning_table: pd.DataFrame, horizon: int) -> Finding:
         positives = int(r.positives) if r is not None else 0
         return Finding(
             f"Whether KL warns before a collapse, the data cannot tell: {collapsed} collapsed runs "
-            f"with {positives} updates in the {horizon} before a collapse began; at the observed "
+            f"with {positives} updates in the {updates_ahead} before a collapse began; at the observed "
             f"rate of {collapsed} collapsed in {runs} runs, about {runs_needed(collapsed, runs)} "
             f"runs would pin the collapse rate to ±{HALF_WIDTH:g}.",
             "kl_warning_roc",
@@ -127,7 +127,7 @@ def warning_finding(warning_table: pd.DataFrame, horizon: int) -> Finding:
     detail = "; per algo: " + ", ".join(told) if told else ""
     detail += f"; too few collapses to tell for {', '.join(untold)}" if untold else ""
     return Finding(
-        f"An update's kl_max warns of a run-level collapse beginning within {horizon} updates "
+        f"An update's kl_max warns of a run-level collapse beginning within {updates_ahead} updates "
         f"with ROC AUC {r.auc:.2f} [{r.auc_ci_low:.2f}, {r.auc_ci_high:.2f}] (all algos, "
         f"{r.collapsed_runs} collapsed runs{detail}); flagging updates with kl_max ≥ "
         f"{r.threshold:.2g} catches {r.flag_share:.0%} of the pre-collapse updates at a "
@@ -153,7 +153,9 @@ class WarningResult:
     verdict: str
 
 
-def label_updates(updates: pd.DataFrame, collapses: pd.DataFrame, horizon: int) -> pd.DataFrame:
+def label_updates(
+    updates: pd.DataFrame, collapses: pd.DataFrame, updates_ahead: int
+) -> pd.DataFrame:
     """Updates usable as examples, with `positive` set as in the module docstring."""
     merged = updates.merge(collapses[["run_id", "collapsed", "peak_step"]], on="run_id")
     onset_update = merged.groupby("run_id", group_keys=False).apply(
@@ -162,7 +164,7 @@ def label_updates(updates: pd.DataFrame, collapses: pd.DataFrame, horizon: int) 
     merged = merged.assign(onset=merged["run_id"].map(onset_update))
     before = merged["onset"].isna() | (merged["update"] < merged["onset"])
     merged = merged[before]
-    positive = merged["onset"].notna() & (merged["onset"] - merged["update"] <= horizon)
+    positive = merged["onset"].notna() & (merged["onset"] - merged["update"] <= updates_ahead)
     return merged.assign(positive=positive)
 
 
