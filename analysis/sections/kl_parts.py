@@ -1,8 +1,8 @@
-"""Which part of the KL carries the risk: the part spent moving the action mean or the part
-spent changing its spread? Only for records that log both. For a diagonal Gaussian, an update's
+"""Which part of the KL carries the risk? For a diagonal Gaussian, an update's
 KL(π_old‖π_new) is the part spent moving the action mean (kl_shift) plus the part spent
-changing its spread (kl_scale), in closed form (algos.kl.gaussian_kl_parts). Two fits of
-the per-update dose–response say whether the split matters:
+changing its spread (kl_scale), in closed form (algos.kl.gaussian_kl_parts); only for
+records that log both. Two fits of the per-update dose–response say whether the split
+matters:
 
 - both parts as doses (log10 of each, with the strata and progress): each part's odds
   ratio per decade at fixed other part;
