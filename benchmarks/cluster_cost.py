@@ -30,7 +30,6 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from algos.minibatch_step import COMPILE_MODES, use_compiled
 from algos.registry import ALGOS
@@ -39,7 +38,7 @@ from experiments.preset import preset_jobs
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
 from experiments.warm_start import pretrain_spec
-from records.store import RunRecord
+from records.record import records_under
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,13 +100,11 @@ def measured_rates(sweep_dirs: list[Path]) -> dict[tuple, float]:
     sweeps (a median, so that a run slowed by others beside it moves it little)."""
     per_kind: dict[tuple, list[float]] = {}
     for sweep_dir in sweep_dirs:
-        for path in sorted(sweep_dir.glob("*/status.json")):
-            status = RunRecord(path.parent).status() or {}
+        for record in records_under(sweep_dir):
+            status = record.status() or {}
             if status.get("status") != "done" or not status.get("wall_s"):
                 continue
-            config = RunSpec.from_resolved(
-                yaml.safe_load((path.parent / "config.yaml").read_text())
-            ).config
+            config = RunSpec.from_resolved(record.config).config
             share = status["wall_s"] / status.get("population", 1)  # one process, one core
             per_kind.setdefault(run_kind(config), []).append(share / config.total_steps)
     return {kind: float(np.median(rates)) for kind, rates in per_kind.items()}

@@ -24,9 +24,10 @@ from scipy import stats
 from algos.rollout import episode_returns
 from algos.train import TrainConfig, make_learner
 from benchmarks.bandit import BANDIT
-from experiments.probe import INTERVALS, paired_change, stored_config
+from experiments.probe import INTERVALS, paired_change
 from experiments.spec import RunSpec
-from records.store import RunRecord, load_checkpoint
+from records.record import Record
+from records.store import load_checkpoint
 
 
 def policy(task: str):
@@ -36,9 +37,9 @@ def policy(task: str):
                                            normalize_obs=False, algo="pg"))  # fmt: skip
         learner.collector.close()
         return learner.actor, learner.collector.obs_normalizer, BANDIT
-    spec = RunSpec.from_resolved(stored_config(Path(task)))
+    spec = RunSpec.from_resolved(Record(task).config)
     learner = make_learner(spec.config)
-    learner.warm_start(load_checkpoint(RunRecord(Path(task)).last_checkpoint()))
+    learner.warm_start(load_checkpoint(Record(task).last_checkpoint()))
     learner.collector.close()
     return learner.actor, learner.collector.obs_normalizer, spec.config.env_id
 

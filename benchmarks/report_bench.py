@@ -1,7 +1,7 @@
 """Time the report over a large synthetic study (default 1,000 runs × 500 updates).
 
-Synthetic records have the real layout (config.yaml, status.json, metrics.parquet with
-every metric column); a third of the curves rise and crash so collapse detection, the
+Synthetic records have the real layout (records.record.Record: a config, a status, metrics
+with every metric column); a third of the curves rise and crash so collapse detection, the
 tables and the KL-warning analysis all have work to do.
 """
 
@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from algos.metrics import METRICS
 from analysis.report import build_report
 from records.paths import CONF_DIR
+from records.record import Record
 
 GRIDS = {"pg": ("lr", [1e-3, 1e-2]), "trpo": ("delta", [0.01, 0.1]), "ppo": ("epsilon", [0.1, 0.3])}
 
@@ -31,8 +32,8 @@ def write_synthetic_records(root: Path, runs: int, updates: int, seed: int = 0) 
         key, sizes = GRIDS[algo]
         step_size = sizes[(i // 3) % 2]
         run_id = f"{algo}-Hopper-v5-{key}{step_size:g}-s{i}"
-        path = root / "synthetic" / run_id
-        path.mkdir(parents=True)
+        record = Record(root / "synthetic" / run_id)
+        record.dir.mkdir(parents=True)
         t = np.arange(1, updates + 1)
         curve = 20 + 1500 * (1 - np.exp(-t / 80))
         kl = rng.lognormal(np.log(step_size * 0.5), 0.6, updates)
@@ -44,13 +45,11 @@ def write_synthetic_records(root: Path, runs: int, updates: int, seed: int = 0) 
         frame["step"], frame["update"] = t * 2048, t
         frame["return_mean"] = curve + rng.normal(0, 40, updates)
         frame["kl_mean"], frame["kl_max"] = kl, kl * 8
-        frame.to_parquet(path / "metrics.parquet", index=False)
+        frame.to_parquet(record.metrics_path, index=False)
         config = {"run_id": run_id, "sweep": {"name": "synthetic"}, "algo": {"name": algo}, "env": "Hopper-v5",
                   "seed": i, "step_size_key": key, "step_size": step_size, "total_steps": updates * 2048}  # fmt: skip
-        (path / "config.yaml").write_text(yaml.safe_dump(config))
-        (path / "status.json").write_text(
-            json.dumps({"status": "done", "reason": None, "wall_s": 1.0})
-        )
+        record.config_path.write_text(yaml.safe_dump(config))
+        record.status_path.write_text(json.dumps({"status": "done", "reason": None, "wall_s": 1.0}))
 
 
 def main() -> None:

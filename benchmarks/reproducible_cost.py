@@ -18,6 +18,7 @@ import pandas as pd
 
 from records.numerics import unpinned_environment
 from records.paths import REPO_ROOT
+from records.record import records_under
 
 ALGOS = ("ppo", "trpo", "pg")
 MODES = {"native": [], "pinned": ["reproducible=true"]}
@@ -31,8 +32,8 @@ def rate(algo: str, extra: list[str], env_id: str, steps: int) -> float:
              f"out_dir={out_dir}", *extra],
             cwd=REPO_ROOT, env=unpinned_environment(), check=True, capture_output=True,
         )  # fmt: skip
-        (record,) = (Path(out_dir) / "single").iterdir()
-        metrics = pd.read_parquet(record / "metrics.parquet")
+        (record,) = records_under(Path(out_dir) / "single")
+        metrics = record.metrics(columns=["step", "rollout_s", "update_s"])
     return float(metrics["step"].iloc[-1] / (metrics["rollout_s"] + metrics["update_s"]).sum())
 
 

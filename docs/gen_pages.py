@@ -22,6 +22,7 @@ from experiments.probe import PROBE_KEYS
 from experiments.validate import compose_run_config, schema
 from records import schema as record_schema
 from records.paths import CONF_DIR, REPO_ROOT
+from records.record import Record
 
 RESULTS = REPO_ROOT / "results"
 DOCS = Path(__file__).parent
@@ -172,7 +173,7 @@ def described(title: str, entries: dict[str, str], intro: str = "") -> str:
 def metrics_reference() -> str:
     return ("# Metrics\n\nOne row per policy update, every column in every row (NaN where a "
             "metric does not apply to the update rule). The same names in the run record "
-            "(`metrics.parquet`), in W&B (each plotted against `global_step`, the env steps, "
+            f"(`{Record.METRICS_FILE}`), in W&B (each plotted against `global_step`, the env steps, "
             "as CleanRL's and SB3's runs are) and in the report. Generated from "
             "`algos/metrics.py`.\n\n" + described("Per update", METRICS)
             + "\n" + described("Per run (the report's per-run frame)", FRAME_COLUMNS,
@@ -184,9 +185,9 @@ def record_reference() -> str:
     return "\n".join([
         "# The run record", "", "Generated from `records/schema.py`.", "", "```text",
         layout.strip(), "```", "",
-        described("Statuses (`status.json`'s `status`)", record_schema.STATUSES),
-        described("`status.json`", record_schema.STATUS_KEYS),
-        described("What a record adds to its `config.yaml`", record_schema.CONFIG_KEYS
+        described(f"Statuses (`{Record.STATUS_FILE}`'s `status`)", record_schema.STATUSES),
+        described(f"`{Record.STATUS_FILE}`", record_schema.STATUS_KEYS),
+        described(f"What a record adds to its `{Record.CONFIG_FILE}`", record_schema.CONFIG_KEYS
                   | record_schema.WARM_START_KEYS),
         described("A run's row (`records.load`)", record_schema.RUN_COLUMNS),
     ])  # fmt: skip

@@ -7,7 +7,6 @@ and one loop (algos.train.train_together); each keeps its own record, checkpoint
 resume and failure. A run alone is a population of one.
 """
 
-import yaml
 from tqdm import tqdm
 
 from algos.minibatch_step import use_compiled
@@ -20,7 +19,7 @@ from experiments.wandb_mirror import WandbMirror
 from experiments.warm_start import pretrain_spec, starting_state
 from records import tensorboard
 from records.lock import LockLost, RunLocked
-from records.store import RunRecord
+from records.store import RecordNotWritten, RunRecord
 
 
 class Attempt:
@@ -43,11 +42,15 @@ class Attempt:
             for row in record.rows:
                 self.mirror.log(row)
         record.meta["wandb_id"] = self.mirror.run.id
-        self.tensorboard = tensorboard.opened(record.dir, cfg["tensorboard"])
-        if self.tensorboard:
-            for row in record.rows:  # a resumed run's updates so far (a new run has none)
-                self.tensorboard.log(row)
-        record.write_status("running")
+        try:
+            self.tensorboard = tensorboard.opened(record.tensorboard_dir, cfg["tensorboard"])
+            if self.tensorboard:
+                for row in record.rows:  # a resumed run's updates so far (a new run has none)
+                    self.tensorboard.log(row)
+            record.write_status("running")
+        except RecordNotWritten:
+            self.mirror.abandon()
+            raise
         done = resume_state["update"] if resume_state else 0
         self.bar = tqdm(total=spec.config.num_updates, initial=done, unit="update", desc=rid,
                         disable=not show_progress, position=position)  # fmt: skip
@@ -57,7 +60,8 @@ class Attempt:
     @classmethod
     def open(cls, spec: RunSpec, show_progress: bool, position: int = 0) -> "Attempt | str":
         """The attempt, or the run's status when there is nothing to train: `done` (its
-        record is), `locked` (another process trains it), `failed` (no starting policy)."""
+        record is), `locked` (another process trains it), `failed` (no starting policy, or
+        a record the machine will not let it write: records.store.RecordNotWritten)."""
         rid = spec.run_id
         record = RunRecord(spec.record_dir)
         if record.is_done():
@@ -68,12 +72,18 @@ class Attempt:
         except RunLocked as locked:
             print(f"skip {locked}")
             return "locked"
+        except RecordNotWritten as unwritten:  # not claimed: its record is left as it was
+            print(f"failed: {rid} ({type(unwritten).__name__}: {unwritten})\nrecord: {record.dir}")
+            return "failed"
         if note:
             print(f"{rid}: {note}")
-        begun = begin_attempt(spec, record)
-        if begun is None:
-            return "failed"
-        return cls(spec, record, begun, show_progress, position)
+        try:
+            begun = begin_attempt(spec, record)
+            if begun is None:
+                return "failed"
+            return cls(spec, record, begun, show_progress, position)
+        except RecordNotWritten as unwritten:
+            return ended(spec, record, record.end_unwritten(unwritten))
 
     def on_update(self, row: dict) -> None:
         self.record.append(row, flush=row["update"] % self.spec.resolved["flush_every"] == 0)
@@ -97,29 +107,36 @@ class Attempt:
             status, reason = "failed", f"{type(error).__name__}: {error}"
         self.bar.close()
         if self.tensorboard:
-            self.tensorboard.close()
+            try:
+                self.tensorboard.close()
+            except RecordNotWritten as unwritten:  # a run that ends well ends failed for it
+                if status == "done":
+                    status, reason = "failed", f"{type(unwritten).__name__}: {unwritten}"
         if status == "lost":  # the record is the other attempt's now: nothing is written
             self.mirror.abandon()
-        else:
-            self.mirror.finish(self.record.finish(status, reason))
-        self.record.release()
-        print(f"{status}: {self.spec.run_id}" + (f" ({reason})" if reason else "")
-              + f"\nrecord: {self.record.dir}")  # fmt: skip
-        return status
+            self.record.release()
+            print(f"{status}: {self.spec.run_id} ({reason})\nrecord: {self.record.dir}")
+            return status
+        body = self.record.finish(status, reason)
+        self.mirror.finish(body)
+        return ended(self.spec, self.record, body)
 
 
 def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     """Train these runs side by side unless their records are done; returns each one's
     final status. Starting policies that warm-started runs need and that no record holds
     yet are trained first, side by side too. Runs that compile their steps
-    (algos.minibatch_step.use_compiled) are trained alone, one after another, as they
-    would be in a job of their own."""
-    alone = [spec for spec in specs if compiles(spec)] if len(specs) > 1 else []
-    if alone:
-        statuses = {spec.run_id: train_runs([spec], show_progress)[0] for spec in alone}
-        rest = [spec for spec in specs if spec.run_id not in statuses]
-        statuses |= dict(zip([s.run_id for s in rest], train_runs(rest, show_progress) if rest else [],
-                             strict=True))  # fmt: skip
+    (algos.minibatch_step.use_compiled) and runs that do not are two populations."""
+    if not specs:
+        return []
+    parts: dict[bool, list[RunSpec]] = {}
+    for spec in specs:
+        parts.setdefault(compiles(spec), []).append(spec)
+    if len(parts) > 1:
+        statuses = {}
+        for part in parts.values():
+            statuses |= dict(zip([s.run_id for s in part], train_runs(part, show_progress),
+                                 strict=True))  # fmt: skip
         return [statuses[spec.run_id] for spec in specs]
     pretrains = {}
     for spec in specs:
@@ -133,7 +150,7 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     if len(attempts) > 1:
         for attempt in attempts:
             attempt.record.meta["population"] = len(attempts)
-    compiled = len(specs) == 1 and compiles(specs[0])
+    compiled = compiles(specs[0])
     errors: list[BaseException | None] = []
     with StopSignals() as signals:
         try:
@@ -150,16 +167,14 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
 
 
 def compiles(spec: RunSpec) -> bool:
-    """Whether the run compiles PPO's minibatch steps (then it is trained alone)."""
+    """Whether the run compiles PPO's minibatch steps."""
     return use_compiled(spec.resolved["compile"], spec.config.num_updates)
 
 
 def population_key(spec: RunSpec) -> tuple:
-    """What runs trained side by side must share (algos.train.population_key); a run that
-    compiles its steps is trained alone, so its key is its own."""
-    if compiles(spec):
-        return ("alone", spec.run_id)
-    return key_of(spec.config)
+    """What runs trained side by side must share (algos.train.population_key), and whether
+    they compile their steps."""
+    return (*key_of(spec.config), compiles(spec))
 
 
 def train_run(spec: RunSpec, show_progress: bool = True) -> str:
@@ -178,7 +193,7 @@ def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
     if resume_state is not None:
         record.resume(resume_state["update"])
         print(f"{spec.run_id}: resuming after update {resume_state['update']}")
-        return yaml.safe_load((record.dir / "config.yaml").read_text()), None, resume_state
+        return record.config, None, resume_state
     if not spec.config.warm_start:
         stored = spec.stored_config()
         record.start(stored)
@@ -187,11 +202,20 @@ def begin_attempt(spec: RunSpec, record: RunRecord) -> tuple | None:
         warm = starting_state(spec, train_run)
     except Exception as error:  # the run cannot start: recorded as failed, a sweep goes on
         record.start(spec.stored_config())
-        record.finish("failed", f"{type(error).__name__}: {error}")
-        record.release()
-        print(f"failed: {spec.run_id} ({error})\nrecord: {record.dir}")
+        ended(spec, record, record.finish("failed", f"{type(error).__name__}: {error}"))
         return None
     stored = spec.stored_config(warm_start_run=warm.run_id, baseline_return=warm.baseline_return,
                                 history_returns=warm.history_returns)  # fmt: skip
     record.start(stored)
     return stored, warm.state, None
+
+
+def ended(spec: RunSpec, record: RunRecord, status_body: dict) -> str:
+    """Release the run's record and say in one line how its attempt ended, as its status
+    says; returns the status."""
+    record.release()
+    status, reason = status_body["status"], status_body["reason"]
+    print(
+        f"{status}: {spec.run_id}" + (f" ({reason})" if reason else "") + f"\nrecord: {record.dir}"
+    )
+    return status

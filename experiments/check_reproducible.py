@@ -9,7 +9,6 @@ status; no checkpoints).
 """
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -21,24 +20,25 @@ import pandas as pd
 
 from algos.metrics import TIMING
 from records.paths import REPO_ROOT
+from records.record import Record, records_under
 
 REFERENCE_DIR = Path("results/reproducible")  # in the repository
 RUN = ["algo=ppo", "env=Hopper-v5", "seed=0", "total_steps=20480", "wandb.mode=disabled",
        "progress=false"]  # fmt: skip
 
 
-def reference_record() -> Path:
-    (record,) = (REPO_ROOT / REFERENCE_DIR / "single").iterdir()
+def reference_record() -> Record:
+    (record,) = records_under(REPO_ROOT / REFERENCE_DIR / "single")
     return record
 
 
-def train(out_dir: Path) -> Path:
-    """The reference run trained here into out_dir; its record's directory."""
+def train(out_dir: Path) -> Record:
+    """The reference run trained here into out_dir; its record."""
     subprocess.run(
         [sys.executable, "experiments/run.py", *RUN, "reproducible=true", f"out_dir={out_dir}"],
         cwd=REPO_ROOT, check=True,
     )  # fmt: skip
-    (record,) = (REPO_ROOT / out_dir / "single").iterdir()
+    (record,) = records_under(REPO_ROOT / out_dir / "single")
     return record
 
 
@@ -61,18 +61,18 @@ def main() -> None:
     if args.record:
         shutil.rmtree(REPO_ROOT / REFERENCE_DIR, ignore_errors=True)
         record = train(REFERENCE_DIR)
-        shutil.rmtree(record / "checkpoints")
-        print(f"reference: {record}")
+        shutil.rmtree(record.checkpoint_dir)
+        print(f"reference: {record.dir}")
         return
     reference = reference_record()
     with tempfile.TemporaryDirectory() as out_dir:
         record = train(Path(out_dir))
-        here = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
-        numerics = json.loads((record / "status.json").read_text())["numerics"]
-    expected = pd.read_parquet(reference / "metrics.parquet").drop(columns=TIMING)
-    made = json.loads((reference / "status.json").read_text())["numerics"]
+        here = record.written_metrics().drop(columns=TIMING)
+        numerics = record.read_status()["numerics"]
+    expected = reference.written_metrics().drop(columns=TIMING)
+    made = reference.read_status()["numerics"]
     difference = first_difference(here, expected)
-    print(f"reference: {reference.name}, made on {made['cpu']}; here: {numerics['cpu']} "
+    print(f"reference: {reference.dir.name}, made on {made['cpu']}; here: {numerics['cpu']} "
           f"(torch {numerics['torch_cpu_capability']}, numpy {numerics['numpy_widest_features']})")  # fmt: skip
     if difference:
         print(f"differs from the reference at {difference}")

@@ -16,18 +16,17 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-import yaml
 from omegaconf import DictConfig, OmegaConf
-from scipy import stats
 
 from algos.allowed import FLAG, Allowed, ConfigError, Int, check_settings
 from algos.rollout import episode_returns
 from experiments.film import film, write_mp4
 from experiments.replay import PolicyAt, policy_at, recorded_updates
 from experiments.wandb_mirror import STEP_AXIS, WandbMirror
-from records.load import read_metrics
 from records.paths import CONF_DIR
-from records.store import RunRecord, atomic_write_bytes
+from records.record import Record
+from records.store import atomic_write_bytes
+from records.t_interval import t_interval
 
 EVALUATE_KEYS: dict[str, Allowed | None] = {  # conf/evaluate/evaluate.yaml's keys
     "run": Allowed(str, optional=True),
@@ -46,7 +45,7 @@ EVALUATE_KEYS: dict[str, Allowed | None] = {  # conf/evaluate/evaluate.yaml's ke
 def check(cfg: DictConfig) -> int:
     """The update to evaluate; ConfigError with one line for what cannot be, before anything runs."""
     check_settings(OmegaConf.to_container(cfg, resolve=True), EVALUATE_KEYS)
-    if cfg.run is None or not (Path(cfg.run) / "config.yaml").exists():
+    if cfg.run is None or not Record(cfg.run).exists():
         raise ConfigError(f"run={cfg.run} is not a run record; give run=<out_dir>/<sweep>/<run_id>")
     recorded = recorded_updates(Path(cfg.run))
     if recorded == 0:
@@ -61,11 +60,12 @@ def check(cfg: DictConfig) -> int:
 
 
 def return_interval(returns: np.ndarray) -> tuple[float, float]:
-    """95% t interval of the mean return (NaN, NaN when every episode returned the same)."""
+    """95% t interval of the mean return (NaN, NaN when every episode returned the same: a
+    deterministic policy's episodes may, and then there is no spread to measure)."""
     if np.ptp(returns) == 0:
         return math.nan, math.nan
-    ci = stats.ttest_1samp(returns, 0.0).confidence_interval(0.95)
-    return float(ci.low), float(ci.high)
+    _, low, high = t_interval(returns)
+    return low, high
 
 
 def evaluate(cfg: DictConfig, update: int) -> dict:
@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig, update: int) -> dict:
                                        cfg.stochastic, **config.env_kwargs)  # fmt: skip
     low, high = return_interval(returns)
     mode = "stochastic" if cfg.stochastic else "deterministic"
-    out = run_dir / "evaluate"
+    out = Record(run_dir).evaluate_dir
     out.mkdir(exist_ok=True)
     stem = out / f"update_{update}_{mode}"
     result = {
@@ -123,7 +123,7 @@ def filmed(policy: PolicyAt, cfg: DictConfig, path: Path, evaluated_return: floa
 def step_of(run_dir: Path, update: int) -> int:
     if update == 0:
         return 0
-    metrics = read_metrics(run_dir)
+    metrics = Record(run_dir).metrics(columns=["update", "step"])
     return int(metrics.loc[metrics["update"] == update, "step"].iloc[0])
 
 
@@ -131,11 +131,12 @@ def log_to_run(run_dir: Path, result: dict) -> None:
     """The result in the run's own W&B run (continued by its id), at the update's env step."""
     import wandb
 
-    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+    record = Record(run_dir)
+    stored = record.config
     w = stored["wandb"]
     if w["mode"] == "disabled":
         return
-    status = RunRecord(run_dir).status() or {}
+    status = record.status() or {}
     mirror = WandbMirror(w["mode"], w["project"], w["entity"], w["group"] or stored["sweep"]["name"],
                          run_dir.name, run_dir, stored, [], status.get("wandb_id"))  # fmt: skip
     logged = {k: result[k] for k in ("evaluate_return_mean", "evaluate_return_ci_low",

@@ -51,7 +51,9 @@ from experiments.spec import RunSpec
 from experiments.warm_start import PRETRAIN_SWEEP
 from records.load import initial_return
 from records.paths import CONF_DIR
-from records.store import RunRecord, atomic_write_bytes, load_checkpoint
+from records.record import Record
+from records.store import atomic_write_bytes, load_checkpoint
+from records.t_interval import t_interval
 
 DIRECTIONS = ("vanilla", "natural", "ppo")
 SELECTIONS = ("starting", "done")
@@ -75,18 +77,12 @@ def paired_change(
     if len(diff) < 2 or np.all(diff == diff[0]):
         return float(diff.mean()), float(diff.mean()), float(diff.mean())
     if method == "t":
-        ci = stats.ttest_1samp(diff, 0.0).confidence_interval(0.95)
-    elif method in ("percentile", "BCa"):
-        ci = stats.bootstrap((diff,), np.mean, n_resamples=resamples, method=method,
-                             random_state=seed).confidence_interval  # fmt: skip
-    else:
+        return t_interval(diff)
+    if method not in ("percentile", "BCa"):
         raise ValueError(f"unknown interval {method!r}; allowed: {', '.join(INTERVALS)}")
+    ci = stats.bootstrap((diff,), np.mean, n_resamples=resamples, method=method,
+                         random_state=seed).confidence_interval  # fmt: skip
     return float(diff.mean()), float(ci.low), float(ci.high)
-
-
-def stored_config(run_dir: Path) -> dict:
-    """The resolved config a run recorded."""
-    return yaml.safe_load((run_dir / "config.yaml").read_text())
 
 
 def baseline_return(run_dir: Path, stored: dict) -> float:
@@ -94,7 +90,7 @@ def baseline_return(run_dir: Path, stored: dict) -> float:
     a warm-started run carries it; otherwise the run's own first return."""
     baseline = stored.get("baseline_return")
     baseline = math.nan if baseline is None else float(baseline)
-    return initial_return(RunRecord(run_dir).finite_returns(), baseline)
+    return initial_return(Record(run_dir).finite_returns(), baseline)
 
 
 def candidate_updates(
@@ -181,7 +177,7 @@ def probe_task(run_dir: Path, checkpoint: Path, cfg: dict) -> list[dict]:
     """One checkpoint in a worker process: its rows, labelled with the run it came from."""
     torch.set_num_threads(1)
     cfg = OmegaConf.create(cfg)
-    stored = stored_config(run_dir)
+    stored = Record(run_dir).config
     config = RunSpec.from_resolved(stored).config
     rows = probe_checkpoint(config, load_checkpoint(checkpoint), cfg)
     labels = {"run_id": run_dir.name, "env_id": config.env_id, "algo": config.algo,
@@ -195,10 +191,10 @@ def probed_runs(cfg: DictConfig) -> list[Path]:
     if cfg.run is not None:
         return [Path(cfg.run)]
     sweep_dir = Path(cfg.out_dir) / cfg.sweep
-    done = [d for d in sorted(sweep_dir.iterdir()) if d.is_dir() and RunRecord(d).is_done()]
+    done = [d for d in sorted(sweep_dir.iterdir()) if d.is_dir() and Record(d).is_done()]
     if cfg.select == "done":
         return done
-    starting = {stored_config(d).get("warm_start_run") for d in done} - {None}
+    starting = {Record(d).config.get("warm_start_run") for d in done} - {None}
     if not starting:
         print(f"probe: the runs of sweep {cfg.sweep} were not warm-started (no starting policies "
               "to probe); select=done probes the runs themselves")  # fmt: skip
@@ -206,7 +202,7 @@ def probed_runs(cfg: DictConfig) -> list[Path]:
 
 
 def chosen_checkpoints(run_dir: Path, which) -> list[Path]:
-    saved = RunRecord(run_dir).checkpoints()
+    saved = Record(run_dir).checkpoints()
     if which == "all":
         return saved
     return saved[-1:] if which == "last" else saved[-int(which) :]
@@ -219,18 +215,17 @@ def settings(cfg: DictConfig) -> dict:
 
 
 def already_probed(run_dir: Path, cfg: DictConfig) -> bool:
-    made_with = run_dir / "probe" / "probe.yaml"
-    return made_with.exists() and yaml.safe_load(made_with.read_text()) == settings(cfg)
+    return Record(run_dir).probe_settings() == settings(cfg)
 
 
 def write(run_dir: Path, rows: list[dict], cfg: DictConfig) -> Path:
     """The run's CSV, then its settings: the settings file marks the run as probed."""
-    out = run_dir / "probe"
-    out.mkdir(exist_ok=True)
+    record = Record(run_dir)
+    record.probe_table.parent.mkdir(exist_ok=True)
     table = pd.DataFrame(rows).sort_values("update", kind="stable")
-    atomic_write_bytes(out / "probe.csv", table.to_csv(index=False).encode())
-    atomic_write_bytes(out / "probe.yaml", yaml.safe_dump(settings(cfg)).encode())
-    return out / "probe.csv"
+    atomic_write_bytes(record.probe_table, table.to_csv(index=False).encode())
+    atomic_write_bytes(record.probe_settings_path, yaml.safe_dump(settings(cfg)).encode())
+    return record.probe_table
 
 
 def probe(cfg: DictConfig) -> list[Path]:
@@ -286,8 +281,8 @@ def check(cfg: DictConfig) -> None:
     check_settings(OmegaConf.to_container(cfg, resolve=True), PROBE_KEYS)
     if (cfg.run is None) == (cfg.sweep is None):
         raise ConfigError("give run=<run dir> or sweep=<name> (one of them)")
-    if cfg.run is not None and not (Path(cfg.run) / "config.yaml").exists():
-        raise ConfigError(f"run={cfg.run} is not a run record (a folder with config.yaml)")
+    if cfg.run is not None and not Record(cfg.run).exists():
+        raise ConfigError(f"run={cfg.run} is not a run record (a folder with {Record.CONFIG_FILE})")
     if cfg.sweep is not None and not (Path(cfg.out_dir) / cfg.sweep).is_dir():
         raise ConfigError(f"no sweep {cfg.sweep} in out_dir={cfg.out_dir}")
     unknown = sorted(set(cfg.directions) - set(DIRECTIONS))

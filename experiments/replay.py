@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from algos.metrics import METRICS
 from algos.train import Learner, Preempted, TrainConfig, make_learner, train
 from experiments.spec import RunSpec
 from experiments.warm_start import PRETRAIN_SWEEP
-from records.load import read_metrics
-from records.store import RunRecord, checkpoint_update, load_checkpoint
+from records.record import Record, checkpoint_update
+from records.store import load_checkpoint
 
 TIMING = ("sps", "rollout_s", "update_s")  # wall-clock columns: never equal on a replay
 
@@ -34,7 +33,7 @@ class PolicyAt:
 
 
 def recorded_updates(run_dir: Path) -> int:
-    status = RunRecord(run_dir).status() or {}
+    status = Record(run_dir).status() or {}
     return int(status.get("updates") or 0)
 
 
@@ -44,7 +43,7 @@ def policy_at(run_dir: Path, update: int, after: PolicyAt | None = None) -> Poli
     of a checkpoint when it is the nearer. Raises ValueError, one line, when the run has no
     such update or nothing to replay it from."""
     run_dir = Path(run_dir)
-    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+    stored = Record(run_dir).config
     threads = torch.get_num_threads()
     torch.set_num_threads(stored["torch_threads"])
     try:
@@ -60,7 +59,7 @@ def replay(run_dir: Path, stored: dict, update: int, after: PolicyAt | None) -> 
         raise ValueError(
             f"update {update} is not one of the run's: it recorded updates 1–{recorded}"
         )
-    saved = [c for c in RunRecord(run_dir).checkpoints() if checkpoint_update(c) <= update]
+    saved = [c for c in Record(run_dir).checkpoints() if checkpoint_update(c) <= update]
     state = load_checkpoint(saved[-1]) if saved else None
     if (
         after is not None
@@ -92,7 +91,7 @@ def replay(run_dir: Path, stored: dict, update: int, after: PolicyAt | None) -> 
 
 def starting_checkpoint(run_dir: Path, stored: dict) -> dict:
     """The state a warm-started run began from: its pretrain run's last checkpoint."""
-    pretrain = RunRecord(run_dir.parent.parent / PRETRAIN_SWEEP / stored["warm_start_run"])
+    pretrain = Record(run_dir.parent.parent / PRETRAIN_SWEEP / stored["warm_start_run"])
     checkpoint = pretrain.last_checkpoint()
     if checkpoint is None:
         raise ValueError(f"its starting policy's record {pretrain.dir} has no checkpoint")
@@ -101,7 +100,7 @@ def starting_checkpoint(run_dir: Path, stored: dict) -> dict:
 
 def first_difference(run_dir: Path, rows: list[dict]) -> str | None:
     """Where the replayed updates part from the record (timing aside), or None."""
-    recorded = read_metrics(run_dir).set_index("update")
+    recorded = Record(run_dir).metrics().set_index("update")
     for row in rows:
         kept = recorded.loc[row["update"]]
         for name in METRICS:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from records.store import RunRecord
+from records.store import RecordNotWritten, RunRecord
 from records.tensorboard import TensorBoardLog, opened
 
 REQUIRED = ("kl_mean",)
@@ -128,9 +128,14 @@ class ForeignRun:
         self.record.dir.mkdir(parents=True, exist_ok=True)
         self.record.claim()
         self.record.rows = []
-        self.record.start(self.config)
+        try:
+            self.record.start(self.config)
+            self.events = opened(self.record.tensorboard_dir, self.tensorboard)
+        except RecordNotWritten as unwritten:  # the run ends failed before it began
+            self.record.end_unwritten(unwritten)
+            self.record.release()
+            raise
         self.last_flush = time.monotonic()
-        self.events = opened(self.dir, self.tensorboard)
         self.active = True
 
     def log(self, step: int, metrics: dict, episodes: Iterable[tuple[float, float]] = ()) -> dict:
@@ -160,10 +165,16 @@ class ForeignRun:
         return row
 
     def finish(self, status: str = "done", reason: str | None = None) -> None:
+        """Write the record's final status (a record the machine refuses ends failed, with
+        why: records.store.RecordNotWritten) and release it."""
+        if self.events:
+            try:
+                self.events.close()
+            except RecordNotWritten as unwritten:  # a run that ends well ends failed for it
+                if status == "done":
+                    status, reason = "failed", f"{type(unwritten).__name__}: {unwritten}"
         self.record.finish(status, reason)
         self.record.release()
-        if self.events:
-            self.events.close()
         self.active = False
 
     def __enter__(self) -> "ForeignRun":

@@ -8,19 +8,16 @@ reason; unfinished and failed runs stay in `runs` with their status, so every ta
 say how many there were instead of mixing them in.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from algos.registry import variant
 from records.implementation import implementation
+from records.record import Record, records_under
 from records.schema import METRICS, RUN_COLUMNS, STATUS_FIELDS, UPDATE_LABELS
-
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: same result, ~10x faster
 
 
 @dataclass
@@ -32,25 +29,12 @@ class Records:
 
 def read_record(path: Path) -> tuple[dict, pd.DataFrame]:
     """One record's run row and its metrics; raises on anything unreadable."""
-    status = json.loads((path / "status.json").read_text())
-    config = yaml.load((path / "config.yaml").read_text(), Loader=SAFE_LOADER)
-    metrics = read_metrics(path) if (path / "metrics.parquet").exists() else pd.DataFrame()
+    record = Record(path)
+    status, config = record.read_status(), record.config
+    metrics = record.metrics() if record.has_metrics() else pd.DataFrame()
     if status["status"] == "done" and metrics.empty:
         raise ValueError("status done but no metrics")
     return run_row(config, status, metrics), metrics
-
-
-def read_metrics(path: Path) -> pd.DataFrame:
-    """A record's metrics.parquet with every column METRICS declares (with_every_metric)."""
-    return with_every_metric(pd.read_parquet(Path(path) / "metrics.parquet"))
-
-
-def with_every_metric(metrics: pd.DataFrame) -> pd.DataFrame:
-    """A record's metrics with every column METRICS declares: one written before a metric
-    existed has it NaN, as a rule it does not apply to has."""
-    if metrics.empty or set(METRICS) <= set(metrics.columns):
-        return metrics
-    return metrics.reindex(columns=[*METRICS, *(c for c in metrics if c not in METRICS)])
 
 
 def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
@@ -88,13 +72,13 @@ def run_row(config: dict, status: dict, metrics: pd.DataFrame) -> dict:
 
 def load_records(out_dir: str | Path, sweep: str | None = None) -> Records:
     """Every record under <out_dir>/<sweep>/ (all sweeps when `sweep` is None)."""
-    pattern = f"{sweep}/*/status.json" if sweep else "*/*/status.json"
+    found = records_under(Path(out_dir) / sweep) if sweep else records_under(out_dir, depth=2)
     read, skipped = [], []
-    for status_file in sorted(Path(out_dir).glob(pattern)):
+    for record in found:
         try:
-            read.append(read_record(status_file.parent))
+            read.append(read_record(record.dir))
         except Exception as error:  # any unreadable record is reported, not fatal
-            skipped.append((str(status_file.parent), f"{type(error).__name__}: {error}"))
+            skipped.append((str(record.dir), f"{type(error).__name__}: {error}"))
     return tidy(read, skipped)
 
 

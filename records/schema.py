@@ -13,8 +13,10 @@
 A record of code the suite did not write (monitor.record) has no checkpoints; its
 config.yaml names algo.variant and its library (source.library).
 
-The writer (experiments/run.py through records.store) and the readers (records.load, the
-W&B mirror's summary) take their names from here; a test holds both to it.
+The files' names are known to records.record.Record alone, which every reader and the
+writer (records.store.RunRecord) open; the keys in them are declared here, and the writer
+(experiments/run.py through records.store) and the readers (records.load, the W&B mirror's
+summary) take them from here; a test holds both to it.
 """
 
 from algos.metrics import METRICS
@@ -22,7 +24,7 @@ from algos.metrics import METRICS
 STATUSES = {
     "running": "an attempt is training it, or was killed while it did: resumes from its last checkpoint",
     "done": "trained to its last update",
-    "failed": "stopped by an error (the reason says which); a re-run starts afresh, as the error would recur",
+    "failed": "stopped by an error (the reason says which); a re-run starts afresh, as the error would recur, but resumes one whose record could not be written (reason RecordNotWritten: a full disk, a permission)",
     "interrupted": "stopped by Ctrl-C after a checkpoint: resumes",
     "preempted": "stopped by SIGTERM/SIGUSR2 after a checkpoint: resumes",
 }

@@ -1,8 +1,11 @@
-"""The run record on disk (its layout: records.schema): how a run writes it, locks it while
-training, checkpoints into it and resumes from it. Every file is written to a temporary name
-and renamed, so a reader never sees half a file.
+"""The run record on disk (its files: records.record; what they hold: records.schema): how a
+run writes it, locks it while training, checkpoints into it and resumes from it. Every file
+is written to a temporary name and renamed, so a reader never sees half a file. A write the
+machine refuses (a full disk, a permission) raises RecordNotWritten, which ends the run
+failed with that reason; a re-run resumes it, as the cause is the machine's, not the run's.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -12,10 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -25,18 +28,43 @@ from records.load import initial_return
 from records.lock import RunLock
 from records.numerics import numerics
 from records.paths import REPO_ROOT
+from records.record import Record, checkpoint_name, checkpoint_update
 from records.schema import HISTORY, STOPPED
 
 DECLARED = frozenset(METRICS)  # the names a metrics row may hold
 
 
+class RecordNotWritten(OSError):
+    """The machine refused a write to the record (a full disk, a permission). A run it ends is
+    failed with this as its reason, and a re-run resumes it."""
+
+
+@contextlib.contextmanager
+def written(what: str) -> Iterator[None]:
+    """Writes to the record's `what`: an OSError they raise is re-raised as RecordNotWritten,
+    in one line that names the file."""
+    try:
+        yield
+    except RecordNotWritten:
+        raise
+    except OSError as error:
+        raise RecordNotWritten(f"{what} not written: {error.strerror or error}") from error
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all; a write that fails leaves no temporary file behind
+    (on a full disk, it would hold the space the failed status needs)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def versions() -> dict[str, str]:
@@ -76,38 +104,24 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, weights_only=False)
 
 
-def checkpoint_update(path: Path) -> int:
-    """k of checkpoints/update_<k>.pt."""
-    return int(path.stem.split("_")[1])
+class RunRecord(Record):
+    """The record as its run writes it (a Record, so it reads itself as every reader does)."""
 
-
-class RunRecord:
     def __init__(self, directory: Path):
-        self.dir = Path(directory)
+        super().__init__(directory)
         self.rows: list[dict] = []
         self.started = 0.0
         self.meta: dict = {}
-        self.lock = RunLock(self.dir / "lock")
+        self.lock = RunLock(self.lock_path)
         self.claimed = False
-
-    def status(self) -> dict | None:
-        try:
-            return json.loads((self.dir / "status.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def is_done(self) -> bool:
-        status = self.status()
-        return (
-            bool(status) and status["status"] == "done" and (self.dir / "metrics.parquet").exists()
-        )
 
     def claim(self) -> str | None:
         """Take the run's lock (records.lock); returns a note when a stale lock was taken over.
         Raises RunLocked. From here on every write first checks the lock is still this
         process's, and raises LockLost if it is not, so an attempt that lost its lock never
         writes over the record of the one that took it."""
-        note = self.lock.claim()
+        with written(self.LOCK_FILE):
+            note = self.lock.claim()
         self.claimed = True
         return note
 
@@ -119,9 +133,11 @@ class RunRecord:
         self.lock.release()
         self.claimed = False
 
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.dir / "checkpoints"
+    def write(self, path: Path, data: bytes) -> None:
+        """One of the record's files, atomically (RecordNotWritten when the machine refuses)."""
+        with written(str(path.relative_to(self.dir))):
+            path.parent.mkdir(exist_ok=True)
+            atomic_write_bytes(path, data)
 
     def save_checkpoint(self, update: int, state: dict) -> None:
         """Write the metrics first: a record holds every update up to its last checkpoint."""
@@ -129,25 +145,9 @@ class RunRecord:
             self.flush()
         else:
             self.heartbeat()
-        self.checkpoint_dir.mkdir(exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        atomic_write_bytes(self.checkpoint_dir / f"update_{update}.pt", buffer.getvalue())
-
-    def checkpoints(self) -> list[Path]:
-        """The run's checkpoints, in update order."""
-        return sorted(self.checkpoint_dir.glob("update_*.pt"), key=checkpoint_update)
-
-    def last_checkpoint(self) -> Path | None:
-        saved = self.checkpoints()
-        return saved[-1] if saved else None
-
-    def finite_returns(self) -> np.ndarray:
-        """The finished run's return_mean per update, updates with no finished episode left
-        out: its first is the run's initial return (records.load.initial_return)."""
-        returns = pd.read_parquet(self.dir / "metrics.parquet", columns=["return_mean"])
-        values = returns["return_mean"].to_numpy()
-        return values[np.isfinite(values)]
+        self.write(self.checkpoint_dir / checkpoint_name(update), buffer.getvalue())
 
     def starting_returns(self) -> tuple[float, list[float]]:
         """What a run started from this finished run's final policy carries: its initial
@@ -156,21 +156,26 @@ class RunRecord:
         finite = self.finite_returns()
         return initial_return(finite), [float(r) for r in finite[-HISTORY:]]
 
+    def resumable(self, status: dict | None) -> bool:
+        """Whether an attempt that ended with `status` continues: it was stopped (killed while
+        running, interrupted, preempted) or its record could not be written."""
+        if not status:
+            return False
+        unwritten = str(status.get("reason") or "").startswith(RecordNotWritten.__name__)
+        return status["status"] in STOPPED or (status["status"] == "failed" and unwritten)
+
     def resume_state(self) -> tuple[dict | None, str | None]:
-        """The state to continue an attempt that was stopped (killed while running,
-        interrupted, preempted) from: its newest checkpoint that loads and whose updates the
-        metrics hold, with a note naming any damaged file passed over. (None, note) when it
-        must start over for damage; (None, None) for a record that finished, failed (a
-        failure would recur), has no checkpoint yet, or only checkpoints from before runs
-        could resume."""
-        if (self.dir / "status.json").exists() and self.status() is None:
-            return None, "status.json is damaged: the run starts over"
-        status = self.status()
-        if not status or status["status"] not in STOPPED or not self.checkpoints():
+        """The state to continue a resumable attempt from: its newest checkpoint that loads
+        and whose updates the metrics hold, with a note naming any damaged file passed over.
+        (None, note) when it must start over for damage; (None, None) for a record that
+        finished, failed for its run's own error (which would recur), has no checkpoint
+        yet, or only checkpoints from before runs could resume."""
+        if self.status_path.exists() and self.status() is None:
+            return None, f"{self.STATUS_FILE} is damaged: the run starts over"
+        if not self.resumable(self.status()) or not self.checkpoints():
             return None, None
         try:
-            metrics = pd.read_parquet(self.dir / "metrics.parquet", columns=["update"])
-            yaml.safe_load((self.dir / "config.yaml").read_text())
+            metrics, _ = self.metrics(columns=["update"]), self.config  # both must read
         except Exception as error:
             why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             return None, f"its record is damaged ({why}): the run starts over"
@@ -184,7 +189,7 @@ class RunRecord:
             if "collector" not in state:
                 return None, None
             if int((metrics["update"] <= state["update"]).sum()) != state["update"]:
-                passed_over.append(f"{path.name} (metrics.parquet lacks its updates)")
+                passed_over.append(f"{path.name} ({self.METRICS_FILE} lacks its updates)")
                 continue
             note = f"passed over damaged {', '.join(passed_over)}" if passed_over else None
             return state, note
@@ -195,13 +200,13 @@ class RunRecord:
         that update are kept, later ones (computed again, identically) dropped, and its
         config and W&B files kept; the status counts the resumes."""
         previous = self.status() or {}
-        metrics_file = self.dir / "metrics.parquet"
-        if metrics_file.exists():
-            metrics = pd.read_parquet(metrics_file)
+        if self.has_metrics():
+            metrics = self.written_metrics()
             self.rows = metrics[metrics["update"] <= update].to_dict("records")
-        for path in self.checkpoints():
-            if checkpoint_update(path) > update:
-                path.unlink()
+        with written(self.CHECKPOINTS_DIR):
+            for path in self.checkpoints():
+                if checkpoint_update(path) > update:
+                    path.unlink()
         self.started = time.time() - float(previous.get("wall_s") or 0.0)
         kept = {
             k: previous[k]
@@ -218,12 +223,12 @@ class RunRecord:
         checkpoints and W&B files are discarded, so neither the record nor a later
         `wandb sync` holds it twice."""
         self.heartbeat()
-        (self.dir / "metrics.parquet").unlink(missing_ok=True)
-        shutil.rmtree(self.dir / "wandb", ignore_errors=True)
+        with written(self.METRICS_FILE):
+            self.metrics_path.unlink(missing_ok=True)
+        shutil.rmtree(self.wandb_dir, ignore_errors=True)
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-        atomic_write_bytes(
-            self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode()
-        )
+        self.write(self.config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        self.__dict__.pop("config", None)  # parsed again from what was written, when read
         self.started = time.time()
         self.meta = {
             "started_at": now(),
@@ -252,17 +257,43 @@ class RunRecord:
     def flush(self) -> None:
         self.heartbeat()
         frame = pd.DataFrame(self.rows, columns=list(METRICS))
-        atomic_write_bytes(self.dir / "metrics.parquet", frame.to_parquet(index=False))
+        self.write(self.metrics_path, frame.to_parquet(index=False))
 
     def finish(self, status: str, reason: str | None = None) -> dict:
-        """Flush the metrics and write the final status; returns the status body written."""
-        if self.rows:
-            self.flush()
-        return self.write_status(status, reason)
+        """Flush the metrics and write the final status; returns the status body written. A
+        record that cannot be written ends failed with why (end_unwritten)."""
+        try:
+            if self.rows:
+                self.flush()
+            return self.write_status(status, reason)
+        except RecordNotWritten as error:
+            return self.end_unwritten(error)
+
+    def end_unwritten(self, error: RecordNotWritten) -> dict:
+        """Write the status failed, with why the record could not be written; returns its body.
+        Where not even a new status file can be made (a full disk), the old one is overwritten
+        in place, in the space it holds, so that the record does not say running with no
+        attempt behind it. Where that is refused too, it still does, and a re-run resumes it
+        as it resumes a killed run."""
+        self.heartbeat()
+        body = self.status_body("failed", f"{type(error).__name__}: {error}")
+        data = json.dumps(body, indent=2).encode()
+        try:
+            atomic_write_bytes(self.status_path, data)
+        except OSError:
+            with contextlib.suppress(OSError), open(self.status_path, "r+b") as status_file:
+                status_file.write(data)
+                status_file.truncate()
+        return body
 
     def write_status(self, status: str, reason: str | None = None) -> dict:
         self.heartbeat()
-        body = {
+        body = self.status_body(status, reason)
+        self.write(self.status_path, json.dumps(body, indent=2).encode())
+        return body
+
+    def status_body(self, status: str, reason: str | None) -> dict:
+        return {
             "status": status,
             "reason": reason,
             **self.meta,
@@ -271,8 +302,6 @@ class RunRecord:
             "updates": len(self.rows),
             "steps": int(self.rows[-1]["step"]) if self.rows else 0,
         }
-        atomic_write_bytes(self.dir / "status.json", json.dumps(body, indent=2).encode())
-        return body
 
 
 def now() -> str:

@@ -2,49 +2,55 @@
 record's own names, at global_step = the row's `step`, so that `tensorboard --logdir
 runs/<sweep>` shows every run of a study on the axis W&B plots them against.
 
-The folder is written afresh by each attempt: the writer clears it, and the caller logs the
-rows the record holds so far (none for a new run; those kept for a resumed one) before the
-new ones. So the event files hold each step once, whatever an earlier attempt left there
-(a killed attempt's unflushed or later steps included).
+The folder (records.record.Record.tensorboard_dir) is written afresh by each attempt: the
+writer clears it, and the caller logs the rows the record holds so far (none for a new run;
+those kept for a resumed one) before the new ones. So the event files hold each step once,
+whatever an earlier attempt left there (a killed attempt's unflushed or later steps
+included). A write the machine refuses raises RecordNotWritten, as the record's other
+files' writes do.
 """
 
 import math
 import shutil
 from pathlib import Path
 
-TENSORBOARD_DIR = "tensorboard"  # <record_dir>/tensorboard/
+from records.store import written
 
 
-def discard(record_dir: Path) -> None:
-    """Remove the record's event files (a run that writes none must not keep an earlier
+def discard(directory: Path) -> None:
+    """Remove a record's event files (a run that writes none must not keep an earlier
     attempt's)."""
-    shutil.rmtree(Path(record_dir) / TENSORBOARD_DIR, ignore_errors=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
-def opened(record_dir: Path, enabled: bool) -> "TensorBoardLog | None":
-    """The record's event files, written afresh; when not `enabled`, none (and no earlier
-    attempt's either)."""
+def opened(directory: Path, enabled: bool) -> "TensorBoardLog | None":
+    """A record's event files in `directory`, written afresh; when not `enabled`, none (and
+    no earlier attempt's either)."""
     if enabled:
-        return TensorBoardLog(record_dir)
-    discard(record_dir)
+        return TensorBoardLog(directory)
+    discard(directory)
     return None
 
 
 class TensorBoardLog:
-    def __init__(self, record_dir: Path):
+    def __init__(self, directory: Path):
         from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when used
 
-        discard(record_dir)
-        self.writer = SummaryWriter(log_dir=str(Path(record_dir) / TENSORBOARD_DIR))
+        discard(directory)
+        self.name = Path(directory).name
+        with written(self.name):
+            self.writer = SummaryWriter(log_dir=str(directory))
 
     def log(self, row: dict) -> None:
         """One row's metrics, each a scalar at the row's step; NaN ones (a metric the update
         rule has not) left out, as W&B leaves them out."""
         step = int(row["step"])
-        for name, value in row.items():
-            value = float(value)
-            if not math.isnan(value):
-                self.writer.add_scalar(name, value, global_step=step)
+        with written(self.name):
+            for name, value in row.items():
+                value = float(value)
+                if not math.isnan(value):
+                    self.writer.add_scalar(name, value, global_step=step)
 
     def close(self) -> None:
-        self.writer.close()
+        with written(self.name):
+            self.writer.close()

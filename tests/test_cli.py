@@ -1,12 +1,10 @@
 """The command line on tiny runs: the record it leaves, the errors it gives, determinism."""
 
-import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
@@ -14,6 +12,7 @@ from algos.metrics import METRICS, TIMING
 from algos.train import TrainConfig, train
 from experiments.run import run
 from experiments.validate import ConfigError, compose_run_config, validate
+from records.record import Record, records_under
 from tests.conftest import poisoned_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,17 +29,17 @@ def cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 def test_tiny_run_leaves_a_complete_record_and_an_offline_wandb_run(tmp_path):
     result = cli(["algo=ppo", "epsilon=0.1", *TINY], tmp_path)
     assert result.returncode == 0, result.stderr
-    (record,) = (tmp_path / "single").iterdir()
-    assert f"record: {record}" in result.stdout
-    status = json.loads((record / "status.json").read_text())
+    (record,) = records_under(tmp_path / "single")
+    assert f"record: {record.dir}" in result.stdout
+    status = record.read_status()
     assert status["status"] == "done" and status["updates"] == 4 and status["steps"] == 512
     assert status["versions"]["torch"].startswith("2.13.0")
-    metrics = pd.read_parquet(record / "metrics.parquet")
+    metrics = record.written_metrics()
     assert list(metrics.columns) == list(METRICS)
     assert metrics["step"].tolist() == [128, 256, 384, 512]
     assert metrics["kl_mean"].gt(0).all() and metrics["clip_frac"].notna().all()
-    assert (record / "config.yaml").exists() and not list(record.glob("lock*"))
-    assert list((record / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert record.exists() and not list(record.dir.glob(f"{Record.LOCK_FILE}*"))
+    assert list(record.wandb_dir.glob("offline-run-*/run-*.wandb"))
     again = cli(["algo=ppo", "epsilon=0.1", *TINY], tmp_path)
     assert again.returncode == 0 and "already done" in again.stdout
 
@@ -113,8 +112,8 @@ def test_diverging_run_is_recorded_failed_with_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(pg.PGUpdate, "step", poisoned_step)
     cfg = compose_run_config(["algo=pg", *TINY, f"out_dir={tmp_path}", "wandb.mode=disabled"])
     assert run(cfg, show_progress=False) == "failed"
-    (record,) = (tmp_path / "single").iterdir()
-    status = json.loads((record / "status.json").read_text())
+    (record,) = records_under(tmp_path / "single")
+    status = record.read_status()
     assert status["status"] == "failed"
     assert "kl_mean became nan at update 1" in status["reason"]
-    assert not list(record.glob("lock*"))
+    assert not list(record.dir.glob(f"{Record.LOCK_FILE}*"))

@@ -5,9 +5,7 @@ leave every earlier run id as it was."""
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 
 from experiments.evaluate import evaluate
@@ -15,6 +13,7 @@ from experiments.replay import policy_at
 from experiments.spec import RunSpec
 from experiments.validate import ConfigError, compose_run_config, validate
 from records.paths import CONF_DIR
+from records.record import Record
 from tests.conftest import ROOT
 from tests.tiny_env import EPISODE_STEPS
 
@@ -99,9 +98,9 @@ def tiny_run(tmp_path_factory):
 
 def test_a_run_on_a_module_env_trains_with_its_env_kwargs(tiny_run):
     assert tiny_run.name.startswith("ppo-TinyEnv-v0-")
-    stored = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    stored = Record(tiny_run).config
     assert stored["env"] == TINY_ENV and stored["env_kwargs"] == {"target": TARGET}
-    metrics = pd.read_parquet(tiny_run / "metrics.parquet")
+    metrics = Record(tiny_run).written_metrics()
     assert metrics["step"].tolist() == [64, 128, 192, 256]
     assert metrics["return_mean"].lt(-0.9 * TARGET * EPISODE_STEPS).all()  # target 0: > -64
 

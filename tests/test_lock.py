@@ -24,6 +24,7 @@ from experiments.validate import compose_run_config
 from experiments.warm_start import pretrain_spec, starting_state
 from records.lock import LockLost, RunLock, RunLocked
 from records.paths import REPO_ROOT
+from records.record import records_under
 from records.store import RunRecord
 
 HOST = socket.getfqdn().split(".")[0]
@@ -151,13 +152,13 @@ def test_an_owner_that_lost_its_lock_stops_writing_and_leaves_the_new_holder_alo
     record = RunRecord(tmp_path / "run")
     record.claim()
     record.write_status("running")
-    before = (record.dir / "status.json").read_text()
+    before = record.status_path.read_text()
     record.lock.path.unlink()  # removed under it, as a stray release of an old attempt did
     process = holder(record.lock.path, hold_s=3.0)
     claimed(process)
     with pytest.raises(LockLost, match=f"taken by {HOST}:{process.pid}"):
         record.write_status("done")
-    assert (record.dir / "status.json").read_text() == before
+    assert record.status_path.read_text() == before
     record.release()
     assert process.communicate(timeout=30)[0].strip() == "owned"
 
@@ -170,7 +171,7 @@ def test_a_run_that_loses_its_lock_mid_training_stops_cleanly_and_writes_nothing
 
     def steal_at_update_2(self, row, flush):
         if row["update"] == 2 and not taken:
-            taken["status"] = (self.dir / "status.json").read_text()
+            taken["status"] = self.status_path.read_text()
             self.lock.path.unlink()
             taken["holder"] = holder(self.lock.path, hold_s=5.0)
             claimed(taken["holder"])
@@ -181,10 +182,10 @@ def test_a_run_that_loses_its_lock_mid_training_stops_cleanly_and_writes_nothing
                               "train.horizon=128", "train.hidden=[8]", f"out_dir={tmp_path}",
                               "wandb.mode=disabled"])  # fmt: skip
     assert run(cfg, show_progress=False) == "lost"
-    (directory,) = (tmp_path / "single").iterdir()
-    assert (directory / "status.json").read_text() == taken["status"]
+    (record,) = records_under(tmp_path / "single")
+    assert record.status_path.read_text() == taken["status"]
     assert json.loads(taken["status"])["status"] == "running"
     out = capsys.readouterr().out
     assert f"taken by {HOST}:{taken['holder'].pid}" in out and "Traceback" not in out
     assert taken["holder"].communicate(timeout=30)[0].strip() == "owned"
-    assert os.path.lexists(directory / "lock") is False
+    assert os.path.lexists(record.lock_path) is False

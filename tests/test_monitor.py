@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pytest
 import torch
-import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from torch.distributions import Normal, kl_divergence
 
@@ -115,7 +114,7 @@ def test_a_name_the_record_does_not_declare_is_refused_and_a_crash_is_recorded(t
         with run:
             with measured_update(run, policy, obs, step=8) as logged:
                 logged["approx_kl"] = 0.0
-    status = yaml.safe_load((run.dir / "status.json").read_text())
+    status = run.record.read_status()
     assert status["status"] == "failed"
     assert status["reason"].startswith("ValueError: not a metric name")
     with pytest.raises(ValueError, match="step_size_key 'delta' is not one of the hyperparameters"):
@@ -280,15 +279,12 @@ def test_a_done_run_is_not_written_again(tmp_path):
     with run:
         with measured_update(run, policy, obs, step=8):
             pass
-    before = (run.dir / "metrics.parquet").read_bytes(), (run.dir / "status.json").read_bytes()
+    before = run.record.metrics_path.read_bytes(), run.record.status_path.read_bytes()
     again = ForeignRun(tmp_path, "mine", "Toy-v0", 1, "my_pg", {"lr": 0.1}, "lr")
     with pytest.raises(RunDone, match="is done: its record in .* is kept"):
         with again:
             pass
-    assert (
-        (run.dir / "metrics.parquet").read_bytes(),
-        (run.dir / "status.json").read_bytes(),
-    ) == before
+    assert (run.record.metrics_path.read_bytes(), run.record.status_path.read_bytes()) == before
 
 
 @pytest.mark.parametrize("library", ["a2c", "trpo"])

@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
 from experiments.objective import objective
 from experiments.run import run
 from experiments.validate import compose_run_config
+from records.record import records_under
 from tests.conftest import ROOT, poisoned_step
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=1024", "train.horizon=128", "train.hidden=[8]",
@@ -21,10 +20,10 @@ TINY = ["env=InvertedPendulum-v5", "total_steps=1024", "train.horizon=128", "tra
 
 def test_final_return_is_the_mean_of_the_last_five_updates(tmp_path):
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path}"]), show_progress=False) == "done"
-    (record,) = (tmp_path / "single").iterdir()
-    returns = pd.read_parquet(record / "metrics.parquet")["return_mean"].to_numpy()
-    assert objective(record, "final_return") == pytest.approx(np.mean(returns[-5:]))
-    assert objective(record, "neg_collapsed") in (0.0, -1.0)
+    (record,) = records_under(tmp_path / "single")
+    returns = record.metrics()["return_mean"].to_numpy()
+    assert objective(record.dir, "final_return") == pytest.approx(np.mean(returns[-5:]))
+    assert objective(record.dir, "neg_collapsed") in (0.0, -1.0)
 
 
 def test_a_diverged_run_counts_as_collapsed_and_has_no_return(tmp_path, monkeypatch):
@@ -72,12 +71,12 @@ def test_the_optuna_example_runs_resumes_and_averages_its_seeds(tmp_path):
     db = tmp_path / "optuna_example" / "optuna.db"
     done = trials(db)
     assert [n for n, _ in done] == [0]
-    records = sorted((tmp_path / "optuna_example").glob("ppo-*"))
+    records = records_under(tmp_path / "optuna_example")
     assert len(records) == 2  # 2 seeds, each its own record
     per_trial: dict[tuple, list[float]] = {}
     for record in records:
-        config = yaml.safe_load((record / "config.yaml").read_text())
-        returns = pd.read_parquet(record / "metrics.parquet")["return_mean"].to_numpy()
+        config = record.config
+        returns = record.metrics()["return_mean"].to_numpy()
         # the last 5 updates' mean return, an update with no finished episode (NaN) left out
         per_trial.setdefault((config["epsilon"], config["lr"]), []).append(np.nanmean(returns[-5:]))
     assert all(len(finals) == 2 for finals in per_trial.values())

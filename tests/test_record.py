@@ -1,16 +1,14 @@
 """The run record: its id and its schema (what a run writes is what records.schema declares).
 Its lock is tested in test_lock."""
 
-import json
-
 import pandas as pd
-import yaml
 
 from algos.train import TrainConfig
 from experiments.run import run
 from experiments.spec import run_id
 from experiments.validate import compose_run_config
 from records.load import load_records
+from records.record import Record, records_under
 from records.schema import (
     CONFIG_KEYS,
     METRICS,
@@ -35,12 +33,20 @@ def test_a_written_record_and_its_run_row_follow_the_schema(tmp_path):
             "warm_start.algo=pg", "warm_start.total_steps=128", f"out_dir={tmp_path}",
             "wandb.mode=disabled", "algo=trpo"]  # fmt: skip
     assert run(compose_run_config(tiny), show_progress=False) == "done"
-    (path,) = (tmp_path / "single").iterdir()
-    config = yaml.safe_load((path / "config.yaml").read_text())
-    status = json.loads((path / "status.json").read_text())
+    (record,) = records_under(tmp_path / "single")
+    config, status = record.config, record.read_status()
     assert set(CONFIG_KEYS) | set(WARM_START_KEYS) <= set(config)
     assert set(status) <= set(STATUS_KEYS) and status["status"] in STATUSES
-    assert list(pd.read_parquet(path / "metrics.parquet").columns) == list(METRICS)
+    assert list(record.written_metrics().columns) == list(METRICS)
+    assert sorted(p.name for p in record.dir.iterdir()) == sorted(
+        [
+            Record.CONFIG_FILE,
+            Record.STATUS_FILE,
+            Record.METRICS_FILE,
+            Record.CHECKPOINTS_DIR,
+            Record.TENSORBOARD_DIR,
+        ]
+    )
     records = load_records(tmp_path, "single")
     assert list(records.runs.columns) == list(RUN_COLUMNS)
     assert list(records.updates.columns) == [*METRICS, *UPDATE_LABELS]
@@ -61,12 +67,52 @@ def test_a_metric_the_schema_does_not_declare_is_refused_when_written(tmp_path):
 
 
 def test_a_record_written_before_a_metric_existed_reads_it_as_nan(tmp_path):
-    from algos.metrics import METRICS
-    from records.load import read_metrics
-
-    pd.DataFrame({"step": [64], "update": [1], "kl_mean": [0.1]}).to_parquet(
-        tmp_path / "metrics.parquet"
-    )
-    metrics = read_metrics(tmp_path)
+    record = Record(tmp_path)
+    pd.DataFrame({"step": [64], "update": [1], "kl_mean": [0.1]}).to_parquet(record.metrics_path)
+    metrics = record.metrics()
     assert list(metrics.columns) == list(METRICS)
     assert metrics["kl_mean"].iloc[0] == 0.1 and metrics["kl_reported"].isna().all()
+    assert list(record.written_metrics().columns) == ["step", "update", "kl_mean"]
+
+
+def test_a_records_config_is_parsed_once_and_read_again_once_rewritten(tmp_path):
+    from records.store import RunRecord
+
+    record = RunRecord(tmp_path)
+    record.start({"run_id": "a", "seed": 1})
+    assert record.config == {"run_id": "a", "seed": 1}
+    record.config_path.write_text("run_id: b\n")  # not through the record: not seen
+    assert record.config["run_id"] == "a"
+    record.start({"run_id": "c"})
+    assert record.config == {"run_id": "c"} and Record(tmp_path).config == {"run_id": "c"}
+
+
+NAMED_ELSEWHERE = {
+    # conf/config.yaml: Hydra's root config, not a record's
+    "docs/gen_pages.py",
+    # decides which collapsed runs have checkpoints to film: Record(d).exists() and
+    # Record(d).checkpoint_dir.is_dir() say it
+    "analysis/sections/collapse_film.py",
+}
+
+
+def test_only_the_record_object_names_a_records_files():
+    """Code reaches a record's files through records.record.Record: a file name in a string
+    of any other module (docstrings aside) is a second place that knows it."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    names = (Record.CONFIG_FILE, Record.STATUS_FILE, Record.METRICS_FILE)
+    found = set()
+    for layer in ("algos", "records", "monitor", "experiments", "analysis", "hydra_plugins",
+                  "benchmarks", "docs"):  # fmt: skip
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and id(node) not in docstrings
+                        and any(name in node.value for name in names)):  # fmt: skip
+                    found.add(path.relative_to(ROOT).as_posix())
+    assert found - NAMED_ELSEWHERE == {"records/record.py"}

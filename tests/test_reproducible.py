@@ -6,7 +6,6 @@ AVX2, the native numbers differ from it (so the pins take effect).
 What one machine cannot show: another vendor's or generation's CPU, another glibc, or the
 kernels a different build of the same versions would have."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from algos.metrics import TIMING
 from experiments.check_reproducible import RUN, first_difference, reference_record
 from records.numerics import PINNED, unpinned_environment
 from records.paths import REPO_ROOT
+from records.record import records_under
 
 
 def training(out_dir: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
@@ -32,9 +32,8 @@ def training(out_dir: Path, *extra: str, env: dict | None = None) -> subprocess.
 
 def trained(out_dir: Path) -> tuple[pd.DataFrame, dict]:
     """Its metrics (timing aside) and how it computed."""
-    (record,) = (out_dir / "single").iterdir()
-    metrics = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
-    return metrics, json.loads((record / "status.json").read_text())["numerics"]
+    (record,) = records_under(out_dir / "single")
+    return record.written_metrics().drop(columns=TIMING), record.read_status()["numerics"]
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +67,11 @@ def test_a_run_in_reproducible_mode_reruns_the_reference_bit_for_bit_on_its_cpu_
     difference is not yet known; MKL documents its conditional numerical reproducibility for
     Intel processors only."""
     pinned, numerics = runs["pinned"]
-    reference_cpu = json.loads((reference_record() / "status.json").read_text())["numerics"]["cpu"]
+    reference_cpu = reference_record().read_status()["numerics"]["cpu"]
     if numerics["cpu"].split()[0] != reference_cpu.split()[0]:
         pytest.skip(f"the reference was made on an {reference_cpu}, this is an {numerics['cpu']}: "
                     "across vendors reproducible mode is not bit for bit")  # fmt: skip
-    reference = pd.read_parquet(reference_record() / "metrics.parquet").drop(columns=TIMING)
+    reference = reference_record().written_metrics().drop(columns=TIMING)
     assert len(reference) == 10
     assert first_difference(pinned, reference) is None
     assert first_difference(runs["lesser_cpu"][0], reference) is None

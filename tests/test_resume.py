@@ -3,7 +3,6 @@ exactly as an uninterrupted run does (Hopper-v5: MuJoCo's state restored), each 
 once in its record, one W&B run id across its attempts."""
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from experiments import wandb_mirror
 from experiments.run import run
 from experiments.stop_signals import StopSignals
 from experiments.validate import compose_run_config
+from records.record import Record, records_under
 from records.store import RunRecord
 from tests.conftest import ROOT
 
@@ -29,13 +29,13 @@ HOPPER = ["algo=ppo", "env=Hopper-v5", "total_steps=3072", "train.horizon=256",
 
 
 def metrics(out_dir) -> pd.DataFrame:
-    (path,) = out_dir.glob("single/*/metrics.parquet")
-    return pd.read_parquet(path).drop(columns=TIMING)
+    (record,) = records_under(out_dir / "single")
+    return record.written_metrics().drop(columns=TIMING)
 
 
 def status(out_dir) -> dict:
-    (path,) = out_dir.glob("single/*/status.json")
-    return json.loads(path.read_text())
+    (record,) = records_under(out_dir / "single")
+    return record.read_status()
 
 
 def start_run(out_dir) -> subprocess.Popen:
@@ -122,14 +122,18 @@ def test_every_update_rule_continues_bit_identically_from_a_checkpoint(algo, par
 def test_a_failed_or_finished_record_is_not_resumed_but_a_stopped_one_is(tmp_path):
     record = RunRecord(tmp_path / "r")
     record.dir.mkdir()
-    (record.dir / "config.yaml").write_text("run_id: r\n")
+    record.config_path.write_text("run_id: r\n")
     record.append({"update": 1, "step": 128}, flush=False)
     record.append({"update": 2, "step": 256}, flush=False)
     record.save_checkpoint(2, {"update": 2, "collector": None})
-    for state, resumable in (("running", True), ("interrupted", True), ("preempted", True),
-                             ("failed", False), ("done", False)):  # fmt: skip
-        record.write_status(state)
-        assert (record.resume_state()[0] is not None) == resumable, state
+    refused = "RecordNotWritten: metrics.parquet not written: No space left on device"
+    for state, reason, resumable in (
+        ("running", None, True), ("interrupted", None, True), ("preempted", None, True),
+        ("failed", "DivergenceError: non-finite loss", False), ("failed", refused, True),
+        ("done", None, False),
+    ):  # fmt: skip
+        record.write_status(state, reason)
+        assert (record.resume_state()[0] is not None) == resumable, (state, reason)
 
 
 def test_an_env_that_cannot_be_restored_continues_with_fresh_episodes():
@@ -178,16 +182,16 @@ def test_a_stopped_run_whose_checkpoint_predates_resume_starts_afresh(tmp_path):
     record.last_checkpoint().unlink()  # update_4: the attempt "stopped" after update 2
     record.write_status("running")
     assert run(cfg, show_progress=False) == "done"
-    assert "resumes" not in json.loads((record.dir / "status.json").read_text())
-    assert len(pd.read_parquet(record.dir / "metrics.parquet")) == 4
+    assert "resumes" not in record.read_status()
+    assert len(record.written_metrics()) == 4
 
 
 @pytest.mark.parametrize(
     "damage, says",
     [
-        ("checkpoints/update_4.pt", "passed over damaged update_4.pt ("),
-        ("metrics.parquet", "its record is damaged ("),
-        ("status.json", "status.json is damaged: the run starts over"),
+        (f"{Record.CHECKPOINTS_DIR}/update_4.pt", "passed over damaged update_4.pt ("),
+        (Record.METRICS_FILE, "its record is damaged ("),
+        (Record.STATUS_FILE, f"{Record.STATUS_FILE} is damaged: the run starts over"),
     ],
 )
 def test_a_stopped_run_with_a_damaged_file_resumes_from_what_is_intact_or_starts_over(
@@ -198,7 +202,7 @@ def test_a_stopped_run_with_a_damaged_file_resumes_from_what_is_intact_or_starts
                               f"out_dir={tmp_path}"])  # fmt: skip
     assert run(cfg, show_progress=False) == "done"
     record = RunRecord(next((tmp_path / "single").iterdir()))
-    whole = pd.read_parquet(record.dir / "metrics.parquet").drop(columns=TIMING)
+    whole = record.written_metrics().drop(columns=TIMING)
     record.write_status("running")  # as if killed after its last checkpoint
     path = record.dir / damage
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated mid-write
@@ -207,5 +211,5 @@ def test_a_stopped_run_with_a_damaged_file_resumes_from_what_is_intact_or_starts
     out = capsys.readouterr().out
     assert says in out and "Traceback" not in out
     assert ("resuming after update 2" in out) == damage.startswith("checkpoints")
-    again = pd.read_parquet(record.dir / "metrics.parquet").drop(columns=TIMING)
+    again = record.written_metrics().drop(columns=TIMING)
     pd.testing.assert_frame_equal(again, whole, check_exact=True)

@@ -17,7 +17,7 @@ from experiments import attempt
 from experiments.run import run
 from experiments.sweep import population_job
 from experiments.validate import compose_run_config
-from records.tensorboard import TENSORBOARD_DIR
+from records.record import Record
 from tests.conftest import ROOT
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=256", "train.horizon=64", "train.hidden=[8]",
@@ -27,7 +27,7 @@ TINY = ["env=InvertedPendulum-v5", "total_steps=256", "train.horizon=64", "train
 def logged(record: Path) -> dict[str, list[tuple[int, float]]]:
     """Each scalar tag of the record's event files, with its (step, value)s as TensorBoard
     shows them."""
-    events = EventAccumulator(str(record / TENSORBOARD_DIR), size_guidance={"scalars": 0})
+    events = EventAccumulator(str(Record(record).tensorboard_dir), size_guidance={"scalars": 0})
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)]
             for tag in events.Tags()["scalars"]}  # fmt: skip
@@ -35,7 +35,7 @@ def logged(record: Path) -> dict[str, list[tuple[int, float]]]:
 
 def expected(record: Path) -> dict[str, list[tuple[int, float]]]:
     """The record's metrics as event files hold them: float32, at the row's step, NaN left out."""
-    metrics = pd.read_parquet(record / "metrics.parquet")
+    metrics = Record(record).written_metrics()
     out = {}
     for name in metrics.columns:
         points = [(int(step), float(np.float32(value)))
@@ -59,8 +59,8 @@ def test_a_run_writes_its_metrics_as_event_files_and_with_the_key_off_none(tmp_p
     assert "kl_mean" in events and "cg_residual" not in events  # PPO has no CG: NaN, left out
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path / 'off'}", "tensorboard=false"]))
     off = only_record(tmp_path / "off")
-    assert off.name == record.name and not (off / TENSORBOARD_DIR).exists()
-    metrics = [pd.read_parquet(r / "metrics.parquet").drop(columns=TIMING) for r in (record, off)]
+    assert off.name == record.name and not Record(off).tensorboard_dir.exists()
+    metrics = [Record(r).written_metrics().drop(columns=TIMING) for r in (record, off)]
     pd.testing.assert_frame_equal(*metrics)  # writing them consumes nothing random
 
 
@@ -92,7 +92,7 @@ def test_a_resumed_run_holds_each_step_once_whatever_the_stopped_attempt_left(
         patched.setattr(attempt, "StopSignals", StopAfterTwoUpdates)
         assert run(cfg) == "preempted"
     record = only_record(tmp_path)
-    stale = SummaryWriter(str(record / TENSORBOARD_DIR))  # a killed attempt's later steps
+    stale = SummaryWriter(str(Record(record).tensorboard_dir))  # a killed attempt's later steps
     stale.add_scalar("kl_mean", 123.0, global_step=192)
     stale.close()
     assert run(cfg) == "done"
@@ -110,5 +110,5 @@ def test_each_member_of_a_population_writes_its_own_event_files(tmp_path):
     records = sorted((tmp_path / "single").iterdir())
     assert [r.name.split("-")[0] for r in records] == ["ppo", "trpo"]
     for record in records:
-        assert len(list((record / TENSORBOARD_DIR).glob("events.out.tfevents.*"))) == 1
+        assert len(list(Record(record).tensorboard_dir.glob("events.out.tfevents.*"))) == 1
         assert logged(record) == expected(record)

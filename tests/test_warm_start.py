@@ -4,13 +4,12 @@ trip, and that warm-started runs share one starting policy trained once."""
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
 
 from algos.train import TrainConfig, checkpoint_updates, make_learner, train
 from experiments.run import run
 from experiments.validate import compose_run_config
+from records.record import Record, records_under
 from records.store import RunRecord, load_checkpoint
 
 TINY = TrainConfig(env_id="InvertedPendulum-v5", total_steps=256, horizon=64, hidden=(8,),
@@ -67,10 +66,10 @@ def test_warm_started_runs_share_one_starting_policy_trained_once(tmp_path):
     assert statuses == ["done", "done"]
     (pretrain,) = (tmp_path / "pretrain").iterdir()
     assert pretrain.name.startswith("ppo-InvertedPendulum-v5-epsilon0.2-s0-")
-    first_return = float(pd.read_parquet(pretrain / "metrics.parquet")["return_mean"].iloc[0])
-    for record in (tmp_path / "single").iterdir():
-        config = yaml.safe_load((record / "config.yaml").read_text())
+    first_return = float(Record(pretrain).metrics()["return_mean"].iloc[0])
+    for record in records_under(tmp_path / "single"):
+        config = record.config
         assert config["warm_start_run"] == pretrain.name
         assert config["baseline_return"] == first_return
         assert 1 <= len(config["history_returns"]) <= 10
-        assert (record / "checkpoints").is_dir()
+        assert record.checkpoint_dir.is_dir()
