@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gymnasium as gym
 from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -266,9 +267,14 @@ def suite_hydra():
             running.initialize(outer)
 
 
+def command_line_overrides(argv: list[str]) -> list[str]:
+    """A command line's overrides as Hydra reads it: `--cfg job` is a flag and its value."""
+    return get_args_parser().parse_args(argv).overrides
+
+
 def compose_run_config(argv: list[str]) -> DictConfig:
     """Compose the config the command line asks for, turning Hydra's errors into ConfigError."""
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+    overrides = command_line_overrides(argv)
     try:
         with suite_hydra():
             return compose(config_name="config", overrides=overrides)
@@ -317,7 +323,7 @@ def chosen_config(overrides: list[str]) -> DictConfig:
 
 def without_sweeps(argv: list[str]) -> list[str]:
     """The command-line overrides that are not comma-list or range sweeps."""
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+    overrides = command_line_overrides(argv)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as error:

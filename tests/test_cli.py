@@ -90,6 +90,13 @@ def test_bad_input_on_the_command_line_exits_nonzero_with_one_line_and_no_record
     assert not out.exists()
 
 
+def test_cfg_job_prints_the_run_config_and_runs_nothing(tmp_path):
+    result = cli(["--cfg", "job", "algo=trpo", "delta=0.01"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "algo:\n  name: trpo\n  delta: 0.01\n" in result.stdout
+    assert not (tmp_path / "single").exists()
+
+
 def test_same_seed_gives_identical_metrics():
     torch.set_num_threads(1)
     config = TrainConfig(
