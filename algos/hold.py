@@ -15,6 +15,7 @@ from algos.allowed import Real, setting
 from algos.policy import GaussianActor
 from algos.rollout import Batch
 from algos.surrogate import surrogate
+from algos.update_rule import StepsOneByOne
 
 
 @dataclass
@@ -22,7 +23,7 @@ class HoldConfig:
     lr: float = setting(0.0, Real(0.0, 0.0, low_open=False))  # its step size: always 0
 
 
-class HoldUpdate:
+class HoldUpdate(StepsOneByOne):
     """Measures the surrogate and its gradient at θ_old, and keeps θ_old."""
 
     def __init__(self, actor: GaussianActor, config: HoldConfig):

@@ -17,6 +17,7 @@ from algos.cg import conjugate_gradient
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
+from algos.update_rule import StepsOneByOne
 
 
 @dataclass
@@ -47,7 +48,7 @@ def fisher_vector_product(
     return product
 
 
-class NaturalGradientUpdate:
+class NaturalGradientUpdate(StepsOneByOne):
     """What TRPO's and NPG's update rules share beyond their step: no optimiser and no
     state beyond the actor."""
 

@@ -13,6 +13,7 @@ from algos.allowed import LEARNING_RATE, Int, OneOf, setting
 from algos.policy import GaussianActor, adam, grad_norm
 from algos.rollout import Batch
 from algos.surrogate import surrogate
+from algos.update_rule import StepsOneByOne
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -24,7 +25,7 @@ class PGConfig:
     steps_per_update: int = setting(1, Int(low=1))  # full-batch gradient steps per batch
 
 
-class PGUpdate:
+class PGUpdate(StepsOneByOne):
     def __init__(self, actor: GaussianActor, config: PGConfig):
         self.actor = actor
         self.config = config

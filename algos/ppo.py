@@ -13,24 +13,20 @@ threshold; it checks before every gradient step, SB3 before every minibatch step
 minibatch's k3 estimate, so an epoch here can overshoot further before it is caught).
 """
 
-import functools
 from dataclasses import dataclass
 
 import torch
-import torch.optim.adam as functional_adam
 
 from algos.allowed import LEARNING_RATE, Int, OneOf, Real, setting
 from algos.kl import gaussian_kl
 from algos.manual_grad import (
-    clip_flat_grad_,
+    clipped_flat_grads,
     gaussian_kl_grads,
     gaussian_logp_grads,
-    stacked_tanh_mlp_backward,
-    stacked_tanh_mlp_forward,
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
-from algos.minibatch_step import MinibatchStep, adam_state, hyperparameters, sizes
+from algos.minibatch_step import adam_groups, adam_state, adam_step, compiled, sizes, stacked
 from algos.policy import GaussianActor, adam
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, ratio
@@ -105,27 +101,28 @@ def ppo_grads(
     log_std_old: torch.Tensor,
     beta: torch.Tensor,
     objective: str,
-    epsilon: float,
+    epsilon: torch.Tensor,
 ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """∇θ of −mean(objective) on one minibatch for the actor's `parameters()` [log_std,
-    mean-net layers...], that loss, and the fraction of ratios outside [1−ε, 1+ε].
+    """∇θ of −mean(objective) of stacked actors, each on its own minibatch (members,
+    samples, ...), for the actors' `parameters()` [log_std, mean-net layers...] stacked
+    along a first, member axis; and each sample's objective and ratio.
 
     The objective's value comes from `ppo_objective`; its gradient is written out by hand
-    (algos.manual_grad) and tested equal to autograd's.
-    """
+    (algos.manual_grad) and tested equal to autograd's. `epsilon` and `beta` are float64,
+    (members, 1), each cast to float32 where the actors' float32 ops meet them."""
     log_std_param, layers = params[0], params[1:]
     activations = tanh_mlp_forward(layers, obs)
     mean = activations[-1]
     grad_mean, grad_log_std, value, r = objective_grads(
-        mean, log_std_param.expand_as(mean), actions, logp_old, advantages, mean_old,
-        log_std_old, beta, beta / obs.shape[0], objective, epsilon,
+        mean, log_std_param.unsqueeze(1).expand_as(mean), actions, logp_old, advantages,
+        mean_old, log_std_old, beta.to(mean.dtype), (beta / obs.shape[1]).to(mean.dtype).unsqueeze(-1),
+        objective, epsilon,
     )  # fmt: skip
-    grads = [grad_log_std.sum(dim=0), *tanh_mlp_backward(layers, activations, grad_mean)]
-    clip_frac = ((r - 1.0).abs() > epsilon).float().mean()
-    return grads, -value.mean(), clip_frac
+    grads = [grad_log_std.sum(dim=1), *tanh_mlp_backward(layers, activations, grad_mean)]
+    return grads, value, r
 
 
-def stacked_ppo_grads(
+def minibatch_grads(
     params: list[torch.Tensor],
     obs: torch.Tensor,
     actions: torch.Tensor,
@@ -136,21 +133,16 @@ def stacked_ppo_grads(
     beta: torch.Tensor,
     objective: str,
     epsilon: torch.Tensor,
-) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """`ppo_grads` of stacked actors on their own minibatches, (members, samples, ...):
-    each member's gradients bit for bit its own `ppo_grads`'. `epsilon` and `beta` are
-    float64, (members, 1), cast where a run alone has its float32 ops cast its float64
-    scalars. Returns the gradients, each sample's objective and ratio."""
-    log_std_param, layers = params[0], params[1:]
-    activations = stacked_tanh_mlp_forward(layers, obs)
-    mean = activations[-1]
-    grad_mean, grad_log_std, value, r = objective_grads(
-        mean, log_std_param.unsqueeze(1).expand_as(mean), actions, logp_old, advantages,
-        mean_old, log_std_old, beta.to(mean.dtype), (beta / obs.shape[1]).to(mean.dtype).unsqueeze(-1),
-        objective, epsilon,
-    )  # fmt: skip
-    grads = [grad_log_std.sum(dim=1), *stacked_tanh_mlp_backward(layers, activations, grad_mean)]
-    return grads, value, r
+    max_grad_norm: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """One minibatch step's gradients, flat and clipped per member (members, parameters),
+    with what the update's metrics take from it per member: the gradient's norm before
+    the clip, the loss −mean(objective) and the fraction of ratios outside [1−ε, 1+ε]."""
+    grads, value, r = ppo_grads(params, obs, actions, logp_old, advantages, mean_old,
+                                log_std_old, beta, objective, epsilon)  # fmt: skip
+    flat, norm = clipped_flat_grads(grads, max_grad_norm)
+    outside = ((r - 1.0).abs() > epsilon.to(r.dtype)).float()
+    return flat, norm.squeeze(1), -value.mean(dim=1), outside.mean(dim=1)
 
 
 def objective_grads(
@@ -191,10 +183,7 @@ class PPOUpdate:
         self.config = config
         self.optimizer = adam(actor, config.lr)
         self.kl_coef = config.kl_coef
-        grad_fn = functools.partial(ppo_grads, objective=config.objective, epsilon=config.epsilon)
-        self.minibatch_step = MinibatchStep(
-            actor, self.optimizer, grad_fn, config.max_grad_norm, compiled
-        )
+        self.compiled = compiled  # its minibatch gradients traced by torch.compile
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.optimizer]
@@ -209,49 +198,24 @@ class PPOUpdate:
         self.kl_coef = state["kl_coef"]
 
     def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        c = self.config
-        needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
-        beta = torch.tensor(self.kl_coef, dtype=torch.float64)  # a tensor: β may change
-        losses, clipped, grad_norms = [], [], []
-        epochs_run = 0
-        for _ in range(c.epochs):
-            if (
-                c.target_kl is not None
-                and epochs_run > 0
-                and self.batch_kl(batch) > 1.5 * c.target_kl
-            ):
-                break
-            epochs_run += 1
-            for mb in batch.minibatches(c.minibatch_size, generator):
-                loss, clip_frac, grad_norm = self.minibatch_step(
-                    mb.obs, mb.actions, mb.logp_old, mb.advantages, mb.mean_old,
-                    mb.log_std_old, beta,
-                )  # fmt: skip
-                losses.append(loss)
-                clipped.append(clip_frac)
-                grad_norms.append(grad_norm)
-        metrics = {
-            "policy_loss": torch.stack(losses).mean().item(),
-            "clip_frac": torch.stack(clipped).mean().item(),
-            "grad_norm": torch.stack(grad_norms).mean().item(),
-            "kl_coef": self.kl_coef if needs_kl else float("nan"),
-            "epochs_run": epochs_run,
-        }
-        if c.objective == "kl_adaptive":
-            self.kl_coef = adapt_kl_coef(self.kl_coef, self.batch_kl(batch), c.kl_target)
-        return metrics
+        """A run's update alone: a population of one."""
+        return self.step_together([self], [batch], [generator])[0]
 
     @classmethod
     def step_together(
         cls, updates: list["PPOUpdate"], batches: list[Batch], generators: list[torch.Generator]
     ) -> list[dict[str, float]]:
-        """`step` of several runs' PPO updates at once (a population's), each on its own
-        batch with its own generator: one batched gradient per minibatch step for the runs
-        that share an objective and a minibatch size, Adam per run on its own state. Each
-        run's step is bit for bit its `step` alone."""
+        """The updates of several runs (a population's members), each on its own batch with
+        its own generator: one stacked gradient per minibatch step for the runs that share
+        an objective and a minibatch size; Adam per run on its own state. Each run's update
+        is bit for bit its update alone. A run that compiles its steps is a stack of one:
+        inductor's code for a stack depends on its size, so a compiled stack of several
+        would round differently from each of its members compiled alone."""
         groups: dict[tuple, list[int]] = {}
         for m, update in enumerate(updates):
-            groups.setdefault((update.config.objective, update.config.minibatch_size), []).append(m)
+            c = update.config
+            key = ("compiled", m) if update.compiled else (c.objective, c.minibatch_size)
+            groups.setdefault(key, []).append(m)
         results: list[dict[str, float]] = [{} for _ in updates]
         for members in groups.values():
             done = _step_group([updates[m] for m in members], [batches[m] for m in members],
@@ -276,7 +240,8 @@ def _step_group(
     """PPO's epochs for runs of one objective and minibatch size; each epoch stacks the
     actors of the runs still going (a run's KL early stop or its own epoch count ends its
     part), steps them minibatch by minibatch and writes them back."""
-    first = updates[0].config
+    first = updates[0]
+    grads_fn = compiled(minibatch_grads) if first.compiled else minibatch_grads
     losses, clipped, grad_norms = ([[] for _ in updates] for _ in range(3))
     epochs_run, stopped = [0] * len(updates), [False] * len(updates)
     stacked_batch = {name: torch.stack([getattr(b, name) for b in batches])
@@ -299,47 +264,35 @@ def _step_group(
         if not going:
             break
         own = [list(updates[m].actor.parameters()) for m in going]
-        params = [torch.stack(ps) for ps in zip(*own, strict=True)]
-        slices = [[stacked[i] for stacked in params] for i in range(len(going))]
+        params = stacked(own)
+        slices = [[p[i] for p in params] for i in range(len(going))]
         states = [adam_state(updates[m].optimizer, own[i]) for i, m in enumerate(going)]
-        adam_groups: dict[tuple, list[int]] = {}
-        for i, m in enumerate(going):
-            hyper = hyperparameters(updates[m].optimizer.param_groups[0])
-            adam_groups.setdefault(tuple(sorted(hyper.items())), []).append(i)
+        groups = adam_groups([updates[m].optimizer for m in going])
+        shapes = [(sizes(ps), ps) for ps in own]
         epsilon = torch.tensor([[updates[m].config.epsilon] for m in going], dtype=torch.float64)
         beta = torch.tensor([[updates[m].kl_coef] for m in going], dtype=torch.float64)
+        max_norm = torch.tensor([[_max_norm(updates[m].config)] for m in going])
         rows = torch.tensor(going).unsqueeze(1)
         order = torch.stack([torch.randperm(batches[m].steps, generator=generators[m])
                              for m in going])  # fmt: skip
-        parts = {name: tensor[rows, order].split(first.minibatch_size, dim=1)
+        parts = {name: tensor[rows, order].split(first.config.minibatch_size, dim=1)
                  for name, tensor in stacked_batch.items()}  # fmt: skip
         for k in range(len(parts["obs"])):
             mb = {name: parts[name][k] for name in MINIBATCH_FIELDS}
-            grads, value, r = stacked_ppo_grads(params, **mb, beta=beta, objective=first.objective,
-                                                epsilon=epsilon)  # fmt: skip
-            member_grads = []
+            flat, norm, loss, outside = grads_fn(
+                params, **mb, beta=beta, objective=first.config.objective, epsilon=epsilon,
+                max_grad_norm=max_norm,
+            )  # fmt: skip
+            grads = [[g.view_as(p) for g, p in zip(row.split(numels), ps, strict=True)]
+                     for row, (numels, ps) in zip(flat, shapes, strict=True)]  # fmt: skip
+            adam_step(slices, grads, states, groups)
             for i, m in enumerate(going):
-                flat = torch.cat([g[i].reshape(-1) for g in grads])
-                grad_norms[m].append(clip_flat_grad_(flat, updates[m].config.max_grad_norm))
-                member_grads.append(
-                    [g.view_as(p) for g, p in zip(flat.split(sizes(own[i])), own[i], strict=True)]
-                )
-                losses[m].append(-value[i].mean())
-                clipped[m].append(((r[i] - 1.0).abs() > updates[m].config.epsilon).float().mean())
-            for hyper, members in adam_groups.items():
-                functional_adam.adam(
-                    [p for i in members for p in slices[i]],
-                    [g for i in members for g in member_grads[i]],
-                    [s["exp_avg"] for i in members for s in states[i]],
-                    [s["exp_avg_sq"] for i in members for s in states[i]],
-                    [],
-                    [s["step"] for i in members for s in states[i]],
-                    fused=True,
-                    **dict(hyper),
-                )  # fmt: skip
+                losses[m].append(loss[i])
+                clipped[m].append(outside[i])
+                grad_norms[m].append(norm[i])
         for i, _ in enumerate(going):
-            for p, stacked in zip(own[i], params, strict=True):
-                p.copy_(stacked[i])
+            for p, stacked_p in zip(own[i], params, strict=True):
+                p.copy_(stacked_p[i])
     results = []
     for m, update in enumerate(updates):
         c = update.config
@@ -354,3 +307,8 @@ def _step_group(
         if c.objective == "kl_adaptive":
             update.kl_coef = adapt_kl_coef(update.kl_coef, update.batch_kl(batches[m]), c.kl_target)
     return results
+
+
+def _max_norm(config: PPOConfig) -> float:
+    """The global-norm clip of its gradients; infinite (a scale of exactly 1) for none."""
+    return float("inf") if config.max_grad_norm is None else config.max_grad_norm

@@ -7,32 +7,12 @@ docs/develop/adding-an-update-rule.md.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import torch
 
 from algos.hold import HoldConfig, HoldUpdate
 from algos.npg import NPGConfig, NPGUpdate
 from algos.pg import PGConfig, PGUpdate
 from algos.ppo import PPOConfig, PPOUpdate
-from algos.rollout import Batch
 from algos.trpo import TRPOConfig, TRPOUpdate
-
-
-class UpdateRule(Protocol):
-    """What the training loop, checkpoints and the probe ask of an update rule."""
-
-    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        """Move the actor once on `batch`; the rule's own metrics (names from algos.metrics)."""
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        """The rule's optimisers (lr annealing and Adam's ε reach them here); [] for none."""
-
-    def state_dict(self) -> dict:
-        """What a checkpoint holds of the rule beyond the actor (its keys are checkpoint keys)."""
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from a checkpoint's `state_dict` part."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +47,6 @@ class Algo:
     knobs: dict[str, Knob] = field(default_factory=dict)  # the probe's native knobs
     # its update takes minibatch Adam steps (algos.minibatch_step): built with `compiled=`
     minibatch_steps: bool = False
-    # a population's members of this rule take their policy steps together, in one stacked
-    # step (its update_cls.step_together); every other rule's members step one by one
-    steps_together: bool = False
     # a config -> the setting that sizes its updates, where a way of running the rule is
     # sized by another of its fields than `step_size_key` (PPO's KL early stop: target_kl)
     sized_by: Callable[[dict], str | None] = lambda params: None
@@ -136,7 +113,7 @@ ALGOS: dict[str, Algo] = {
                                    none_means="no clipping", marker="^"),
                "ppo_target_kl": Knob("PPO target_kl (no clipping)",
                                      lambda v: NO_CLIP | {"target_kl": v}, marker="v")},
-        minibatch_steps=True, steps_together=True, sized_by=ppo_sized_by,
+        minibatch_steps=True, sized_by=ppo_sized_by,
     ),
     "npg": Algo(
         "npg", NPGConfig, NPGUpdate, "delta", {"delta": "its quadratic-model KL δ"}, symbol="δ",

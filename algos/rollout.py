@@ -1,7 +1,7 @@
 """Collecting a batch of experience and turning it into advantages: shared by PG, TRPO and PPO.
 
 The collector steps its gymnasium envs with the current actor, computing the action
-mean in numpy (`NumpyActor`, tested equal to the torch actor) so per-step inference costs
+mean in numpy (`NumpyActors`, tested equal to the torch actor) so per-step inference costs
 microseconds. After the rollout, one batched torch pass gives the old policy's
 distribution, the log-probabilities of the actions taken and the critic's values.
 """
@@ -91,33 +91,21 @@ def gae(
     return advantages
 
 
-class NumpyActor:
-    """The actor's mean network evaluated in numpy with a frozen copy of its weights."""
-
-    def __init__(self, actor: GaussianActor):
-        linears = [m for m in actor.mean_net if isinstance(m, torch.nn.Linear)]
-        self.weights = [m.weight.detach().numpy().T.astype(np.float64) for m in linears]
-        self.biases = [m.bias.detach().numpy().astype(np.float64) for m in linears]
-        self.std = np.exp(actor.log_std.detach().numpy().astype(np.float64))
-
-    def mean(self, obs: np.ndarray) -> np.ndarray:
-        h = obs
-        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
-            h = np.tanh(h @ w + b)
-        return h @ self.weights[-1] + self.biases[-1]
-
-
-class StackedActor:
-    """The means of several actors of one shape in one stacked numpy forward: np.matmul of
-    stacks is the matmul of each slice, so every actor's mean is bit for bit its NumpyActor's."""
+class NumpyActors:
+    """The means of actors of one shape (a population's, or a run's alone as a stack of
+    one) in one stacked numpy forward with frozen float64 copies of their weights, so
+    per-step inference costs microseconds (tested equal to the torch actor). np.matmul of
+    stacks is the matmul of each slice, so every actor's mean is bit for bit its own."""
 
     def __init__(self, actors: list[GaussianActor]):
-        policies = [NumpyActor(actor) for actor in actors]
-        self.weights = [np.stack(w) for w in zip(*(p.weights for p in policies), strict=True)]
-        self.biases = [
-            np.stack(b)[:, None, :] for b in zip(*(p.biases for p in policies), strict=True)
-        ]
-        self.std = np.stack([p.std for p in policies])[:, None, :]
+        layers = [[m for m in actor.mean_net if isinstance(m, torch.nn.Linear)] for actor in actors]
+        self.weights = [np.stack([m.weight.detach().numpy().T.astype(np.float64) for m in ms])
+                        for ms in zip(*layers, strict=True)]  # fmt: skip
+        self.biases = [np.stack([m.bias.detach().numpy().astype(np.float64) for m in ms])[:, None, :]
+                       for ms in zip(*layers, strict=True)]  # fmt: skip
+        self.std = np.stack(
+            [np.exp(actor.log_std.detach().numpy().astype(np.float64)) for actor in actors]
+        )[:, None, :]
 
     def mean(self, obs: np.ndarray) -> np.ndarray:
         """(actors, n, obs_dim) -> (actors, n, act_dim)."""
@@ -276,7 +264,7 @@ def collect_together(
     episodes in progress."""
     first = collectors[0]
     T, n = first.horizon, first.num_envs
-    policy = StackedActor(actors)
+    policy = NumpyActors(actors)
     normalizers = [c.obs_normalizer.frozen() for c in collectors]
     noise = np.stack([c.rng.standard_normal((T, n, c.act_dim)) for c in collectors])
     rollouts = [
@@ -354,7 +342,7 @@ def episode_returns(
     `watch(k, t, env)` is called at the start of episode k (t = 0) and after each of its
     steps t, in an env made with `make_kwargs` (render_mode="rgb_array" to film it): what
     it sees is the episode the returns count, step for step."""
-    policy, normalize = NumpyActor(actor), obs_normalizer.frozen()
+    policy, normalize = NumpyActors([actor]), obs_normalizer.frozen()
     env = gym.make(env_id, **make_kwargs)
     low, high = env.action_space.low, env.action_space.high
     returns, lengths = [], []
@@ -366,9 +354,9 @@ def episode_returns(
             if watch is not None:
                 watch(k, 0, env)
             while not done:
-                action = policy.mean(normalize(obs[None]))[0]
+                action = policy.mean(normalize(obs[None])[None])[0, 0]
                 if stochastic:
-                    action = action + policy.std * noise.standard_normal(action.shape)
+                    action = action + policy.std[0, 0] * noise.standard_normal(action.shape)
                 obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
                 total += float(reward)
                 steps += 1

@@ -17,9 +17,10 @@ from algos.allowed import FLAG, LAYERS, Int, OneOf, Real, setting
 from algos.metrics import METRICS
 from algos.minibatch_step import use_compiled
 from algos.policy import GaussianActor, ValueNet, flat_params
-from algos.registry import ALGOS, UpdateRule
+from algos.registry import ALGOS
 from algos.rollout import Batch, RolloutCollector, collect_together, evaluate
 from algos.surrogate import update_diagnostics
+from algos.update_rule import UpdateRule
 from algos.value import ValueFitter, fit_together
 
 
@@ -286,18 +287,13 @@ def _train_update(
     rollout_s = (time.perf_counter() - t0) / len(running)
     for r, batch in zip(running, batches, strict=True):
         r.begin_update(batch)
-    for rules in _stepping_together(running):
+    for rules in _by_rule(running):
         t = time.perf_counter()
         try:
-            if len(rules) == 1:
-                steps = [
-                    rules[0].learner.policy_update.step(rules[0].batch, rules[0].learner.generator)
-                ]
-            else:
-                steps = type(rules[0].learner.policy_update).step_together(
-                    [r.learner.policy_update for r in rules], [r.batch for r in rules],
-                    [r.learner.generator for r in rules],
-                )  # fmt: skip
+            steps = type(rules[0].learner.policy_update).step_together(
+                [r.learner.policy_update for r in rules], [r.batch for r in rules],
+                [r.learner.generator for r in rules],
+            )  # fmt: skip
         except Exception as error:
             failed(rules, error)
             continue
@@ -331,18 +327,12 @@ def _train_update(
             failed([r], Preempted(f"stopped by a signal after update {update}; resumes from there"))
 
 
-def _stepping_together(running: list["_Running"]) -> list[list["_Running"]]:
-    """The runs whose policy steps are taken together: those of one update rule the registry
-    says `steps_together` (PPO's); every other run steps alone."""
-    together: dict[str, list[_Running]] = {}
-    alone = []
+def _by_rule(running: list["_Running"]) -> list[list["_Running"]]:
+    """The runs of each update rule, whose policy steps its `step_together` takes."""
+    rules: dict[str, list[_Running]] = {}
     for r in running:
-        rule = r.member.config.algo
-        if ALGOS[rule].steps_together:
-            together.setdefault(rule, []).append(r)
-        else:
-            alone.append([r])
-    return [*together.values(), *alone]
+        rules.setdefault(r.member.config.algo, []).append(r)
+    return list(rules.values())
 
 
 class _Running:

@@ -7,22 +7,21 @@ when fitted alone (`fit_together`; a run alone is a population of one).
 """
 
 import torch
-import torch.optim.adam as functional_adam
 
-from algos.manual_grad import stacked_tanh_mlp_backward, stacked_tanh_mlp_forward
-from algos.minibatch_step import adam_state, hyperparameters
+from algos.manual_grad import tanh_mlp_backward, tanh_mlp_forward
+from algos.minibatch_step import adam_groups, adam_state, adam_step, hyperparameters, stacked
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
 
-def stacked_value_grads(
+def value_grads(
     params: list[torch.Tensor], obs: torch.Tensor, returns: torch.Tensor
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """∇φ of ½·mean((V − R̂)²) for stacked critics on their own minibatches, (members,
     samples, ...), and each member's loss (by hand, tested equal to autograd)."""
-    activations = stacked_tanh_mlp_forward(params, obs)
+    activations = tanh_mlp_forward(params, obs)
     error = activations[-1].squeeze(-1) - returns
-    grads = stacked_tanh_mlp_backward(params, activations, (error / obs.shape[1]).unsqueeze(-1))
+    grads = tanh_mlp_backward(params, activations, (error / obs.shape[1]).unsqueeze(-1))
     return grads, torch.stack([0.5 * (e * e).mean() for e in error])
 
 
@@ -68,23 +67,18 @@ def fit_together(
 def _fit_group(
     fitters: list[ValueFitter], batches: list[Batch], generators: list[torch.Generator]
 ) -> list[dict[str, float]]:
-    """The batched fit of critics of one `shape`. Gradients are computed on the stacked
-    parameters; Adam then steps each member's slice as a tensor of its own, with that
-    member's own state: fused Adam splits each tensor into vector-width blocks and a tail,
-    so a stacked tensor would put some elements in the other path and round them
-    differently."""
+    """The batched fit of critics of one `shape`: gradients on the stacked parameters,
+    then Adam on each member's slice with that member's own state (minibatch_step.adam_step)."""
     first = fitters[0]
     own_params = [list(f.critic.parameters()) for f in fitters]
-    params = [torch.stack(ps) for ps in zip(*own_params, strict=True)]
+    params = stacked(own_params)
     members = range(len(fitters))
-    slices = [stacked[m] for m in members for stacked in params]
-    states = [state for f in fitters for state in f.adam_state()]
-    exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-    adam_steps = [s["step"] for s in states]
+    slices = [[p[m] for p in params] for m in members]
+    states = [f.adam_state() for f in fitters]
+    groups = adam_groups([f.optimizer for f in fitters])
     obs = torch.stack([b.obs for b in batches])
     returns = torch.stack([b.returns for b in batches])
     rows = torch.arange(len(fitters)).unsqueeze(1)
-    group = hyperparameters(first.optimizer.param_groups[0])
     losses = []
     for _ in range(first.epochs):
         order = torch.stack([torch.randperm(b.steps, generator=g)
@@ -92,16 +86,14 @@ def _fit_group(
         for obs_mb, returns_mb in zip(obs[rows, order].split(first.minibatch_size, dim=1),
                                       returns[rows, order].split(first.minibatch_size, dim=1),
                                       strict=True):  # fmt: skip
-            grads, loss = stacked_value_grads(params, obs_mb, returns_mb)
-            grad_slices = [g[m] for m in members for g in grads]
-            functional_adam.adam(slices, grad_slices, exp_avgs, exp_avg_sqs, [], adam_steps,
-                                 fused=True, **group)  # fmt: skip
+            grads, loss = value_grads(params, obs_mb, returns_mb)
+            adam_step(slices, [[g[m] for g in grads] for m in members], states, groups)
             losses.append(loss)
     per_member = torch.stack(losses, dim=1)
     results = []
     for m in members:
-        for p, stacked in zip(own_params[m], params, strict=True):
-            p.copy_(stacked[m])
+        for p, stacked_p in zip(own_params[m], params, strict=True):
+            p.copy_(stacked_p[m])
         results.append({
             "value_loss": per_member[m].mean().item(),
             "explained_variance": explained_variance(batches[m].values, batches[m].returns),

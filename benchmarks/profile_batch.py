@@ -14,7 +14,7 @@ from collections import defaultdict
 import gymnasium
 import torch
 
-from algos import minibatch_step, rollout, train, value
+from algos import minibatch_step, ppo, rollout, train
 from algos.registry import ALGOS
 from algos.train import TrainConfig
 
@@ -37,17 +37,16 @@ def timed(owner: object, attribute: str, label: str) -> None:
 
 
 ROLLOUT_PHASES = [
-    (rollout.RolloutCollector, "collect", "rollout (all)"),
+    (train, "collect_together", "rollout (all)"),
     (gymnasium.wrappers.TimeLimit, "step", "  env.step (gymnasium + MuJoCo)"),
-    (rollout.StackedActor, "mean", "  policy mean (numpy)"),
+    (rollout.NumpyActors, "mean", "  policy mean (numpy)"),
 ]
 UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo
-    (value.ValueFitter, "fit", "critic fit (all)"),
-    (minibatch_step.MinibatchStep, "__call__", "PPO's minibatch policy steps (all)"),
+    (train, "fit_together", "critic fit (all)"),
     (train, "update_diagnostics", "update diagnostics (KL, ratios)"),
 ]
 EAGER_STEP_PHASES = [  # inside what --compile traces: timed only when not compiled
-    (minibatch_step.MinibatchStep, "_set_grads", "  eager: hand-derived gradients + clip"),
+    (ppo, "minibatch_grads", "  PPO: hand-derived gradients + clip"),
     (minibatch_step.functional_adam, "adam", "  functional fused Adam (policy and critic)"),
 ]
 
@@ -61,7 +60,7 @@ def main() -> None:
                         help="compile the minibatch steps (the first batch, excluded, compiles)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
-    update = (ALGOS[args.algo].update_cls, "step", "policy update (all)")
+    update = (ALGOS[args.algo].update_cls, "step_together", "policy update (all)")
     phases = [*ROLLOUT_PHASES, update, *UPDATE_PHASES]
     if args.compile == "never":
         phases += EAGER_STEP_PHASES

@@ -13,12 +13,7 @@ import pytest
 import torch
 
 from algos import pg
-from algos.manual_grad import (
-    stacked_tanh_mlp_backward,
-    stacked_tanh_mlp_forward,
-    tanh_mlp_backward,
-    tanh_mlp_forward,
-)
+from algos.manual_grad import tanh_mlp_backward, tanh_mlp_forward
 from algos.metrics import TIMING
 from algos.policy import GaussianActor, ValueNet
 from algos.train import DivergenceError, Member, TrainConfig, train_together
@@ -63,7 +58,9 @@ class Recorded:
 
 
 def assert_same(got: Recorded, expected: Recorded) -> None:
-    pd.testing.assert_frame_equal(pd.DataFrame(got.rows), pd.DataFrame(expected.rows))
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.rows), pd.DataFrame(expected.rows), check_exact=True
+    )
     assert len(got.checkpoints) == len(expected.checkpoints) == 3
     for (u1, actor1, critic1, adam1), (u2, actor2, critic2, adam2) in zip(
         got.checkpoints, expected.checkpoints, strict=True
@@ -104,7 +101,8 @@ def test_a_diverging_member_leaves_and_the_others_finish_as_without_it(alone, mo
 
 @pytest.mark.parametrize("width", [1, 3, 16])
 def test_stacked_mlps_compute_each_members_own_activations_and_gradients(width):
-    """Bit for bit, including a one-unit output layer (addmm's matrix-vector kernel)."""
+    """Bit for bit the stack of each member alone, including a one-unit output layer
+    (where a slice would take a matrix-vector kernel)."""
     torch.manual_seed(0)
     nets = [
         (ValueNet(11, (16, 16)).net if width == 1 else GaussianActor(11, width, (16, 16), 0.0).mean_net)
@@ -113,15 +111,16 @@ def test_stacked_mlps_compute_each_members_own_activations_and_gradients(width):
     own = [[p.detach() for p in net.parameters()] for net in nets]
     stacked = [torch.stack(ps) for ps in zip(*own, strict=True)]
     x, grad_out = torch.randn(5, 64, 11), torch.randn(5, 64, width)
-    activations = stacked_tanh_mlp_forward(stacked, x)
-    grads = stacked_tanh_mlp_backward(stacked, activations, grad_out)
+    activations = tanh_mlp_forward(stacked, x)
+    grads = tanh_mlp_backward(stacked, activations, grad_out)
     for m, params in enumerate(own):
-        alone_activations = tanh_mlp_forward(params, x[m])
-        alone_grads = tanh_mlp_backward(params, alone_activations, grad_out[m])
+        one = [p.unsqueeze(0) for p in params]
+        alone_activations = tanh_mlp_forward(one, x[m : m + 1])
+        alone_grads = tanh_mlp_backward(one, alone_activations, grad_out[m : m + 1])
         assert all(
-            torch.equal(a, b[m]) for a, b in zip(alone_activations, activations, strict=True)
+            torch.equal(a[0], b[m]) for a, b in zip(alone_activations, activations, strict=True)
         )
-        assert all(torch.equal(a, b[m]) for a, b in zip(alone_grads, grads, strict=True))
+        assert all(torch.equal(a[0], b[m]) for a, b in zip(alone_grads, grads, strict=True))
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, "auto"])
@@ -186,14 +185,14 @@ def test_a_killed_population_resumes_every_member_to_the_uninterrupted_result(tm
         expected = pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
         again = tmp_path / "killed" / "single" / record.name
         got = pd.read_parquet(again / "metrics.parquet").drop(columns=TIMING)
-        pd.testing.assert_frame_equal(got, expected)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
         status = json.loads((again / "status.json").read_text())
         assert status["status"] == "done" and status["population"] == len(KILLED)
         attempts = list((again / "wandb").glob("offline-run-*"))
         assert len({a.name.rsplit("-", 1)[1] for a in attempts}) == 1  # one W&B run, resumed
 
 
-def test_a_run_that_compiles_is_trained_alone_and_the_others_side_by_side(tmp_path, monkeypatch):
+def test_runs_that_compile_are_one_population_and_the_others_another(tmp_path, monkeypatch):
     from experiments import attempt
     from experiments.spec import RunSpec
     from experiments.validate import compose_run_config
@@ -208,6 +207,31 @@ def test_a_run_that_compiles_is_trained_alone_and_the_others_side_by_side(tmp_pa
     shared = [f"out_dir={tmp_path}", "env=InvertedPendulum-v5", "total_steps=256",
               "train.horizon=128", "train.hidden=[8,8]", "wandb.mode=disabled"]  # fmt: skip
     specs = [RunSpec.from_cfg(compose_run_config([*shared, *member.split()]))
-             for member in ("algo=ppo compile=always", "algo=trpo", "algo=pg")]  # fmt: skip
-    assert attempt.train_runs(specs, show_progress=False) == ["done"] * 3
-    assert calls == [(["ppo"], True), (["trpo", "pg"], False)]
+             for member in ("algo=ppo compile=always", "algo=trpo", "algo=ppo seed=2 compile=always",
+                            "algo=pg")]  # fmt: skip
+    assert attempt.train_runs(specs, show_progress=False) == ["done"] * 4
+    assert calls == [(["ppo", "ppo"], True), (["trpo", "pg"], False)]
+    keys = {attempt.population_key(spec) for spec in specs}
+    assert len(keys) == 2
+
+
+COMPILED_MEMBERS = [
+    ("ppo", {"epsilon": 0.2}, 1),
+    (
+        "ppo",
+        {"epsilon": 0.5, "lr": 3e-3, "target_kl": 1e-4},
+        2,
+    ),  # stops early: a stack of one after
+]
+
+
+def test_a_compiled_population_trains_every_run_bit_for_bit_as_alone():
+    """Compiled, each member steps as a stack of one, as it does alone: bit for bit."""
+    alone = [Recorded(config(*m)) for m in COMPILED_MEMBERS]
+    for run in alone:
+        assert train_together([run.member], compiled=True) == [None]
+    together = [Recorded(config(*m)) for m in COMPILED_MEMBERS]
+    assert train_together([r.member for r in together], compiled=True) == [None, None]
+    assert min(row["epochs_run"] for row in together[1].rows) < 10  # the early stop was taken
+    for got, expected in zip(together, alone, strict=True):
+        assert_same(got, expected)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from algos.policy import GaussianActor, ValueNet, gaussian_log_prob
-from algos.rollout import NumpyActor, RolloutCollector
+from algos.rollout import NumpyActors, RolloutCollector
 
 
 def test_numpy_actor_mean_equals_torch_actor_mean():
@@ -16,9 +16,9 @@ def test_numpy_actor_mean_equals_torch_actor_mean():
     obs = np.random.default_rng(0).normal(size=(32, 11)).astype(np.float32)
     with torch.no_grad():
         expected, log_std = actor(torch.from_numpy(obs))
-    fast = NumpyActor(actor)
-    np.testing.assert_allclose(fast.mean(obs), expected.numpy(), atol=1e-6, rtol=1e-6)
-    np.testing.assert_allclose(fast.std, log_std[0].exp().detach().numpy(), rtol=1e-6)
+    fast = NumpyActors([actor])  # a run's actor alone: a stack of one
+    np.testing.assert_allclose(fast.mean(obs[None])[0], expected.numpy(), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(fast.std[0, 0], log_std[0].exp().detach().numpy(), rtol=1e-6)
 
 
 def test_collected_batch_log_probs_belong_to_the_acting_policy():
