@@ -1,6 +1,5 @@
 """Sweeps: the union grid covered once, re-runs skip, a killed sweep resumes to the same result."""
 
-import json
 import os
 import re
 import signal
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -26,6 +24,7 @@ from experiments.sweep import (
 )
 from experiments.validate import compose_run_config, without_sweeps
 from records.paths import CONF_DIR
+from records.record import Record, records_under
 from tests.conftest import ROOT, sweep_command
 
 SMOKE_GRID = {
@@ -43,13 +42,11 @@ PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
 
 def run_set(sweep_dir: Path) -> dict[str, pd.DataFrame]:
     """run_id -> metrics without timing columns, for every run of a sweep."""
-    records = {}
-    for status_file in sweep_dir.glob("*/status.json"):
-        assert json.loads(status_file.read_text())["status"] == "done", status_file
-        records[status_file.parent.name] = pd.read_parquet(
-            status_file.parent / "metrics.parquet"
-        ).drop(columns=TIMING)
-    return records
+    runs = {}
+    for record in records_under(sweep_dir):
+        assert record.read_status()["status"] == "done", record
+        runs[record.dir.name] = record.written_metrics().drop(columns=TIMING)
+    return runs
 
 
 def test_expand_jobs_is_a_union_of_per_algo_grids():
@@ -106,7 +103,7 @@ def test_smoke_sweep_covers_its_grid_exactly_once(smoke_sweep):
     assert len(runs) == 16
     seen = []
     for run_id in runs:
-        cfg = yaml.safe_load((sweep_dir / run_id / "config.yaml").read_text())
+        cfg = Record(sweep_dir / run_id).config
         seen.append((cfg["algo"]["name"], cfg["step_size"], cfg["seed"]))
         assert cfg["env"] == "InvertedPendulum-v5" and cfg["sweep"]["name"] == "smoke"
         assert len(runs[run_id]) == 4 and runs[run_id]["update"].tolist() == [1, 2, 3, 4]
@@ -114,7 +111,7 @@ def test_smoke_sweep_covers_its_grid_exactly_once(smoke_sweep):
 
 
 def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
-    before = {p: p.stat().st_mtime for p in (smoke_sweep / "smoke").glob("*/metrics.parquet")}
+    before = {r.dir: r.metrics_path.stat().st_mtime for r in records_under(smoke_sweep / "smoke")}
     result = subprocess.run(
         sweep_command(smoke_sweep, "sweep=smoke"),
         cwd=ROOT,
@@ -125,7 +122,7 @@ def test_rerunning_a_finished_sweep_skips_every_run(smoke_sweep):
     assert result.returncode == 0
     assert "16 runs, 16 already done, 0 to run" in result.stdout
     assert before == {
-        p: p.stat().st_mtime for p in (smoke_sweep / "smoke").glob("*/metrics.parquet")
+        r.dir: r.metrics_path.stat().st_mtime for r in records_under(smoke_sweep / "smoke")
     }
 
 
@@ -156,7 +153,10 @@ def started_sweep(tmp_path) -> subprocess.Popen:
         preexec_fn=ctrl_c_acts,
     )
     deadline = time.time() + 120
-    while len(list((tmp_path / "smoke").glob("*/metrics.parquet"))) < 4 and time.time() < deadline:
+    while (
+        sum(r.has_metrics() for r in records_under(tmp_path / "smoke")) < 4
+        and time.time() < deadline
+    ):
         time.sleep(0.2)
     return sweep
 
@@ -177,9 +177,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
     sweep = started_sweep(tmp_path)
     os.killpg(sweep.pid, kill_signal)  # the whole process group, as Ctrl-C or a scheduler would
     sweep.wait(timeout=60)
-    statuses = [
-        json.loads(p.read_text())["status"] for p in (tmp_path / "smoke").glob("*/status.json")
-    ]
+    statuses = [record.read_status()["status"] for record in records_under(tmp_path / "smoke")]
     assert 0 < statuses.count("done") < 12, statuses  # killed half way, not before or after
     resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -187,7 +185,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(smoke_sweep, tmp_path,
     expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
     assert got.keys() == expected.keys()
     for run_id, metrics in expected.items():
-        pd.testing.assert_frame_equal(got[run_id], metrics)
+        pd.testing.assert_frame_equal(got[run_id], metrics, check_exact=True)
         attempts = list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))
         assert len({a.name.rsplit("-", 1)[1] for a in attempts}) == 1  # one W&B run, resumed
 
@@ -203,10 +201,10 @@ def test_two_sweeps_at_once_on_one_out_dir_train_every_run_once_and_both_finish(
     expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
     assert got.keys() == expected.keys()
     for run_id, metrics in expected.items():
-        pd.testing.assert_frame_equal(got[run_id], metrics)
-        status = json.loads((tmp_path / "smoke" / run_id / "status.json").read_text())
-        assert "resumes" not in status  # one attempt trained it, start to end
-        assert len(list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))) == 1
+        pd.testing.assert_frame_equal(got[run_id], metrics, check_exact=True)
+        record = Record(tmp_path / "smoke" / run_id)
+        assert "resumes" not in record.read_status()  # one attempt trained it, start to end
+        assert len(list(record.wandb_dir.glob("offline-run-*"))) == 1
     finished = f"sweep finished: {len(expected)}/{len(expected)} done, 0 failed"
     assert all(finished in out for out, _ in outputs)
 
@@ -229,8 +227,8 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sweep finished: 2/3 done, 1 failed" in result.stdout
     statuses = {
-        p.parent.name: json.loads(p.read_text())
-        for p in (tmp_path / "runs" / "with_failure").glob("*/status.json")
+        record.dir.name: record.read_status()
+        for record in records_under(tmp_path / "runs" / "with_failure")
     }
     failed = [s for s in statuses.values() if s["status"] == "failed"]
     assert len(statuses) == 3 and len(failed) == 1
@@ -257,7 +255,7 @@ def test_bad_preset_or_override_fails_before_any_run(tmp_path):
         )
         assert result.returncode == 2
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
-        assert not list(tmp_path.glob("*/*/status.json"))
+        assert not records_under(tmp_path, depth=2)
 
 
 @pytest.mark.parametrize(
@@ -361,5 +359,5 @@ def test_a_sweep_in_populations_trains_every_run_as_one_run_per_job_does(smoke_s
     expected, got = run_set(smoke_sweep / "smoke"), run_set(tmp_path / "smoke")
     assert got.keys() == expected.keys()
     for run_id, metrics in expected.items():
-        pd.testing.assert_frame_equal(got[run_id], metrics)
+        pd.testing.assert_frame_equal(got[run_id], metrics, check_exact=True)
         assert len(list((tmp_path / "smoke" / run_id / "wandb").glob("offline-run-*"))) == 1
