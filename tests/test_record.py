@@ -66,6 +66,24 @@ def test_a_metric_the_schema_does_not_declare_is_refused_when_written(tmp_path):
     assert len(record.rows) == 1
 
 
+def test_an_undeclared_metric_of_a_run_reaches_neither_its_record_nor_wandb(tmp_path, monkeypatch):
+    """The record refuses the name before the W&B mirror and the event files see the row."""
+    from experiments import attempt
+    from experiments.wandb_mirror import WandbMirror
+
+    mirrored = []
+    monkeypatch.setattr(WandbMirror, "log", lambda self, row: mirrored.append(row))
+    on_update = attempt.Attempt.on_update
+    monkeypatch.setattr(attempt.Attempt, "on_update",
+                        lambda self, row: on_update(self, row | {"kl_meen": 0.1}))  # fmt: skip
+    cfg = compose_run_config(["env=InvertedPendulum-v5", "total_steps=256", "train.horizon=128",
+                              "train.hidden=[8]", f"out_dir={tmp_path}", "wandb.mode=disabled"])  # fmt: skip
+    assert run(cfg, show_progress=False) == "failed"
+    (record,) = records_under(tmp_path / "single")
+    assert record.read_status()["reason"].startswith("ValueError: not a metric name: kl_meen")
+    assert mirrored == [] and not record.has_metrics()
+
+
 def test_a_record_written_before_a_metric_existed_reads_it_as_nan(tmp_path):
     record = Record(tmp_path)
     pd.DataFrame({"step": [64], "update": [1], "kl_mean": [0.1]}).to_parquet(record.metrics_path)
