@@ -6,6 +6,7 @@ several entry points share, and a capability the registry declares and the updat
 that has it."""
 
 import dataclasses
+import inspect
 
 import pytest
 from omegaconf import OmegaConf
@@ -63,4 +64,5 @@ def test_every_entry_point_looks_for_runs_where_a_run_writes_them(path):
 
 def test_a_capability_the_registry_declares_is_the_one_its_update_rule_has():
     for algo in ALGOS.values():
-        assert algo.steps_together == hasattr(algo.update_cls, "step_together"), algo.name
+        takes_compiled = "compiled" in inspect.signature(algo.update_cls).parameters
+        assert algo.minibatch_steps == takes_compiled, algo.name
