@@ -132,14 +132,14 @@ class UnionSweeper(Sweeper):
         from experiments.validate import describe_hydra_error
 
         try:
-            try:
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-            except HydraException as error:
-                raise ConfigError(describe_hydra_error(str(error), job)) from None
-            return RunSpec.from_cfg(cfg)
+            return RunSpec.from_cfg(
+                self.hydra_context.config_loader.load_sweep_config(self.config, job)
+            )
+        except HydraException as error:
+            problem = describe_hydra_error(str(error), job)
         except ConfigError as error:
-            raise ConfigError(f"sweep '{self.config.sweep.name}', job {' '.join(job)}: "
-                              f"{error}") from None  # fmt: skip
+            problem = str(error)
+        raise ConfigError(f"sweep '{self.config.sweep.name}', job {' '.join(job)}: {problem}")
 
     def wait_for_others(self, todo: list[tuple[list[str], Path]]) -> None:
         """Wait while another process (a second sweep on the same out_dir) trains these
