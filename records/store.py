@@ -203,10 +203,6 @@ class RunRecord(Record):
         if self.has_metrics():
             metrics = self.written_metrics()
             self.rows = metrics[metrics["update"] <= update].to_dict("records")
-        with written(self.CHECKPOINTS_DIR):
-            for path in self.checkpoints():
-                if checkpoint_update(path) > update:
-                    path.unlink()
         self.started = time.time() - float(previous.get("wall_s") or 0.0)
         kept = {
             k: previous[k]
@@ -216,6 +212,10 @@ class RunRecord(Record):
         self.meta = kept | {"host": socket.gethostname(), "pid": os.getpid(), "numerics": numerics(),
                             "argv": sys.argv, "resumes": int(previous.get("resumes", 0)) + 1,
                             "resumed_from": update}  # fmt: skip
+        with written(self.CHECKPOINTS_DIR):
+            for path in self.checkpoints():
+                if checkpoint_update(path) > update:
+                    path.unlink()
         self.write_status("running")
 
     def start(self, config: dict) -> None:
@@ -223,12 +223,6 @@ class RunRecord(Record):
         checkpoints and W&B files are discarded, so neither the record nor a later
         `wandb sync` holds it twice."""
         self.heartbeat()
-        with written(self.METRICS_FILE):
-            self.metrics_path.unlink(missing_ok=True)
-        shutil.rmtree(self.wandb_dir, ignore_errors=True)
-        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-        self.write(self.config_path, yaml.safe_dump(config, sort_keys=False).encode())
-        self.__dict__.pop("config", None)  # parsed again from what was written, when read
         self.started = time.time()
         self.meta = {
             "started_at": now(),
@@ -239,6 +233,12 @@ class RunRecord(Record):
             "numerics": numerics(),
             "argv": sys.argv,
         }
+        with written(self.METRICS_FILE):
+            self.metrics_path.unlink(missing_ok=True)
+        shutil.rmtree(self.wandb_dir, ignore_errors=True)
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        self.write(self.config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        self.__dict__.pop("config", None)  # parsed again from what was written, when read
         self.write_status("running")
 
     def append(self, row: dict, flush: bool) -> None:

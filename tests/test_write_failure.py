@@ -89,6 +89,7 @@ def test_a_refused_write_fails_the_run_in_one_line_and_the_rerun_resumes_it(
     (record,) = records_under(tmp_path / "single")
     status = record.read_status()
     assert status["status"] == "failed" and status["reason"] == REFUSED + reason
+    assert status["started_at"] and 0 <= status["wall_s"] < 600  # the attempt's own fields
     assert f"failed: {record.dir.name} ({REFUSED}{reason})\nrecord: {record.dir}" in out
     assert "Traceback" not in out + err
     assert not record.lock_path.exists()
