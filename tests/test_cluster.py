@@ -8,7 +8,6 @@ and resumes the same way.
 `make test-cluster` runs these (root, and Debian's packages, which it installs if missing).
 """
 
-import json
 import os
 import re
 import signal
@@ -25,6 +24,7 @@ from single_node_slurm import SingleNodeSlurm
 
 from algos.metrics import TIMING
 from records.paths import REPO_ROOT
+from records.record import Record
 
 pytestmark = pytest.mark.cluster
 
@@ -83,12 +83,12 @@ def uninterrupted(tmp_path: Path, env: str, total_steps: int) -> tuple[pd.DataFr
     subprocess.run([PYTHON, "experiments/run.py", "-m", *overrides], cwd=REPO_ROOT, check=True,
                    capture_output=True, timeout=600)  # fmt: skip
     record = the_record(tmp_path / "alone")
-    status = json.loads((record / "status.json").read_text())
+    status = Record(record).read_status()
     return metrics(record), status["wall_s"]
 
 
 def metrics(record: Path) -> pd.DataFrame:
-    return pd.read_parquet(record / "metrics.parquet").drop(columns=TIMING)
+    return Record(record).written_metrics().drop(columns=TIMING)
 
 
 def the_record(out_dir: Path) -> Path:
@@ -132,7 +132,7 @@ def test_the_smoke_sweep_runs_on_slurm_every_run_once_to_its_report(slurm, tmp_p
     records = sorted((tmp_path / "smoke").glob("*-InvertedPendulum-v5-*"))
     assert len(records) == 16  # 5 algos' grids × 2 seeds
     for record in records:
-        status = json.loads((record / "status.json").read_text())
+        status = Record(record).read_status()
         assert status["status"] == "done" and "resumes" not in status, record.name
     done = re.findall(r"^done: (\S+)$", job_log(tmp_path), flags=re.MULTILINE)
     assert sorted(done) == [r.name for r in records]  # each trained once, by a SLURM job
@@ -155,7 +155,7 @@ def test_a_preempted_run_is_requeued_by_slurm_and_resumes_frame_equal(slurm, tmp
     finished(sweep, 600)
 
     record = the_record(out)
-    status = json.loads((record / "status.json").read_text())
+    status = Record(record).read_status()
     assert status["status"] == "done" and status["resumes"] == 1
     pd.testing.assert_frame_equal(metrics(record), expected)
     deadline = time.monotonic() + 60  # the job's result comes back before its end is logged
@@ -191,7 +191,7 @@ def test_a_run_that_reaches_its_time_limit_checkpoints_is_requeued_and_finishes(
     finished(sweep, 900)
 
     record = the_record(out)
-    status = json.loads((record / "status.json").read_text())
+    status = Record(record).read_status()
     assert status["status"] == "done" and status["resumes"] >= 1
     pd.testing.assert_frame_equal(metrics(record), expected)
     log = job_log(out)
@@ -232,12 +232,12 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_the_run_resumes_frame_equal(
         "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={ray_head}"]))  # fmt: skip
     wait_for_a_checkpoint(out, sweep)
     record = the_record(out)
-    worker = json.loads((record / "status.json").read_text())["pid"]  # the Ray worker training it
+    worker = Record(record).read_status()["pid"]  # the Ray worker training it
     os.kill(worker, signal.SIGKILL)
     expected, _ = uninterrupted(tmp_path, env, steps)  # on the other core meanwhile
     out_text = finished(sweep, 600)
 
-    status = json.loads((record / "status.json").read_text())
+    status = Record(record).read_status()
     assert status["status"] == "done" and status["resumes"] == 1 and status["pid"] != worker
     pd.testing.assert_frame_equal(metrics(record), expected)
     assert f"took over stale lock of {socket.getfqdn().split('.')[0]}:{worker}" in out_text
