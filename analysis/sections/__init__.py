@@ -1,6 +1,7 @@
 """The report's sections, in the order of the report and of its Findings. A section is a
-module with TITLE and `build(ctx) -> Part | None` (analysis.section); adding one is its
-module and its entry here (docs/develop/adding-a-report-section.md)."""
+module (or package) with TITLE and `build(ctx) -> Part | None` (analysis.section) that
+holds its question's computation, tables, figures and Findings; adding one is its module,
+its entry here and its settings (docs/develop/adding-a-report-section.md)."""
 
 from analysis.sections import (
     behaviour,
