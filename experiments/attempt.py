@@ -126,14 +126,17 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     """Train these runs side by side unless their records are done; returns each one's
     final status. Starting policies that warm-started runs need and that no record holds
     yet are trained first, side by side too. Runs that compile their steps
-    (algos.minibatch_step.use_compiled) are trained alone, one after another, as they
-    would be in a job of their own."""
-    alone = [spec for spec in specs if compiles(spec)] if len(specs) > 1 else []
-    if alone:
-        statuses = {spec.run_id: train_runs([spec], show_progress)[0] for spec in alone}
-        rest = [spec for spec in specs if spec.run_id not in statuses]
-        statuses |= dict(zip([s.run_id for s in rest], train_runs(rest, show_progress) if rest else [],
-                             strict=True))  # fmt: skip
+    (algos.minibatch_step.use_compiled) and runs that do not are two populations."""
+    if not specs:
+        return []
+    parts: dict[bool, list[RunSpec]] = {}
+    for spec in specs:
+        parts.setdefault(compiles(spec), []).append(spec)
+    if len(parts) > 1:
+        statuses = {}
+        for part in parts.values():
+            statuses |= dict(zip([s.run_id for s in part], train_runs(part, show_progress),
+                                 strict=True))  # fmt: skip
         return [statuses[spec.run_id] for spec in specs]
     pretrains = {}
     for spec in specs:
@@ -147,7 +150,7 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
     if len(attempts) > 1:
         for attempt in attempts:
             attempt.record.meta["population"] = len(attempts)
-    compiled = len(specs) == 1 and compiles(specs[0])
+    compiled = compiles(specs[0])
     errors: list[BaseException | None] = []
     with StopSignals() as signals:
         try:
@@ -164,16 +167,14 @@ def train_runs(specs: list[RunSpec], show_progress: bool = True) -> list[str]:
 
 
 def compiles(spec: RunSpec) -> bool:
-    """Whether the run compiles PPO's minibatch steps (then it is trained alone)."""
+    """Whether the run compiles PPO's minibatch steps."""
     return use_compiled(spec.resolved["compile"], spec.config.num_updates)
 
 
 def population_key(spec: RunSpec) -> tuple:
-    """What runs trained side by side must share (algos.train.population_key); a run that
-    compiles its steps is trained alone, so its key is its own."""
-    if compiles(spec):
-        return ("alone", spec.run_id)
-    return key_of(spec.config)
+    """What runs trained side by side must share (algos.train.population_key), and whether
+    they compile their steps."""
+    return (*key_of(spec.config), compiles(spec))
 
 
 def train_run(spec: RunSpec, show_progress: bool = True) -> str:
