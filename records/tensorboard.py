@@ -12,9 +12,26 @@ files' writes do.
 
 import math
 import shutil
+import threading
 from pathlib import Path
 
 from records.store import written
+
+WRITER_THREADS = "tensorboard.summary.writer.event_file_writer"  # where its writer thread is
+
+
+def quiet_on_refused_writes(previous):
+    """threading's excepthook, silent on the OSError that ends an event-file writer's thread
+    (a full disk): the writer raises it again at its next call, where it becomes
+    RecordNotWritten in one line; the thread's traceback would only say it twice."""
+
+    def hook(args) -> None:
+        if type(args.thread).__module__ == WRITER_THREADS and issubclass(args.exc_type, OSError):
+            return
+        previous(args)
+
+    hook.quiet_on_refused_writes = True
+    return hook
 
 
 def discard(directory: Path) -> None:
@@ -37,6 +54,8 @@ class TensorBoardLog:
         from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when used
 
         discard(directory)
+        if not getattr(threading.excepthook, "quiet_on_refused_writes", False):
+            threading.excepthook = quiet_on_refused_writes(threading.excepthook)
         self.name = Path(directory).name
         with written(self.name):
             self.writer = SummaryWriter(log_dir=str(directory))

@@ -184,3 +184,36 @@ def test_a_monitored_run_whose_record_is_refused_ends_failed(tmp_path, monkeypat
     status = run.record.read_status()
     assert status["status"] == "failed" and status["reason"].startswith(REFUSED)
     assert not run.record.lock_path.exists()
+
+
+EVENTS_REFUSED = """
+import errno, runpy, sys
+from tensorboard.compat.tensorflow_stub.io import gfile
+append, count = gfile.LocalFileSystem.append, [0]
+def refusing(self, *args, **kwargs):
+    count[0] += 1
+    if count[0] > 40:  # an update's events are about 35 writes
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return append(self, *args, **kwargs)
+gfile.LocalFileSystem.append = refusing
+sys.argv = ["experiments/run.py", *sys.argv[1:]]
+runpy.run_path("experiments/run.py", run_name="__main__")
+"""
+
+
+def test_refused_event_files_fail_the_run_in_one_line_from_their_writer_thread(
+    uninterrupted, tmp_path
+):
+    """TensorBoard writes its event files in a thread of its own: the error that ends it
+    comes back at the writer's next call, as the run's reason, and the thread's traceback
+    is not printed."""
+    args = [*HOPPER, f"out_dir={tmp_path}"]
+    refused = subprocess.run([sys.executable, "-c", EVENTS_REFUSED, *args], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    status = only_status(tmp_path)
+    assert status["reason"] == REFUSED + "tensorboard not written: No space left on device"
+    assert "Traceback" not in refused.stdout + refused.stderr, refused.stderr[-2000:]
+    again = subprocess.run([sys.executable, "experiments/run.py", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    pd.testing.assert_frame_equal(metrics(tmp_path), uninterrupted, check_exact=True)
