@@ -51,6 +51,12 @@ def poisoned_step(self, batch, generator):
     return {"policy_loss": 0.0, "grad_norm": 0.0}
 
 
+@classmethod
+def poisoned_step_together(cls, updates, batches, generators):
+    """`poisoned_step` for a rule whose population steps together (PPO's): every member diverges."""
+    return [poisoned_step(u, b, g) for u, b, g in zip(updates, batches, generators, strict=True)]
+
+
 @pytest.fixture(autouse=True)
 def own_wandb_service(monkeypatch):
     """Each process its own W&B service, as from a shell: an in-process W&B run leaves

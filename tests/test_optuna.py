@@ -12,7 +12,7 @@ from experiments.objective import objective
 from experiments.run import run
 from experiments.validate import compose_run_config
 from records.record import records_under
-from tests.conftest import ROOT, poisoned_step
+from tests.conftest import ROOT, poisoned_step_together
 
 TINY = ["env=InvertedPendulum-v5", "total_steps=1024", "train.horizon=128", "train.hidden=[8]",
         "wandb.mode=disabled", "algo=ppo"]  # fmt: skip
@@ -29,7 +29,7 @@ def test_final_return_is_the_mean_of_the_last_five_updates(tmp_path):
 def test_a_diverged_run_counts_as_collapsed_and_has_no_return(tmp_path, monkeypatch):
     from algos import ppo
 
-    monkeypatch.setattr(ppo.PPOUpdate, "step", poisoned_step)
+    monkeypatch.setattr(ppo.PPOUpdate, "step_together", poisoned_step_together)
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path}"]), show_progress=False) == "failed"
     (record,) = (tmp_path / "single").iterdir()
     assert objective(record, "neg_collapsed") == -1.0
