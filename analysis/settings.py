@@ -5,7 +5,6 @@ mistake. A key added to those files without an entry here fails the test suite."
 import importlib
 import inspect
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from algos.allowed import (
     OneOf,
     Real,
     check_settings,
+    stop_on_bad_input,
     unknown_key,
 )
 from analysis.collapse import RUN_LEVEL_ARGUMENTS, UPDATE_LEVEL_ARGUMENTS
@@ -159,11 +159,8 @@ def per_env_min_gain(tree: dict) -> dict[str, Allowed]:
 def check_or_exit(cfg: DictConfig, keys: dict[str, Allowed | None]) -> None:
     """Before anything is read or written: a wrong key is one line on stderr and exit 2."""
     tree = OmegaConf.to_container(cfg, resolve=True)
-    try:
+    with stop_on_bad_input():
         check_settings(tree, keys | per_env_min_gain(tree))
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 def check_command_line(argv: list[str], config_name: str, keys: dict[str, Allowed | None]) -> None:
@@ -178,5 +175,5 @@ def check_command_line(argv: list[str], config_name: str, keys: dict[str, Allowe
         missing = re.match(r"Could not override '([^']+)'", str(error))
         if missing is None:  # any other mistake: Hydra says it when it starts
             return
-        print(f"error: {unknown_key(missing[1], keys)}", file=sys.stderr)
-        sys.exit(2)
+        with stop_on_bad_input():
+            raise ConfigError(unknown_key(missing[1], keys)) from None

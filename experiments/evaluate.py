@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from algos.allowed import FLAG, Allowed, ConfigError, Int, check_settings
+from algos.allowed import FLAG, Allowed, ConfigError, Int, check_settings, stop_on_bad_input
 from algos.rollout import episode_returns
 from experiments.film import film, write_mp4
 from experiments.replay import PolicyAt, policy_at, recorded_updates
@@ -150,12 +150,12 @@ def log_to_run(run_dir: Path, result: dict) -> None:
 @hydra.main(config_path=str(CONF_DIR / "evaluate"), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     torch.set_num_threads(1)
-    try:
+    with stop_on_bad_input():
         update = check(cfg)
-        evaluate(cfg, update)
-    except (ConfigError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        try:
+            evaluate(cfg, update)
+        except (ValueError, RuntimeError) as error:  # no checkpoint to replay from, no renderer
+            raise ConfigError(str(error)) from None
 
 
 if __name__ == "__main__":

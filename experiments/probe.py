@@ -33,6 +33,7 @@ from algos.allowed import (
     Real,
     allowed_values,
     check_settings,
+    stop_on_bad_input,
 )
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.ppo import PPOConfig
@@ -312,11 +313,8 @@ def check(cfg: DictConfig) -> None:
 @hydra.main(config_path=str(CONF_DIR / "probe"), config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     torch.set_num_threads(1)
-    try:
+    with stop_on_bad_input():
         check(cfg)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
     probe(cfg)
 
 

@@ -16,11 +16,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from algos.allowed import stop_on_bad_input
 from experiments.attempt import train_run, train_runs
 from experiments.objective import objective
 from experiments.spec import RunSpec
 from experiments.validate import (
-    ConfigError,
     check_writable,
     compose_run_config,
     validate,
@@ -94,7 +94,7 @@ def main() -> None:
     kernels pinned, before it trains; a sweep's jobs inherit the pins.
     """
     args = sys.argv[1:]
-    try:
+    with stop_on_bad_input():
         if any(arg in ("-m", "--multirun") for arg in args):
             cfg = compose_run_config(without_sweeps(args))
             check_writable(cfg.out_dir)  # the sweep's folder holds its records (and a study's db)
@@ -102,9 +102,6 @@ def main() -> None:
         else:
             cfg = compose_run_config(args)
             validate(cfg)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
     if cfg.reproducible and not pinned():
         reexec_pinned()
     hydra_main()

@@ -16,9 +16,27 @@ import torch
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
+from algos.allowed import FLAG, NAMES, TEXT, Allowed, Int, Real, check_settings, stop_on_bad_input
 from records.paths import CONF_DIR
 
 PRETRAIN = "pretrain"
+STUDY_KEYS: dict[str, Allowed | None] = {  # conf/sb3/study.yaml's keys
+    "out_dir": TEXT,
+    "sweep": TEXT,
+    "envs": NAMES,
+    "seeds": Allowed(list),  # integers
+    "jobs": Int(low=-1),  # joblib's n_jobs
+    "normalize": FLAG,
+    "pretrain_steps": Int(low=1),
+    "branch_steps": Int(low=1),
+    "base.n_steps": Int(low=1),
+    "base.batch_size": Int(low=1),
+    "base.n_epochs": Int(low=1),
+    "base.learning_rate": Real(0.0),
+    "base.clip_range": Real(0.0),
+    "base.target_kl": Real(0.0, optional=True),
+    "arms": None,  # variant -> its knob (a PPO argument) and values: SB3 takes them on load
+}
 
 
 def make_env(env: str, seed: int, normalize: bool, stats: Path | None = None):
@@ -95,6 +113,8 @@ def unit(cfg: dict, env: str, seed: int) -> list[str]:
 @hydra.main(config_path=str(CONF_DIR / "sb3"), config_name="study", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     plain = OmegaConf.to_container(cfg, resolve=True)
+    with stop_on_bad_input():
+        check_settings(plain, STUDY_KEYS)
     units = [(env, seed) for seed in plain["seeds"] for env in plain["envs"]]
     print(
         f"sb3 study: {len(units)} units (env × seed) of "

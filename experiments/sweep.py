@@ -20,8 +20,10 @@ from collections.abc import Mapping, Sequence
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
+from algos.allowed import ConfigError
 
-class GridError(ValueError):
+
+class GridError(ConfigError):
     """A preset's grid that cannot be expanded; its message is one line."""
 
 

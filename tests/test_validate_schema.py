@@ -14,6 +14,7 @@ from analysis.settings import REPORT_KEYS, REPRODUCTION_KEYS, per_env_min_gain
 from experiments.evaluate import EVALUATE_KEYS
 from experiments.probe import PROBE_KEYS
 from experiments.run import run
+from experiments.sb3_study import STUDY_KEYS
 from experiments.validate import ConfigError, compose_run_config, schema, validate
 from tests.conftest import ROOT
 
@@ -120,7 +121,8 @@ def test_the_study_presets_pass_validation():
 
 
 SETTINGS = [("analysis", "report", REPORT_KEYS), ("analysis", "reproduction", REPRODUCTION_KEYS),
-            ("probe", "probe", PROBE_KEYS), ("evaluate", "evaluate", EVALUATE_KEYS)]  # fmt: skip
+            ("probe", "probe", PROBE_KEYS), ("evaluate", "evaluate", EVALUATE_KEYS),
+            ("sb3", "study", STUDY_KEYS)]  # fmt: skip
 
 
 def compose_settings(folder: str, name: str, overrides=()) -> DictConfig:
