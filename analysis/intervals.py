@@ -40,16 +40,6 @@ def newcombe_interval(k: int, n: int, k0: int, n0: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def t_interval(values) -> tuple[float, float, float]:
-    """Mean with its t interval (NaN bounds for fewer than two finite values)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return (float(values.mean()) if len(values) else np.nan), np.nan, np.nan
-    ci = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
-    return float(values.mean()), float(ci.low), float(ci.high)
-
-
 def t_half_width(sem: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Half-widths of 95% t intervals of means, vectorised: t(0.975, n − 1) × SEM (0 where a
     mean has one value, which has no interval)."""

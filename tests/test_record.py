@@ -108,9 +108,6 @@ def test_a_records_config_is_parsed_once_and_read_again_once_rewritten(tmp_path)
 NAMED_ELSEWHERE = {
     # conf/config.yaml: Hydra's root config, not a record's
     "docs/gen_pages.py",
-    # decides which collapsed runs have checkpoints to film: Record(d).exists() and
-    # Record(d).checkpoint_dir.is_dir() say it
-    "analysis/sections/collapse_film.py",
 }
 
 

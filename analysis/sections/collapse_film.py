@@ -21,6 +21,7 @@ from joblib import Parallel, delayed
 from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, skipped
 from analysis.vocabulary import CONTROLS, LABEL, PALETTE, ordered
+from records.record import Record
 
 TITLE = "What a collapse looks like"
 SCALARS = ("update", "return_before", "return_after", "length_before", "length_after",
@@ -38,7 +39,7 @@ def build(ctx: Context) -> Part | None:
         return skipped(TITLE, "no run collapsed")
     dirs = [Path(ctx.cfg.out_dir) / r.sweep / r.run_id for r in chosen.itertuples()]
     on_disk = [  # records of the suite's own runs, with checkpoints to replay
-        (d / "config.yaml").exists() and (d / "checkpoints").is_dir() for d in dirs
+        Record(d).exists() and Record(d).checkpoint_dir.is_dir() for d in dirs
     ]
     chosen, dirs = chosen[on_disk], [d for d, kept in zip(dirs, on_disk, strict=True) if kept]
     if chosen.empty:

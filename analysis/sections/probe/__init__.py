@@ -26,6 +26,7 @@ from analysis.sections.probe.figures import (
     probe_surrogate_vs_actual,
 )
 from analysis.vocabulary import DIRECTIONS, direction_name, knob_name
+from records.record import records_under
 
 TITLE = "One update of a controlled size (the probe)"
 
@@ -33,8 +34,8 @@ TITLE = "One update of a controlled size (the probe)"
 def probe_files(ctx: Context) -> list[Path]:
     """The probe CSVs of the sweep's runs and of the policies they were warm-started from."""
     probed = set(ctx.runs["run_id"]) | set(ctx.runs["warm_start_run"].dropna())
-    return [f for f in sorted(Path(ctx.cfg.out_dir).glob("*/*/probe/probe.csv"))
-            if f.parent.parent.name in probed]  # fmt: skip
+    return [r.probe_table for r in records_under(ctx.cfg.out_dir, depth=2)
+            if r.dir.name in probed and r.probe_table.exists()]  # fmt: skip
 
 
 def direction_labels(epsilons: list[float]) -> dict[str, str]:

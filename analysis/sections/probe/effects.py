@@ -15,9 +15,10 @@ Across checkpoints: counts with Wilson intervals, means with t intervals (scipy)
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from analysis.intervals import t_interval, wilson_interval
+from analysis.intervals import wilson_interval
+from records.record import Record
+from records.t_interval import t_interval
 
 KEYS = ["env_id", "arm", "target_kl"]
 KNOB_KEYS = ["env_id", "arm", "knob_value"]
@@ -27,14 +28,14 @@ FRACTIONS = {"return_change": "change_frac", "return_change_ci_low": "change_fra
 
 def load_probe(files) -> pd.DataFrame:
     """The given probe.csv files that are complete (their probe.yaml, written last, exists)."""
-    done = [Path(f) for f in files if (Path(f).parent / "probe.yaml").exists()]
+    done = [Path(f) for f in files if Record(Path(f).parent.parent).probe_settings_path.exists()]
     frames = [pd.read_csv(f, dtype={"knob_value": str}) for f in done]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def ppo_epsilons(files) -> list[float]:
     """The ε of PPO's direction in the probe settings the given probe.csv files were made with."""
-    settings = [yaml.safe_load((Path(f).parent / "probe.yaml").read_text()) for f in files]
+    settings = [Record(Path(f).parent.parent).probe_settings() for f in files]
     return sorted({s["ppo_epsilon"] for s in settings if "ppo_epsilon" in s})
 
 
