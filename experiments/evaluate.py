@@ -1,10 +1,10 @@
 """Evaluate and watch a run's policy at any update: `python experiments/evaluate.py
 run=<run dir> checkpoint=last|<update> episodes=10 video=true`.
 
-The policy after that update (experiments/replay.py: its checkpoint, or the newest one
+The policy after that update (records/replay.py: its checkpoint, or the newest one
 before it trained on to it) plays `episodes` episodes, deterministic or stochastic; the
 mean return comes with a 95% t interval. With video=true the first episode is filmed
-offscreen (experiments/film.py) into an mp4. Writes <run>/evaluate/update_<k>_<mode>.json
+offscreen (records/film.py) into an mp4. Writes <run>/evaluate/update_<k>_<mode>.json
 (and .mp4) and logs both to the run's own W&B run.
 """
 
@@ -20,11 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from algos.allowed import FLAG, Allowed, ConfigError, Int, check_settings, stop_on_bad_input
 from algos.rollout import episode_returns
-from experiments.film import film, write_mp4
-from experiments.replay import PolicyAt, policy_at, recorded_updates
 from experiments.wandb_mirror import STEP_AXIS, WandbMirror
+from records.film import film, write_mp4
 from records.paths import CONF_DIR
 from records.record import Record
+from records.replay import PolicyAt, policy_at, recorded_updates
 from records.store import atomic_write_bytes
 from records.t_interval import t_interval
 

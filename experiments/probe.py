@@ -49,9 +49,8 @@ from algos.rollout import Batch, episode_returns
 from algos.surrogate import update_diagnostics
 from algos.train import TrainConfig, make_learner
 from experiments.spec import RunSpec
-from experiments.warm_start import PRETRAIN_SWEEP
 from records.load import initial_return
-from records.paths import CONF_DIR
+from records.paths import CONF_DIR, PRETRAIN_SWEEP
 from records.record import Record
 from records.store import atomic_write_bytes, load_checkpoint
 from records.t_interval import t_interval

@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 from algos.allowed import id_neutral_values
 from algos.registry import ALGOS, Algo
 from algos.train import TrainConfig
-from experiments.validate import effective_algo_params, validate
+from experiments.validate import validate
+from records.train_config import train_config
 
 
 def scientific_config(config: TrainConfig) -> dict:
@@ -48,24 +49,6 @@ def run_id(config: TrainConfig) -> str:
     value = config.algo_params[key]
     env = config.env_id.rpartition(":")[2]
     return f"{config.algo}-{env}-{key}{value:g}-s{config.seed}-{digest}"
-
-
-def train_config(resolved: dict) -> TrainConfig:
-    """The algorithm-side config of a run's resolved config (a plain dict)."""
-    train = dict(resolved["train"])
-    train["hidden"] = tuple(train["hidden"])
-    warm_start = resolved["warm_start"]
-    return TrainConfig(
-        env_id=resolved["env"],
-        env_kwargs=dict(resolved.get("env_kwargs") or {}),  # absent from older records
-        seed=resolved["seed"],
-        total_steps=resolved["total_steps"],
-        num_envs=resolved["num_envs"],
-        algo=resolved["algo"]["name"],
-        algo_params=effective_algo_params(resolved),
-        warm_start=dict(warm_start) if warm_start["algo"] is not None else None,
-        **train,
-    )
 
 
 @dataclass(frozen=True)

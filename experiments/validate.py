@@ -36,6 +36,7 @@ from algos.train import TrainConfig
 from experiments.objective import OBJECTIVES
 from experiments.wandb_mirror import login_problem
 from records.paths import CONF_DIR
+from records.train_config import effective_algo_params
 
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -94,17 +95,6 @@ def resolved_config(cfg: DictConfig) -> dict:
         for k, v in cfg.items()
         if k != "hydra"
     }
-
-
-def effective_algo_params(resolved: dict) -> dict:
-    """The algo's hyperparameters (of a resolved config) with the top-level delta/epsilon/lr
-    overrides applied."""
-    params = dict(resolved["algo"])
-    params.pop("name")
-    for key in STEP_SIZE_KEYS:
-        if resolved[key] is not None:
-            params[key] = resolved[key]
-    return params
 
 
 def schema(algo: str) -> dict[str, Allowed | None]:

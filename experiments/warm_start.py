@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from omegaconf import OmegaConf, open_dict
 
 from experiments.spec import RunSpec
-from records.paths import CONF_DIR
+from records.paths import CONF_DIR, PRETRAIN_SWEEP
 from records.store import RunRecord, load_checkpoint
 
-PRETRAIN_SWEEP = "pretrain"
 WAIT_S = 5.0  # how often a run waiting for another process's pretraining looks again
 
 

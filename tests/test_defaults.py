@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 from algos.registry import ALGOS
 from algos.train import TrainConfig
-from experiments.spec import train_config
 from experiments.validate import compose_run_config, resolved_config
 from records.paths import CONF_DIR
+from records.train_config import train_config
 
 
 def defaults(config_cls) -> dict:

@@ -9,11 +9,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from experiments.evaluate import evaluate
-from experiments.replay import policy_at
 from experiments.spec import RunSpec
 from experiments.validate import ConfigError, compose_run_config, validate
 from records.paths import CONF_DIR
 from records.record import Record
+from records.replay import policy_at
 from tests.conftest import ROOT
 from tests.tiny_env import EPISODE_STEPS
 

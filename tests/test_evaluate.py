@@ -22,11 +22,11 @@ from algos.rollout import episode_returns
 from analysis import render
 from analysis.sections.collapse_film import draw, falls, filmstrip
 from experiments.evaluate import check
-from experiments.film import film
-from experiments.replay import policy_at
 from experiments.run import run
 from experiments.validate import compose_run_config
+from records.film import film
 from records.paths import CONF_DIR
+from records.replay import policy_at
 from records.store import load_checkpoint
 from tests.conftest import ROOT
 

@@ -29,8 +29,6 @@ CROSSING = {
     ("experiments/objective.py", "analysis"),
     # the held-out runs of a preset are found by expanding it as its sweep did
     ("analysis/report.py", "experiments"),
-    # the collapse film replays a run's checkpoints and renders its policy
-    ("analysis/sections/collapse_film.py", "experiments"),
 }
 
 

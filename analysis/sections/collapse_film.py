@@ -5,7 +5,7 @@ return curve and that update's KL.
 The run is the rule's collapsed run that fell furthest (its `drop`). Its fall runs from the
 peak's update, less the smoothing window (the smoothed return lags the batch returns by up
 to that many updates), to the detection. Every policy of the fall is rebuilt from the run's record
-(experiments.replay: the newest checkpoint before it, trained on to it as the run trained)
+(records.replay: the newest checkpoint before it, trained on to it as the run trained)
 and plays the same `episodes` episode starts with its mean actions; the update that broke
 it is the one after which that mean return fell most (a batch's return is too noisy a
 measure of one update: its actions are sampled). Both strips film the first of those
@@ -18,10 +18,13 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from algos.rollout import episode_returns
 from analysis.plot_style import plt
 from analysis.section import Context, Figure, Finding, Part, skipped
 from analysis.vocabulary import CONTROLS, LABEL, PALETTE, ordered
+from records.film import film
 from records.record import Record
+from records.replay import policy_at
 
 TITLE = "What a collapse looks like"
 SCALARS = ("update", "return_before", "return_after", "length_before", "length_after",
@@ -138,9 +141,6 @@ def filmstrip(run_dir: str, first: int, last: int, seed: int, episodes: int, siz
     starts; the update after which their mean return fell most; its two policies filmed
     over the first start (played once to learn its length, then again rendering only the
     frames shown)."""
-    from algos.rollout import episode_returns
-    from experiments.film import film
-    from experiments.replay import policy_at
 
     def evaluated(policy) -> tuple[np.ndarray, np.ndarray]:
         learner = policy.learner

@@ -13,10 +13,10 @@ import torch
 
 from algos.metrics import METRICS
 from algos.train import Learner, Preempted, TrainConfig, make_learner, train
-from experiments.spec import RunSpec
-from experiments.warm_start import PRETRAIN_SWEEP
+from records.paths import PRETRAIN_SWEEP
 from records.record import Record, checkpoint_update
 from records.store import load_checkpoint
+from records.train_config import train_config
 
 TIMING = ("sps", "rollout_s", "update_s")  # wall-clock columns: never equal on a replay
 
@@ -53,7 +53,7 @@ def policy_at(run_dir: Path, update: int, after: PolicyAt | None = None) -> Poli
 
 
 def replay(run_dir: Path, stored: dict, update: int, after: PolicyAt | None) -> PolicyAt:
-    config = RunSpec.from_resolved(stored).config
+    config = train_config(stored)
     recorded = recorded_updates(run_dir)
     if not 0 <= update <= recorded:
         raise ValueError(
