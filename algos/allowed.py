@@ -10,8 +10,11 @@ through `stop_on_bad_input`, so a bad input reads and exits the same everywhere.
 
 import contextlib
 import dataclasses
+import importlib
+import inspect
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 METADATA_KEY = "allowed"
@@ -229,3 +232,51 @@ def stop_on_bad_input():
         line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
         print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
+
+
+@dataclass(frozen=True)
+class Function(Allowed):
+    """A function named `module:function` that accepts the call `arguments` (positionally)
+    and gives `gives`: importable, callable and of a compatible signature, checked before
+    the report starts, so that a wrong name fails in one line, not after minutes of work."""
+
+    arguments: tuple[str, ...] = ()
+    gives: str = ""
+
+    def problem(self, key: str, value) -> str | None:
+        problem = super().problem(key, value)
+        if problem or value is None:
+            return problem
+        try:
+            named_function(value, self.arguments)
+        except ConfigError as error:
+            return f"{key}={value}: {error}; expected {self.describe(key)}"
+        return None
+
+    def describe(self, key: str) -> str:
+        return f"module:function, a function f({', '.join(self.arguments)}) -> {self.gives}"
+
+
+def named_function(name: str, arguments: tuple[str, ...]) -> Callable:
+    """The function `module:function` names; ConfigError, one line, when it cannot be
+    imported, is not callable or cannot be called with `arguments` positionally."""
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError("not of the form module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # any failure of a user's module on import, as one line
+        raise ConfigError(f"cannot import {module_name} ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())})") from error  # fmt: skip
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ConfigError(f"{module_name} has no function {attribute}")
+    try:
+        signature = inspect.signature(function)
+    except ValueError as error:  # a built-in without one
+        raise ConfigError(f"{attribute} has no signature to check") from error
+    try:
+        signature.bind(*arguments)
+    except TypeError as error:
+        raise ConfigError(f"{attribute}{signature} does not take that call ({error})") from error
+    return function

@@ -1,6 +1,7 @@
 """The collapse rules in words, with their parameters and each env's min_gain and where it
 came from: the definition the per-run tables state beside their counts."""
 
+from algos.allowed import named_function
 from analysis.collapse import (
     RUN_LEVEL_ARGUMENTS,
     UPDATE_LEVEL_ARGUMENTS,
@@ -8,7 +9,6 @@ from analysis.collapse import (
     update_outcomes,
 )
 from analysis.section import Context
-from analysis.settings import named_function
 
 
 def definition(ctx: Context) -> str:

@@ -16,6 +16,7 @@ import matplotlib.figure
 import pandas as pd
 from omegaconf import DictConfig
 
+from algos.allowed import named_function
 from analysis.collapse import (
     RUN_LEVEL_ARGUMENTS,
     UPDATE_LEVEL_ARGUMENTS,
@@ -24,7 +25,6 @@ from analysis.collapse import (
 )
 from analysis.dose_response import update_trials
 from analysis.run_frame import run_frame
-from analysis.settings import named_function
 from records.load import Records
 
 

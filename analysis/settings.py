@@ -2,11 +2,7 @@
 reproduction.yaml hold the defaults): checked before a report starts, one line per
 mistake. A key added to those files without an entry here fails the test suite."""
 
-import importlib
-import inspect
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -19,6 +15,7 @@ from algos.allowed import (
     TEXT,
     Allowed,
     ConfigError,
+    Function,
     Int,
     OneOf,
     Real,
@@ -28,55 +25,6 @@ from algos.allowed import (
 )
 from analysis.collapse import RUN_LEVEL_ARGUMENTS, UPDATE_LEVEL_ARGUMENTS
 from records.paths import CONF_DIR
-
-
-@dataclass(frozen=True)
-class Function(Allowed):
-    """A function named `module:function` that accepts the call `arguments` (positionally)
-    and gives `gives`: importable, callable and of a compatible signature, checked before
-    the report starts, so that a wrong name fails in one line, not after minutes of work."""
-
-    arguments: tuple[str, ...] = ()
-    gives: str = ""
-
-    def problem(self, key: str, value) -> str | None:
-        problem = super().problem(key, value)
-        if problem:
-            return problem
-        try:
-            named_function(value, self.arguments)
-        except ConfigError as error:
-            return f"{key}={value}: {error}; expected {self.describe(key)}"
-        return None
-
-    def describe(self, key: str) -> str:
-        return f"module:function, a function f({', '.join(self.arguments)}) -> {self.gives}"
-
-
-def named_function(name: str, arguments: tuple[str, ...]) -> Callable:
-    """The function `module:function` names; ConfigError, one line, when it cannot be
-    imported, is not callable or cannot be called with `arguments` positionally."""
-    module_name, _, attribute = name.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError("not of the form module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as error:  # any failure of a user's module on import, as one line
-        raise ConfigError(f"cannot import {module_name} ({type(error).__name__}: "
-                          f"{' '.join(str(error).split())})") from error  # fmt: skip
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise ConfigError(f"{module_name} has no function {attribute}")
-    try:
-        signature = inspect.signature(function)
-    except ValueError as error:  # a built-in without one
-        raise ConfigError(f"{attribute} has no signature to check") from error
-    try:
-        signature.bind(*arguments)
-    except TypeError as error:
-        raise ConfigError(f"{attribute}{signature} does not take that call ({error})") from error
-    return function
-
 
 SOURCES = ("records", "wandb")
 FRACTION = Real(0.0, 1.0)  # (0, 1]

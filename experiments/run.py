@@ -16,9 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from algos.allowed import stop_on_bad_input
+from algos.allowed import named_function, stop_on_bad_input
 from experiments.attempt import train_run, train_runs
-from experiments.objective import objective
 from experiments.spec import RunSpec
 from experiments.validate import (
     check_writable,
@@ -48,6 +47,7 @@ def run_population(cfg: DictConfig, overrides: list[str], show_progress: bool) -
 def trial(cfg: DictConfig, show_progress: bool) -> float:
     """The number an optimising sweeper gets: the run's `trial.metric`, or with
     `trial.seeds` the mean over one run per seed (each its own record)."""
+    judge = named_function(cfg.trial.metric, ("record_dir",))
     values = []
     for seed in cfg.trial.seeds or [cfg.seed]:
         seeded = cfg.copy()
@@ -55,7 +55,7 @@ def trial(cfg: DictConfig, show_progress: bool) -> float:
             seeded.seed = seed
         spec = RunSpec.from_cfg(seeded)
         train_run(spec, show_progress)
-        values.append(objective(spec.record_dir, cfg.trial.metric))
+        values.append(float(judge(spec.record_dir)))
     value = float(np.mean(values))
     seeds = ", ".join(map(str, cfg.trial.seeds or [cfg.seed]))
     print(f"trial: {cfg.trial.metric} = {value:.6g} (seeds {seeds})")

@@ -23,6 +23,7 @@ from algos.allowed import (
     TEXT,
     Allowed,
     ConfigError,
+    Function,
     Int,
     OneOf,
     allowed_values,
@@ -33,7 +34,6 @@ from algos.minibatch_step import COMPILE_MODES
 from algos.ppo import PPOConfig
 from algos.registry import ALGOS, STEP_SIZE_KEYS
 from algos.train import TrainConfig
-from experiments.objective import OBJECTIVES
 from experiments.wandb_mirror import login_problem
 from records.paths import CONF_DIR
 from records.train_config import effective_algo_params
@@ -61,7 +61,8 @@ RUN_KEYS: dict[str, Allowed | None] = {
     "flush_every": Int(low=1),
     "checkpoints": Int(),
     "tensorboard": FLAG,
-    "trial.metric": OneOf(*OBJECTIVES, optional=True),
+    # the number a trial returns: the report's (analysis.objective) or a function of your own
+    "trial.metric": Function(str, optional=True, arguments=("record_dir",), gives="a number"),
     "trial.seeds": Allowed(list, optional=True),  # integers: the seeds one trial averages
     "warm_start.algo": OneOf(*ALGOS, optional=True),
     "warm_start.total_steps": Int(),  # at least one batch when algo is set

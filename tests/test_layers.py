@@ -25,8 +25,6 @@ BELOW = {
     "benchmarks": {"algos", "records", "monitor", "experiments", "analysis", "hydra_plugins"},
 }
 CROSSING = {
-    # Optuna's objective judges a run by the report's collapse rule
-    ("experiments/objective.py", "analysis"),
     # the held-out runs of a preset are found by expanding it as its sweep did
     ("analysis/report.py", "experiments"),
 }

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.objective import objective
+from analysis.objective import final_return, neg_collapsed
 from experiments.run import run
 from experiments.validate import compose_run_config
 from records.record import records_under
@@ -22,8 +22,8 @@ def test_final_return_is_the_mean_of_the_last_five_updates(tmp_path):
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path}"]), show_progress=False) == "done"
     (record,) = records_under(tmp_path / "single")
     returns = record.metrics()["return_mean"].to_numpy()
-    assert objective(record.dir, "final_return") == pytest.approx(np.mean(returns[-5:]))
-    assert objective(record.dir, "neg_collapsed") in (0.0, -1.0)
+    assert final_return(record.dir) == pytest.approx(np.mean(returns[-5:]))
+    assert neg_collapsed(record.dir) in (0.0, -1.0)
 
 
 def test_a_diverged_run_counts_as_collapsed_and_has_no_return(tmp_path, monkeypatch):
@@ -32,8 +32,8 @@ def test_a_diverged_run_counts_as_collapsed_and_has_no_return(tmp_path, monkeypa
     monkeypatch.setattr(ppo.PPOUpdate, "step_together", poisoned_step_together)
     assert run(compose_run_config([*TINY, f"out_dir={tmp_path}"]), show_progress=False) == "failed"
     (record,) = (tmp_path / "single").iterdir()
-    assert objective(record, "neg_collapsed") == -1.0
-    assert np.isnan(objective(record, "final_return"))
+    assert neg_collapsed(record) == -1.0
+    assert np.isnan(final_return(record))
 
 
 def optuna_sweep(out_dir, trials: int) -> subprocess.CompletedProcess:
