@@ -25,7 +25,7 @@ from analysis.section import Context, Part
 from analysis.sections import SECTIONS
 from analysis.settings import REPORT_KEYS, check_command_line, check_or_exit
 from analysis.tables import study_collapse_table
-from experiments.preset import held_out_settings
+from records.held_out import read_held_out
 from records.load import load, wandb_path
 from records.paths import CONF_DIR
 
@@ -43,7 +43,11 @@ def build_report(cfg: DictConfig) -> Path:
     vocabulary.admit([*records.runs["algo"], *records.runs["variant"]])
     out = Path(cfg.report_dir) / cfg.sweep
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(cfg, records, held_out_settings(cfg.sweep))
+    try:
+        held_out = read_held_out(cfg.out_dir, cfg.sweep)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    ctx = Context(cfg, records, held_out)
     runs = run_table(ctx)
     runs.to_csv(out / "runs.csv", index=False)
     export.write(out, runs, export.updates_table(records.runs, records.updates))

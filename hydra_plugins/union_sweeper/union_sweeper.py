@@ -67,6 +67,8 @@ class UnionSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         from experiments.attempt import population_key
+        from experiments.preset import held_out_settings
+        from records.held_out import write_held_out
         from records.store import RunRecord
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -79,6 +81,10 @@ class UnionSweeper(Sweeper):
             except GridError as error:
                 raise ConfigError(f"sweep '{preset.name}': {error}") from None
             specs = [(job, self.job_spec(job)) for job in jobs]
+        if preset.get("held_out"):
+            run_ids = {tuple(job): spec.run_id for job, spec in specs}
+            write_held_out(self.config.out_dir, preset.name,
+                           held_out_settings(preset, fixed, crossed, lambda j: run_ids[tuple(j)]))  # fmt: skip
 
         runs: dict[str, tuple[list[str], Path]] = {}
         keys: dict[str, tuple] = {}
