@@ -107,11 +107,7 @@ class Attempt:
             status, reason = "failed", f"{type(error).__name__}: {error}"
         self.bar.close()
         if self.tensorboard:
-            try:
-                self.tensorboard.close()
-            except RecordNotWritten as unwritten:  # a run that ends well ends failed for it
-                if status == "done":
-                    status, reason = "failed", f"{type(unwritten).__name__}: {unwritten}"
+            status, reason = self.tensorboard.close_ending(status, reason)
         if status == "lost":  # the record is the other attempt's now: nothing is written
             self.mirror.abandon()
             self.record.release()

@@ -168,11 +168,7 @@ class ForeignRun:
         """Write the record's final status (a record the machine refuses ends failed, with
         why: records.store.RecordNotWritten) and release it."""
         if self.events:
-            try:
-                self.events.close()
-            except RecordNotWritten as unwritten:  # a run that ends well ends failed for it
-                if status == "done":
-                    status, reason = "failed", f"{type(unwritten).__name__}: {unwritten}"
+            status, reason = self.events.close_ending(status, reason)
         self.record.finish(status, reason)
         self.record.release()
         self.active = False

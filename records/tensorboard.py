@@ -15,7 +15,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from records.store import written
+from records.store import RecordNotWritten, written
 
 WRITER_THREADS = "tensorboard.summary.writer.event_file_writer"  # where its writer thread is
 
@@ -73,3 +73,13 @@ class TensorBoardLog:
     def close(self) -> None:
         with written(self.name):
             self.writer.close()
+
+    def close_ending(self, status: str, reason: str | None) -> tuple[str, str | None]:
+        """Close the event files as a run ends with `status`: a run that ends done but whose
+        event files the machine refuses ends failed, with why."""
+        try:
+            self.close()
+        except RecordNotWritten as unwritten:
+            if status == "done":
+                return "failed", f"{type(unwritten).__name__}: {unwritten}"
+        return status, reason
