@@ -11,7 +11,8 @@ from experiments.preset import preset_jobs
 from experiments.spec import RunSpec
 from experiments.validate import compose_run_config
 from records.held_out import read_held_out
-from tests.conftest import ROOT
+from records.record import records_under
+from tests.conftest import ROOT, sweep_command
 
 
 def test_the_list_holds_exactly_the_held_out_grids_runs_each_named_by_its_grid_and_value(
@@ -44,3 +45,18 @@ def test_a_preset_that_holds_runs_out_without_its_list_stops_the_report(tmp_path
         read_held_out(tmp_path, "tasks")
     assert read_held_out(tmp_path, "default") == {}  # a preset that holds none out
     assert read_held_out(tmp_path, "not_a_preset") == {}
+
+
+def test_a_sweep_writes_the_list_of_its_held_out_runs_as_it_expands_them(tmp_path):
+    """Only held-out grids, crossed with the command line's overrides: the list names every
+    run the sweep trained, by the run ids the sweep gave them."""
+    result = subprocess.run(
+        sweep_command(tmp_path, "sweep=smoke", "sweep.grids=null",
+                      "+sweep.held_out={hold_out: {algo: hold}}", "total_steps=256",
+                      "train.horizon=128", "wandb.mode=disabled"),
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = {record.dir.name for record in records_under(tmp_path / "smoke")}
+    assert len(trained) == 2  # hold, on the preset's one env and two seeds
+    assert read_held_out(tmp_path, "smoke") == dict.fromkeys(trained, "hold_out")
