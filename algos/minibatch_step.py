@@ -67,6 +67,21 @@ def adam_state(optimizer: torch.optim.Adam, params: Sequence[torch.Tensor]) -> l
     return [optimizer.state[p] for p in params]
 
 
+def in_groups(keys: list, group_step: Callable[..., list], *columns: list) -> list:
+    """`group_step` over the members of each key (each column's entries of those members,
+    in member order), and each member's result back in its place: members that cannot be
+    stacked together are stepped as stacks of their own."""
+    groups: dict = {}
+    for m, key in enumerate(keys):
+        groups.setdefault(key, []).append(m)
+    results: list = [None] * len(keys)
+    for members in groups.values():
+        done = group_step(*([column[m] for m in members] for column in columns))
+        for m, result in zip(members, done, strict=True):
+            results[m] = result
+    return results
+
+
 def adam_groups(optimizers: list[torch.optim.Adam]) -> list[tuple[dict, list[int]]]:
     """Members whose optimisers share Adam's settings: (those settings, their indices)."""
     groups: dict[tuple, list[int]] = {}

@@ -26,7 +26,15 @@ from algos.manual_grad import (
     tanh_mlp_backward,
     tanh_mlp_forward,
 )
-from algos.minibatch_step import adam_groups, adam_state, adam_step, compiled, sizes, stacked
+from algos.minibatch_step import (
+    adam_groups,
+    adam_state,
+    adam_step,
+    compiled,
+    in_groups,
+    sizes,
+    stacked,
+)
 from algos.policy import GaussianActor, adam
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, ratio
@@ -211,18 +219,9 @@ class PPOUpdate:
         is bit for bit its update alone. A run that compiles its steps is a stack of one:
         inductor's code for a stack depends on its size, so a compiled stack of several
         would round differently from each of its members compiled alone."""
-        groups: dict[tuple, list[int]] = {}
-        for m, update in enumerate(updates):
-            c = update.config
-            key = ("compiled", m) if update.compiled else (c.objective, c.minibatch_size)
-            groups.setdefault(key, []).append(m)
-        results: list[dict[str, float]] = [{} for _ in updates]
-        for members in groups.values():
-            done = _step_group([updates[m] for m in members], [batches[m] for m in members],
-                               [generators[m] for m in members])  # fmt: skip
-            for m, result in zip(members, done, strict=True):
-                results[m] = result
-        return results
+        keys = [("compiled", m) if u.compiled else (u.config.objective, u.config.minibatch_size)
+                for m, u in enumerate(updates)]  # fmt: skip
+        return in_groups(keys, _step_group, updates, batches, generators)
 
     @torch.no_grad()
     def batch_kl(self, batch: Batch) -> float:

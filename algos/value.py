@@ -9,7 +9,14 @@ when fitted alone (`fit_together`; a run alone is a population of one).
 import torch
 
 from algos.manual_grad import tanh_mlp_backward, tanh_mlp_forward
-from algos.minibatch_step import adam_groups, adam_state, adam_step, hyperparameters, stacked
+from algos.minibatch_step import (
+    adam_groups,
+    adam_state,
+    adam_step,
+    hyperparameters,
+    in_groups,
+    stacked,
+)
 from algos.policy import ValueNet, adam
 from algos.rollout import Batch
 
@@ -52,16 +59,7 @@ def fit_together(
 ) -> list[dict[str, float]]:
     """Fit each critic on its own batch with its own generator's minibatches, all in one
     batched pass per minibatch (fitters whose `shape` differs in groups of their own)."""
-    groups: dict[tuple, list[int]] = {}
-    for m, fitter in enumerate(fitters):
-        groups.setdefault(fitter.shape(), []).append(m)
-    results: list[dict[str, float]] = [{} for _ in fitters]
-    for members in groups.values():
-        group_results = _fit_group([fitters[m] for m in members], [batches[m] for m in members],
-                                   [generators[m] for m in members])  # fmt: skip
-        for m, result in zip(members, group_results, strict=True):
-            results[m] = result
-    return results
+    return in_groups([f.shape() for f in fitters], _fit_group, fitters, batches, generators)
 
 
 def _fit_group(
