@@ -29,33 +29,32 @@ from records.paths import CONF_DIR
 
 
 def final_return(record_dir: Path) -> float:
-    frame = judged(record_dir)
+    _, frame = judged(record_dir)
     return math.nan if frame is None else float(frame["final_return"])
 
 
 def best_return(record_dir: Path) -> float:
-    frame = judged(record_dir)
+    _, frame = judged(record_dir)
     return math.nan if frame is None else float(frame["best_return"])
 
 
 def neg_collapsed(record_dir: Path) -> float:
-    row, _ = read_record(Path(record_dir))
+    row, frame = judged(record_dir)
     if row["diverged"]:
         return -1.0
-    frame = judged(record_dir)
     return math.nan if frame is None else -float(bool(frame["collapsed"]))
 
 
-def judged(record_dir: Path) -> pd.Series | None:
-    """The run's row of the report's per-run frame under the report's settings; None when
-    the run did not finish."""
+def judged(record_dir: Path) -> tuple[dict, pd.Series | None]:
+    """The run's record row, and its row of the report's per-run frame under the report's
+    settings (None when the run did not finish)."""
     row, metrics = read_record(Path(record_dir))
     if row["status"] != "done":
-        return None
+        return row, None
     report = OmegaConf.load(CONF_DIR / "analysis" / "report.yaml")
     records = tidy([(row, metrics)], skipped=[])
     starts = records.runs.set_index("run_id")[["baseline_return", "history_returns"]]
     scales = gain_scales(records.updates, starts, report.collapse.smooth_window)["scale"]
     rules = collapse_rules(report, [row["env"]], scales.dropna().to_dict())
-    return run_frame(records.runs, records.updates, rules, report.final_window,
-                     report.collapse.smooth_window).iloc[0]  # fmt: skip
+    return row, run_frame(records.runs, records.updates, rules, report.final_window,
+                          report.collapse.smooth_window).iloc[0]  # fmt: skip
