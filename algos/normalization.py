@@ -55,13 +55,8 @@ class ObsNormalizer:
         """This normaliser as a fixed function of the observation, its statistics read once:
         the rollout calls it every step and the statistics change only between batches."""
         if not self.enabled:
-            return lambda obs: obs.astype(np.float32)
-        mean, std = self.stats.mean, np.sqrt(self.stats.var + 1e-8)
-        if self.clip is None:
-            return lambda obs: ((obs - mean) / std).astype(np.float32)
-        low, high = -self.clip, self.clip
-        # minimum/maximum: np.clip's result with less overhead per call, NaN passed on alike
-        return lambda obs: np.minimum(np.maximum((obs - mean) / std, low), high).astype(np.float32)
+            return as_float32
+        return normalize_with(self.stats.mean, np.sqrt(self.stats.var + 1e-8), self.clip)
 
     def update(self, raw_obs: np.ndarray) -> None:
         if self.enabled:
@@ -72,6 +67,35 @@ class ObsNormalizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.stats.load_state_dict(state)
+
+
+def as_float32(obs: np.ndarray) -> np.ndarray:
+    return obs.astype(np.float32)
+
+
+def normalize_with(
+    mean: np.ndarray, std: np.ndarray, clip: float | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    if clip is None:
+        return lambda obs: ((obs - mean) / std).astype(np.float32)
+    low, high = -clip, clip
+    # minimum/maximum: np.clip's result with less overhead per call, NaN passed on alike
+    return lambda obs: np.minimum(np.maximum((obs - mean) / std, low), high).astype(np.float32)
+
+
+def frozen_together(normalizers: list[ObsNormalizer]) -> Callable[[np.ndarray], np.ndarray]:
+    """Members' normalisers as one function of their stacked observations (members, n,
+    obs_dim): elementwise operations on stacked statistics, so each member's rows are bit
+    for bit its own `frozen()`'s, in one call for the population."""
+    first = normalizers[0]
+    if any((n.enabled, n.clip) != (first.enabled, first.clip) for n in normalizers):
+        functions = [n.frozen() for n in normalizers]
+        return lambda obs: np.stack([f(o) for f, o in zip(functions, obs, strict=True)])
+    if not first.enabled:
+        return as_float32
+    mean = np.stack([n.stats.mean for n in normalizers])[:, None]
+    std = np.stack([np.sqrt(n.stats.var + 1e-8) for n in normalizers])[:, None]
+    return normalize_with(mean, std, first.clip)
 
 
 class RewardScaler:

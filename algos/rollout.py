@@ -14,9 +14,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from algos.env_state import env_state, set_env_state
+from algos.envs import make_envs
 from algos.kl import gaussian_kl
-from algos.normalization import ObsNormalizer, RewardScaler
+from algos.normalization import ObsNormalizer, RewardScaler, frozen_together
 from algos.policy import GaussianActor, ValueNet, gaussian_log_prob
 
 
@@ -129,17 +129,6 @@ class Steps:
     episode_lengths: list[int]
 
 
-def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> list[gym.Env]:
-    """`num_envs` copies of the task as `gym.make` builds it with `env_kwargs` (time limit
-    included).
-
-    The collector steps them in its own loop rather than through gymnasium's SyncVectorEnv:
-    with the one env a run has by default, the vector env's batching, autoreset and info
-    merging cost time every step for nothing it needs.
-    """
-    return [gym.make(env_id, **env_kwargs) for _ in range(num_envs)]
-
-
 class RolloutCollector:
     """Holds the envs, the normalisers and the episodes in progress between batches."""
 
@@ -162,16 +151,16 @@ class RolloutCollector:
         self.horizon = horizon
         self.gamma = gamma
         self.lam = lam
-        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
-        self.act_dim = int(np.prod(self.envs[0].action_space.shape))
-        self.act_low = self.envs[0].action_space.low
-        self.act_high = self.envs[0].action_space.high
+        self.obs_dim = int(np.prod(self.envs.observation_space.shape))
+        self.act_dim = int(np.prod(self.envs.action_space.shape))
+        self.act_low = self.envs.action_space.low
+        self.act_high = self.envs.action_space.high
         self.obs_normalizer = ObsNormalizer(self.obs_dim, normalize_obs, obs_clip)
         self.normalize_advantages = normalize_advantages
         self.reward_scaler = RewardScaler(num_envs, gamma, normalize_reward)
         self.rng = np.random.default_rng(seed)
         # env i seeded seed + i, as gymnasium's vector envs do
-        self.raw_obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
+        self.raw_obs = self.envs.reset([seed + i for i in range(num_envs)])
         self.running_return = np.zeros(num_envs)
         self.running_length = np.zeros(num_envs, dtype=np.int64)
 
@@ -229,14 +218,13 @@ class RolloutCollector:
         )
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        self.envs.close()
 
     def state_dict(self) -> dict:
         """The episodes in progress: each env's state, the observation the next batch starts
         from, the returns and lengths so far (normalisers and RNG: the Learner's checkpoint)."""
         return {
-            "envs": [env_state(env) for env in self.envs],
+            "envs": self.envs.state(),
             "raw_obs": self.raw_obs.copy(),
             "running_return": self.running_return.copy(),
             "running_length": self.running_length.copy(),
@@ -247,8 +235,7 @@ class RolloutCollector:
         restored (see algos.env_state)."""
         if any(s is None for s in state["envs"]):
             return False
-        for env, saved in zip(self.envs, state["envs"], strict=True):
-            set_env_state(env, saved)
+        self.envs.set_state(state["envs"])
         self.raw_obs = state["raw_obs"].copy()
         self.running_return = state["running_return"].copy()
         self.running_length = state["running_length"].copy()
@@ -258,57 +245,52 @@ class RolloutCollector:
 def collect_together(
     collectors: list[RolloutCollector], actors: list[GaussianActor], critics: list[ValueNet]
 ) -> list[Batch]:
-    """One batch per run of a population (runs of one env and shape): their envs stepped in
-    one loop, their policies' means in one stacked forward. Each run's batch is, bit for
-    bit, the one its collector collects alone: its own envs, action noise, normaliser and
-    episodes in progress."""
+    """One batch per run of a population (runs of one env and shape): their envs stepped as
+    one (algos.envs), their policies' means in one stacked forward. Each run's batch is, bit
+    for bit, the one its collector collects alone: its own envs, action noise, normaliser
+    and episodes in progress."""
     first = collectors[0]
-    T, n = first.horizon, first.num_envs
+    M, T, n = len(collectors), first.horizon, first.num_envs
     policy = NumpyActors(actors)
-    normalizers = [c.obs_normalizer.frozen() for c in collectors]
+    normalize = frozen_together([c.obs_normalizer for c in collectors])
     noise = np.stack([c.rng.standard_normal((T, n, c.act_dim)) for c in collectors])
+    raw_obs, raw_next_obs = np.empty((2, M, T, n, first.obs_dim))
+    actions_taken = np.empty((M, T, n, first.act_dim))
+    rewards, (terminated, truncated) = np.empty((M, T, n)), np.empty((2, M, T, n), dtype=bool)
     rollouts = [
-        Steps(np.empty((T, n, c.obs_dim)), np.empty((T, n, c.obs_dim)),
-              np.empty((T, n, c.act_dim)), np.empty((T, n)), np.empty((T, n), dtype=bool),
-              np.empty((T, n), dtype=bool), [], [])
-        for c in collectors
+        Steps(raw_obs[m], raw_next_obs[m], actions_taken[m], rewards[m], terminated[m],
+              truncated[m], [], [])
+        for m in range(M)
     ]  # fmt: skip
-    returns = [c.running_return.tolist() for c in collectors]
-    lengths = [c.running_length.tolist() for c in collectors]
-    observations = [c.raw_obs.copy() for c in collectors]
+    running_return = np.stack([c.running_return for c in collectors])
+    running_length = np.stack([c.running_length for c in collectors])
+    observations = np.stack([c.raw_obs for c in collectors])
     low, high = first.act_low, first.act_high
-    for t in range(T):
-        normalized = np.stack(
-            [norm(obs) for norm, obs in zip(normalizers, observations, strict=True)]
-        )
-        actions = policy.mean(normalized) + policy.std * noise[:, t]
-        clipped = np.minimum(np.maximum(actions, low), high)  # np.clip's result, cheaper
-        for m, collector in enumerate(collectors):
-            steps, obs = rollouts[m], observations[m]
-            running_return, running_length = returns[m], lengths[m]
-            steps.raw_obs[t] = obs
-            steps.actions[t] = actions[m]
-            for i, env in enumerate(collector.envs):
-                reached, reward, term, trunc, _ = env.step(clipped[m, i])
-                steps.raw_next_obs[t, i] = reached  # the final observation when the episode ends
-                steps.rewards[t, i], steps.terminated[t, i], steps.truncated[t, i] = (
-                    reward,
-                    term,
-                    trunc,
-                )
-                running_return[i] += reward
-                running_length[i] += 1
-                if term or trunc:
-                    steps.episode_returns.append(running_return[i])
-                    steps.episode_lengths.append(running_length[i])
-                    running_return[i], running_length[i] = 0.0, 0
-                    reached, _ = env.reset()
-                obs[i] = reached
+    envs = type(first.envs).together([c.envs for c in collectors])
+    try:
+        for t in range(T):
+            actions = policy.mean(normalize(observations)) + policy.std * noise[:, t]
+            clipped = np.minimum(np.maximum(actions, low), high)  # np.clip's result, cheaper
+            reached, reward, term, trunc = envs.step(clipped.reshape(M * n, -1))
+            raw_obs[:, t], actions_taken[:, t] = observations, actions
+            raw_next_obs[:, t] = observations = reached.reshape(M, n, -1)
+            rewards[:, t], terminated[:, t], truncated[:, t] = (
+                reward.reshape(M, n), term.reshape(M, n), trunc.reshape(M, n),
+            )  # fmt: skip
+            running_return += rewards[:, t]
+            running_length += 1
+            for m, i in zip(*np.nonzero(terminated[:, t] | truncated[:, t]), strict=True):
+                rollouts[m].episode_returns.append(running_return[m, i])
+                rollouts[m].episode_lengths.append(running_length[m, i])
+                running_return[m, i], running_length[m, i] = 0.0, 0
+                observations[m, i] = envs.reset(m * n + i)
+    finally:
+        envs.finish()
     batches = []
     for m, collector in enumerate(collectors):
-        collector.raw_obs = observations[m]
-        collector.running_return = np.asarray(returns[m], dtype=np.float64)
-        collector.running_length = np.asarray(lengths[m], dtype=np.int64)
+        collector.raw_obs = observations[m].copy()
+        collector.running_return = running_return[m].copy()
+        collector.running_length = running_length[m].copy()
         batches.append(collector.batch(actors[m], critics[m], rollouts[m]))
     return batches
 
