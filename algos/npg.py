@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, natural_step
+from algos.natural_gradient import (
+    NaturalGradientConfig,
+    NaturalGradientUpdate,
+    NaturalSteps,
+    Stack,
+    natural_step,
+)
 from algos.policy import flat_params, set_flat_params
 from algos.rollout import Batch
 from algos.surrogate import surrogate
@@ -31,3 +37,16 @@ class NPGUpdate(NaturalGradientUpdate):
             set_flat_params(self.actor, flat_params(self.actor) + proposed.full_step)
             proposed.metrics["policy_loss"] = -surrogate(self.actor, batch).item()
         return proposed.metrics
+
+    @staticmethod
+    def follow(
+        stack: Stack, proposed: NaturalSteps, configs: list[NPGConfig]
+    ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+        """Each stacked member's full step taken as it is; its surrogate there is the one
+        measured with `kl_full_step`."""
+        theta, metrics = proposed.theta_old.clone(), proposed.metrics
+        rows = [m for m, ok in enumerate(proposed.proposed) if ok]
+        theta[rows] = proposed.theta_old[rows] + proposed.full_step[rows]
+        for m in rows:
+            metrics[m]["policy_loss"] = -proposed.surrogate_full[m]
+        return theta, metrics

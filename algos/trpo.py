@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import torch
 
 from algos.allowed import Int, Real, setting
-from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, natural_step
+from algos.natural_gradient import (
+    NaturalGradientConfig,
+    NaturalGradientUpdate,
+    NaturalSteps,
+    Stack,
+    natural_step,
+)
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.rollout import Batch
 from algos.surrogate import mean_kl, surrogate
@@ -38,6 +44,37 @@ class TRPOUpdate(NaturalGradientUpdate):
         )  # fmt: skip
         metrics.update(policy_loss=-loss_new, ls_steps=ls_steps, ls_accepted=int(accepted))
         return metrics
+
+    @staticmethod
+    def follow(
+        stack: Stack, proposed: NaturalSteps, configs: list[TRPOConfig]
+    ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+        """`backtracking_line_search` of stacked members: each shrinking k evaluates the
+        members still searching in one pass, each member against its own δ, coefficient
+        and number of shrinkings. The full step's evaluation (k = 0) is the one that
+        measured `kl_full_step`: θ_old + coef⁰ · full step is θ_old + full step."""
+        theta = proposed.theta_old.clone()
+        metrics = [m | {"ls_steps": 0, "ls_accepted": 0} for m in proposed.metrics]
+        searching = [m for m, ok in enumerate(proposed.proposed) if ok]
+        for m in searching:  # rejected until a shrinking is accepted
+            metrics[m].update(ls_steps=configs[m].backtrack_iters)
+        k = 0
+        while searching := [m for m in searching if k <= configs[m].backtrack_iters]:
+            coefs = [[configs[m].backtrack_coef ** k] for m in searching]
+            trial = (proposed.theta_old[searching]
+                     + torch.tensor(coefs, dtype=theta.dtype) * proposed.full_step[searching])  # fmt: skip
+            if k == 0:
+                values = [proposed.surrogate_full[m] for m in searching]
+                kls = [proposed.kl_full[m] for m in searching]
+            else:
+                values, kls = stack.evaluate(trial, searching)
+            for i, (m, value, kl) in enumerate(zip(searching, values, kls, strict=True)):
+                if kl <= configs[m].delta and value > proposed.surrogate_old[m]:
+                    theta[m] = trial[i]
+                    metrics[m].update(policy_loss=-value, ls_steps=k, ls_accepted=1)
+            searching = [m for m in searching if not metrics[m]["ls_accepted"]]
+            k += 1
+        return theta, metrics
 
 
 def backtracking_line_search(

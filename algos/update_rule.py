@@ -31,7 +31,8 @@ class UpdateRule(Protocol):
 
 class StepsOneByOne:
     """The population step of a rule whose update has no stacked form yet: its members
-    step one after another (PPO's members step in one stacked pass: algos.ppo)."""
+    step one after another (PPO's, TRPO's and NPG's members step in stacked passes:
+    algos.ppo, algos.natural_gradient)."""
 
     @classmethod
     def step_together(
