@@ -13,7 +13,7 @@ ARGS ?=
 PROBE_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: setup setup-dev setup-ray setup-optuna sb3-study test test-slow test-cluster check-reproducible lint docs sweep probe report bench clean
+.PHONY: setup setup-dev setup-ray setup-optuna sb3-study test test-slow test-cluster check-reproducible lint docs sweep probe report bench bench-physics clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,12 @@ report: setup
 bench: setup
 	$(PY) -c "import sb3_contrib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) benchmarks/bench.py $(ARGS)
+
+# Env steps per core as a share of bare MuJoCo: gymnasium, populations of 1, 8 and 32, and
+# the default study's runs phase, each beside the code before the batched physics (ARGS:
+# --rounds, --tasks, --before REV|none).
+bench-physics: setup
+	$(PY) benchmarks/physics_rate.py $(ARGS)
 
 # Stable-Baselines3's PPO, code the suite did not write, measured by the exact-KL monitor
 # (conf/sb3/study.yaml), then its report, which scores the dose–response of the suite's own

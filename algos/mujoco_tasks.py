@@ -10,6 +10,7 @@ every task parameter are read from the env gymnasium makes, so env_kwargs carry 
 operations are gymnasium's own, in its order, on the same float64 values.
 """
 
+import functools
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -28,7 +29,7 @@ PORTED = (HopperEnv, Walker2dEnv, HalfCheetahEnv)
 SILENT_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Task:
     """One ported task as gymnasium made it: its model, and the parameters of its rules."""
 
@@ -65,15 +66,24 @@ class Task:
         return np.concatenate((position, velocity), axis=1)
 
     def healthy(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-        """`is_healthy` of each simulation: (n,) bool."""
-        z, angle = qpos[:, 1], qpos[:, 2]
-        (min_z, max_z), (min_angle, max_angle) = self.healthy_z_range, self.healthy_angle_range
-        healthy = (min_z < z) & (z < max_z) & (min_angle < angle) & (angle < max_angle)
+        """`is_healthy` of each simulation: (n,) bool. Every bound is checked in one pass over
+        the values it bounds (`health_bounds`), each comparison gymnasium's strict one."""
+        columns, low, high = self.health_bounds
+        checked = np.concatenate((qpos, qvel), axis=1)[:, columns]
+        return np.logical_and(low < checked, checked < high).all(axis=1)
+
+    @functools.cached_property
+    def health_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The columns of (qpos, qvel) health bounds, and their lower and upper bounds: z is
+        qpos[1], the angle qpos[2], Hopper's state range bounds qpos[2:] and qvel."""
+        columns, low, high = [1, 2], [self.healthy_z_range[0], self.healthy_angle_range[0]], [
+            self.healthy_z_range[1], self.healthy_angle_range[1]]  # fmt: skip
         if self.healthy_state_range is not None:
-            low, high = self.healthy_state_range
-            state = np.concatenate((qpos, qvel), axis=1)[:, 2:]
-            healthy &= np.all((low < state) & (state < high), axis=1)
-        return healthy
+            rest = range(2, self.model.nq + self.model.nv)
+            columns += rest
+            low += [self.healthy_state_range[0]] * len(rest)
+            high += [self.healthy_state_range[1]] * len(rest)
+        return np.asarray(columns), np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
     def outcome(
         self, x_before: np.ndarray, qpos: np.ndarray, qvel: np.ndarray, actions: np.ndarray
