@@ -23,9 +23,10 @@ from algos.mujoco_tasks import Task, ported_task
 class Stepper(Protocol):
     """A population's envs, numbered member by member, stepped as one for a rollout."""
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(envs, act_dim) actions -> the observations reached (the final one where an
-        episode ended), rewards, terminated, truncated: one row or entry per env."""
+    def step(self, actions: np.ndarray, ids: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Step the envs `ids` (None: every env) with (len(ids), act_dim) actions -> the
+        observations reached (the final one where an episode ended), rewards, terminated,
+        truncated: one row or entry per env stepped."""
 
     def reset(self, i: int) -> np.ndarray:
         """Start env i's next episode; its first observation."""
@@ -67,8 +68,9 @@ class GymnasiumStepper:
         self.envs = envs
         self.observation_space, self.action_space = envs[0].observation_space, envs[0].action_space
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        results = [env.step(action) for env, action in zip(self.envs, actions, strict=True)]
+    def step(self, actions: np.ndarray, ids: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        envs = self.envs if ids is None else [self.envs[i] for i in ids]
+        results = [env.step(action) for env, action in zip(envs, actions, strict=True)]
         reached, rewards, terminated, truncated, _ = zip(*results, strict=True)
         return (np.stack(reached), np.asarray(rewards, dtype=np.float64),
                 np.asarray(terminated), np.asarray(truncated))  # fmt: skip
@@ -146,16 +148,18 @@ class BatchStepper:
         self.rngs = [rng for p in parts for rng in p.rngs]
         self.scratch = parts[0].scratch
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        x_before = self.qpos[:, 0].copy()
-        self.ctrl[:] = actions
-        self.batch.step(nstep=self.task.frame_skip)
-        rewards, terminated = self.task.outcome(x_before, self.qpos, self.qvel, actions)
-        self.elapsed += 1
+    def step(self, actions: np.ndarray, ids: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        rows = slice(None) if ids is None else ids
+        x_before = self.qpos[rows, 0].copy()
+        self.ctrl[rows] = actions
+        self.batch.step(ids, nstep=self.task.frame_skip)
+        qpos, qvel = self.qpos[rows], self.qvel[rows]
+        rewards, terminated = self.task.outcome(x_before, qpos, qvel, actions)
+        self.elapsed[rows] += 1
         limit = self.task.max_episode_steps
-        truncated = (self.elapsed >= limit if limit is not None
-                     else np.zeros(len(self.elapsed), dtype=bool))  # fmt: skip
-        return self.task.observe(self.qpos, self.qvel), rewards, terminated, truncated
+        elapsed = self.elapsed[rows]
+        truncated = elapsed >= limit if limit is not None else np.zeros(len(elapsed), dtype=bool)
+        return self.task.observe(qpos, qvel), rewards, terminated, truncated
 
     def reset(self, i: int) -> np.ndarray:
         self.batch.state[i], obs = start_episode(self.task, self.rngs[i], self.scratch)
@@ -176,14 +180,15 @@ Envs = GymnasiumEnvs | SimulatedEnvs
 SIMULATE_PORTED = True
 
 
-def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> Envs:
+def make_envs(env_id: str, num_envs: int, env_kwargs: dict, simulate: bool = True) -> Envs:
     """`num_envs` copies of the task as `gym.make` builds it with `env_kwargs` (time limit
-    included): simulated where it has a port, else gymnasium's envs.
+    included): simulated where it has a port (unless `simulate` is False: an env to render
+    is gymnasium's), else gymnasium's envs.
 
     The collector steps them in its own loop rather than through gymnasium's vector envs,
     whose batching, autoreset and info merging cost time every step for nothing it needs."""
     first = gym.make(env_id, **env_kwargs)
-    task = ported_task(first) if SIMULATE_PORTED else None
+    task = ported_task(first) if simulate and SIMULATE_PORTED else None
     if task is None:
         return GymnasiumEnvs(
             [first] + [gym.make(env_id, **env_kwargs) for _ in range(num_envs - 1)]

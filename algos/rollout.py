@@ -321,32 +321,42 @@ def episode_returns(
     policies evaluated with the same seed see the same starts and the same noise (common
     random numbers), so their difference is not blurred by the environment's luck.
 
+    The episodes run side by side, each in an env of its own (algos.envs: one batched
+    step for all where the task is simulated), each env stepped until its episode ends.
+    Episode k's numbers are those it has played alone: its policy mean is the actor's
+    matrix product broadcast over the episodes, slice by slice the product of one.
+
     `watch(k, t, env)` is called at the start of episode k (t = 0) and after each of its
-    steps t, in an env made with `make_kwargs` (render_mode="rgb_array" to film it): what
-    it sees is the episode the returns count, step for step."""
+    steps t, with episode k's gymnasium env made with `make_kwargs` (render_mode="rgb_array"
+    to film it): what it sees is the episode the returns count, step for step."""
     policy, normalize = NumpyActors([actor]), obs_normalizer.frozen()
-    env = gym.make(env_id, **make_kwargs)
-    low, high = env.action_space.low, env.action_space.high
-    returns, lengths = [], []
+    envs = make_envs(env_id, episodes, make_kwargs, simulate=watch is None)
+    low, high = envs.action_space.low, envs.action_space.high
+    noise = [np.random.default_rng(seed + k) for k in range(episodes)]
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
     try:
-        for k in range(episodes):
-            obs, _ = env.reset(seed=seed + k)
-            noise = np.random.default_rng(seed + k)
-            total, steps, done = 0.0, 0, False
+        obs = envs.reset([seed + k for k in range(episodes)])
+        stepper = type(envs).together([envs])
+        playing = np.arange(episodes)
+        if watch is not None:
+            for k in playing:
+                watch(k, 0, envs.envs[k])
+        while len(playing):
+            actions = policy.mean(normalize(obs[playing, None]))[:, 0]
+            if stochastic:
+                actions = actions + policy.std[0] * np.stack(
+                    [noise[k].standard_normal(actions.shape[1]) for k in playing]
+                )
+            reached, rewards, terminated, truncated = stepper.step(
+                np.minimum(np.maximum(actions, low), high), playing
+            )
+            obs[playing] = reached
+            returns[playing] += rewards
+            lengths[playing] += 1
             if watch is not None:
-                watch(k, 0, env)
-            while not done:
-                action = policy.mean(normalize(obs[None])[None])[0, 0]
-                if stochastic:
-                    action = action + policy.std[0, 0] * noise.standard_normal(action.shape)
-                obs, reward, term, trunc, _ = env.step(np.clip(action, low, high))
-                total += float(reward)
-                steps += 1
-                done = term or trunc
-                if watch is not None:
-                    watch(k, steps, env)
-            returns.append(total)
-            lengths.append(steps)
+                for k in playing:
+                    watch(k, int(lengths[k]), envs.envs[k])
+            playing = playing[~(terminated | truncated)]
     finally:
-        env.close()  # a rendering env left open prints a traceback from its destructor at exit
-    return np.asarray(returns), np.asarray(lengths)
+        envs.close()  # a rendering env left open prints a traceback from its destructor at exit
+    return returns, lengths

@@ -9,8 +9,9 @@ import torch
 import algos.envs
 from algos.envs import GymnasiumEnvs, SimulatedEnvs, make_envs
 from algos.mujoco_tasks import ported_task
+from algos.normalization import ObsNormalizer
 from algos.policy import GaussianActor
-from algos.rollout import NumpyActors
+from algos.rollout import NumpyActors, episode_returns
 from algos.train import Member, TrainConfig, train_together
 
 PORTED = ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5"]
@@ -145,3 +146,37 @@ def test_a_population_trains_bit_for_bit_as_through_gymnasium(env_id, monkeypatc
     assert got[1].keys() == expected[1].keys() and len(got[1]) == 3 * len(arms)
     for key in got[1]:
         assert nested_equal(got[1][key], expected[1][key]), key
+
+
+def episodes_one_by_one(actor, normalizer, env_id, episodes, seed, **make_kwargs):
+    """Episode k alone in a gymnasium env reset with seed + k, its noise from its own
+    generator seeded seed + k: what `episode_returns` promises of each episode."""
+    policy, env = NumpyActors([actor]), gym.make(env_id, **make_kwargs)
+    returns, lengths = [], []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        noise, total, steps, done = np.random.default_rng(seed + k), 0.0, 0, False
+        while not done:
+            action = policy.mean(normalizer(obs[None])[None])[0, 0]
+            action = action + policy.std[0, 0] * noise.standard_normal(action.shape)
+            obs, reward, terminated, truncated, _ = env.step(
+                np.clip(action, env.action_space.low, env.action_space.high))  # fmt: skip
+            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+    return np.asarray(returns), np.asarray(lengths)
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "HalfCheetah-v5", "InvertedPendulum-v5"])
+def test_episodes_played_side_by_side_are_those_played_one_by_one(env_id):
+    """Evaluation steps its episodes together (batched where the task is ported), episodes
+    of different lengths included: each return and length is that episode's alone."""
+    env = gym.make(env_id)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    actor = GaussianActor(obs_dim, act_dim, (16, 16), -0.5)
+    normalizer = ObsNormalizer(obs_dim, True)
+    normalizer.stats.mean = np.random.default_rng(1).standard_normal(obs_dim) * 0.1
+    got = episode_returns(actor, normalizer, env_id, 5, 40, True, max_episode_steps=200)
+    expected = episodes_one_by_one(actor, normalizer, env_id, 5, 40, max_episode_steps=200)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    assert env_id == "HalfCheetah-v5" or len(set(got[1].tolist())) > 1
