@@ -1,4 +1,5 @@
-"""Conjugate gradient: solves H x = g using only products H v (H symmetric positive definite)."""
+"""Conjugate gradient: solves H x = b using only products H v (H symmetric positive
+definite), for stacked systems, one a row; a single system is a row of one."""
 
 from collections.abc import Callable
 
@@ -6,38 +7,18 @@ import torch
 
 
 def conjugate_gradient(
-    matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int, residual_tol: float
-) -> tuple[torch.Tensor, float]:
-    """Approximate x = H⁻¹ b in at most `iters` iterations; returns x and the final ‖r‖²."""
-    x = torch.zeros_like(b)
-    r = b.clone()
-    p = b.clone()
-    rr = torch.dot(r, r)
-    for _ in range(iters):
-        if rr.item() < residual_tol:
-            break
-        hp = matvec(p)
-        alpha = rr / torch.dot(p, hp)
-        x += alpha * p
-        r -= alpha * hp
-        rr_new = torch.dot(r, r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x, rr.item()
-
-
-def conjugate_gradient_together(
     matvec: Callable[[torch.Tensor], torch.Tensor],
     b: torch.Tensor,
     iters: list[int],
     residual_tols: list[float],
 ) -> tuple[torch.Tensor, list[float]]:
-    """`conjugate_gradient` of stacked systems, one per row of `b` (members, n), whose
-    products `matvec` takes for all rows at once; each row bit for bit its own solve.
+    """Approximate x = H⁻¹ b for each row of `b` (systems, n), whose products `matvec`
+    takes for all rows at once; returns x and each row's final ‖r‖².
 
     A row stops at its own `iters` or once its own ‖r‖² is below its tolerance, and its
-    x, r and p stay as they were from then on. The dot products are taken row by row:
-    torch.dot's kernel sums in an order no batched reduction reproduces.
+    x, r and p stay as they were from then on: each row is bit for bit its solve as a row
+    of one. The dot products are taken row by row: torch.dot's kernel sums in an order no
+    batched reduction reproduces.
     """
     x = torch.zeros_like(b)
     r = b.clone()

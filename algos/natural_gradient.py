@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import torch
 
 from algos.allowed import Int, Real, setting
-from algos.cg import conjugate_gradient, conjugate_gradient_together, row_dots
+from algos.cg import conjugate_gradient, row_dots
 from algos.kl import gaussian_kl
 from algos.minibatch_step import in_groups
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.rollout import Batch
-from algos.surrogate import mean_kl, ratio, surrogate
+from algos.surrogate import ratio
 
 
 @dataclass
@@ -30,25 +30,6 @@ class NaturalGradientConfig:
     damping: float = setting(0.1, Real(0.0, low_open=False))  # FVPs use (H + damping·I) v
 
 
-def fisher_vector_product(
-    actor: GaussianActor, batch: Batch, damping: float
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v ↦ (H + damping·I) v with H = ∇²_θ mean KL(π_old‖π_θ) at the current θ.
-
-    The KL gradient's graph is built once; each product is one more backward pass
-    through it (Pearlmutter's trick), so CG iterations do not rebuild the graph.
-    """
-    params = list(actor.parameters())
-    kl_grad = torch.autograd.grad(mean_kl(actor, batch), params, create_graph=True)
-    flat_grad = torch.cat([g.reshape(-1) for g in kl_grad])
-
-    def product(v: torch.Tensor) -> torch.Tensor:
-        hv = torch.autograd.grad(torch.dot(flat_grad, v), params, retain_graph=True)
-        return torch.cat([h.reshape(-1) for h in hv]) + damping * v
-
-    return product
-
-
 # The most samples (members × batch size) one stacked pass holds: a larger stack's
 # activations outgrow the CPU's caches, and its memory-bound elementwise ops then cost
 # more than stacking saves (benchmarks/natural_step.py)
@@ -57,17 +38,21 @@ STACK_SAMPLES = 8192
 
 class NaturalGradientUpdate:
     """What TRPO's and NPG's update rules share beyond how they follow the full step: no
-    optimiser, no state beyond the actor, and the population step.
+    optimiser, no state beyond the actor, and the update itself.
 
-    `step` is a run's update on its own actor through autograd, as the maths reads.
-    `step_together` takes a population's members of one network shape and batch size in
-    stacked passes (`natural_steps`, then the rule's `follow`), each member bit for bit
-    its `step`: the Fisher-vector products, which cost most, are then one double backward
-    for the stack rather than one per member. A run alone, a stack of one, takes `step`."""
+    The update exists once, for a stack of members of one network shape and batch size
+    (`natural_steps`, then the rule's `follow`); a run alone is a stack of one. Stacked,
+    the Fisher-vector products, which cost most, are one double backward for the stack
+    rather than one per member, and each member's update is bit for bit its update alone
+    (tests/test_natural_step_together.py)."""
 
     def __init__(self, actor: GaussianActor, config: NaturalGradientConfig):
         self.actor = actor
         self.config = config
+
+    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
+        """A run's update: its actor as a stack of one."""
+        return self.step_together([self], [batch], [generator])[0]
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return []
@@ -87,7 +72,7 @@ class NaturalGradientUpdate:
         generators: list[torch.Generator],
     ) -> list[dict[str, float]]:
         """`step` of each member, stacked with members of its network shape, batch size
-        and dtype, at most `STACK_SAMPLES` samples a stack; a stack of one is its `step`."""
+        and dtype, at most `STACK_SAMPLES` samples a stack."""
         keys = [(tuple(p.shape for p in u.actor.parameters()), b.steps, u.actor.log_std.dtype)
                 for u, b in zip(updates, batches, strict=True)]  # fmt: skip
         return in_groups(keys, cls._step_group, updates, batches, generators)
@@ -103,9 +88,6 @@ class NaturalGradientUpdate:
         metrics = []
         for start in range(0, len(updates), size):
             part = slice(start, start + size)
-            if len(updates[part]) == 1:
-                metrics.append(updates[start].step(batches[start], generators[start]))
-                continue
             configs = [u.config for u in updates[part]]
             stack = Stack([u.actor for u in updates[part]], batches[part])
             proposed = natural_steps(stack, configs)
@@ -121,37 +103,6 @@ class NaturalGradientUpdate:
     ) -> tuple[torch.Tensor, list[dict[str, float]]]:
         """Each member's parameters after its update and its metrics, from its full step."""
         raise NotImplementedError
-
-
-@dataclass
-class NaturalStep:
-    full_step: torch.Tensor | None  # None when the curvature along s is not positive
-    surrogate_old: float
-    metrics: dict[str, float]  # policy_loss, grad_norm, cg_residual, kl_full_step
-
-
-def natural_step(actor: GaussianActor, batch: Batch, c: NaturalGradientConfig) -> NaturalStep:
-    """The full natural-gradient step at the actor's parameters (which it leaves as they are)."""
-    params = list(actor.parameters())
-    loss_old = surrogate(actor, batch)
-    g = torch.cat([x.reshape(-1) for x in torch.autograd.grad(loss_old, params)])
-    fvp = fisher_vector_product(actor, batch, c.damping)
-    direction, residual = conjugate_gradient(fvp, g, c.cg_iters, c.cg_residual_tol)
-    shs = torch.dot(direction, fvp(direction)).item()
-    metrics = {
-        "policy_loss": -loss_old.item(),
-        "grad_norm": g.norm().item(),
-        "cg_residual": residual,
-    }
-    if not shs > 0.0:
-        return NaturalStep(None, loss_old.item(), metrics)
-    full_step = (2.0 * c.delta / shs) ** 0.5 * direction
-    theta_old = flat_params(actor)
-    with torch.no_grad():
-        set_flat_params(actor, theta_old + full_step)
-        metrics["kl_full_step"] = mean_kl(actor, batch).item()
-        set_flat_params(actor, theta_old)
-    return NaturalStep(full_step, loss_old.item(), metrics)
 
 
 FIELDS = ("obs", "actions", "logp_old", "advantages", "mean_old", "log_std_old")
@@ -227,9 +178,54 @@ def stacked_policy(
     return x, log_std.unsqueeze(1).expand_as(x)
 
 
+def fisher_vector_product(
+    stack: Stack, dampings: list[float]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v ↦ (H + λI) v for each stacked member, v and the products as rows (members,
+    parameters), with H = ∇²_θ mean KL(π_old‖π_θ) at θ_old and λ the member's damping.
+
+    The KL gradient's graph is built once; each product is one more backward pass through
+    it, Hv = ∇_θ(∇_θKL · v) with v held constant (Pearlmutter's trick), so CG iterations
+    do not rebuild the graph. The members' KLs are summed: a member's gradient depends on
+    its own parameters only, so one backward pass gives every member's product."""
+    params = [p.detach().requires_grad_() for p in stack.params(stack.theta_old)]
+    kl = stacked_kl(*stack.policy(params))
+    flat_kl_grad = flat_rows(torch.autograd.grad(kl.sum(), params, create_graph=True))
+    damping = torch.tensor([[d] for d in dampings], dtype=stack.theta_old.dtype)
+
+    def product(v: torch.Tensor) -> torch.Tensor:
+        hv = torch.autograd.grad((flat_kl_grad * v).sum(), params, retain_graph=True)
+        return flat_rows(hv) + damping * v
+
+    return product
+
+
+@dataclass
+class NaturalDirections:
+    """Each stacked member's natural-gradient direction, one row each."""
+
+    surrogate_old: list[float]  # L(θ_old)
+    g: torch.Tensor  # ∇L(θ_old)
+    s: torch.Tensor  # ≈ (H + λI)⁻¹g, by conjugate gradient
+    cg_residuals: list[float]  # CG's final ‖r‖²
+    fvp: Callable[[torch.Tensor], torch.Tensor]  # the (H + λI) v that CG solved with
+
+
+def natural_directions(stack: Stack, configs: list[NaturalGradientConfig]) -> NaturalDirections:
+    """g and s ≈ (H + λI)⁻¹g of each stacked member under its own damping and CG settings."""
+    params = [p.detach().requires_grad_() for p in stack.params(stack.theta_old)]
+    loss_old = stacked_surrogate(*stack.policy(params))
+    g = flat_rows(torch.autograd.grad(loss_old.sum(), params))
+    fvp = fisher_vector_product(stack, [c.damping for c in configs])
+    s, residuals = conjugate_gradient(
+        fvp, g, [c.cg_iters for c in configs], [c.cg_residual_tol for c in configs]
+    )
+    return NaturalDirections(loss_old.tolist(), g, s.detach(), residuals, fvp)
+
+
 @dataclass
 class NaturalSteps:
-    """`NaturalStep` of stacked members, with where each full step leads."""
+    """Each stacked member's full step, and where it leads."""
 
     theta_old: torch.Tensor  # (members, parameters)
     full_step: torch.Tensor  # (members, parameters); rows where `proposed` is False are unused
@@ -237,35 +233,24 @@ class NaturalSteps:
     surrogate_old: list[float]
     surrogate_full: list[float]  # the surrogate at θ_old + full step (NaN where not proposed)
     kl_full: list[float]  # the mean KL there (NaN where not proposed)
-    metrics: list[dict[str, float]]
+    metrics: list[dict[str, float]]  # policy_loss, grad_norm, cg_residual, kl_full_step
 
 
 def natural_steps(stack: Stack, configs: list[NaturalGradientConfig]) -> NaturalSteps:
-    """`natural_step` of each stacked member under its own config, in one stacked pass."""
+    """Each stacked member's full step Δθ = sqrt(2δ / sᵀ(H + λI)s) · s under its own config,
+    where its quadratic KL model ½ Δθᵀ(H + λI)Δθ is δ; none where the curvature sᵀ(H + λI)s
+    is not positive. The surrogate and exact KL at θ_old + Δθ come from one stacked pass."""
     members, dtype = len(configs), stack.theta_old.dtype
-    params = [p.detach().requires_grad_() for p in stack.params(stack.theta_old)]
-    loss_old = stacked_surrogate(*stack.policy(params))
-    g = flat_rows(torch.autograd.grad(loss_old.sum(), params))
-    kl = stacked_kl(*stack.policy(params))
-    flat_kl_grad = flat_rows(torch.autograd.grad(kl.sum(), params, create_graph=True))
-    damping = torch.tensor([[c.damping] for c in configs], dtype=dtype)
-
-    def fvp(v: torch.Tensor) -> torch.Tensor:
-        hv = torch.autograd.grad((flat_kl_grad * v).sum(), params, retain_graph=True)
-        return flat_rows(hv) + damping * v
-
-    direction, residuals = conjugate_gradient_together(
-        fvp, g, [c.cg_iters for c in configs], [c.cg_residual_tol for c in configs]
-    )
-    shs = row_dots(direction, fvp(direction)).tolist()
-    surrogate_old = loss_old.tolist()
-    grad_norms = torch.linalg.vector_norm(g, dim=1).tolist()
+    d = natural_directions(stack, configs)
+    shs = row_dots(d.s, d.fvp(d.s)).tolist()
+    grad_norms = torch.linalg.vector_norm(d.g, dim=1).tolist()
+    columns = zip(d.surrogate_old, grad_norms, d.cg_residuals, strict=True)
     metrics = [{"policy_loss": -loss, "grad_norm": norm, "cg_residual": residual}
-               for loss, norm, residual in zip(surrogate_old, grad_norms, residuals, strict=True)]  # fmt: skip
+               for loss, norm, residual in columns]  # fmt: skip
     proposed = [s > 0.0 for s in shs]
     scale = [(2.0 * c.delta / s) ** 0.5 if ok else 0.0
              for c, s, ok in zip(configs, shs, proposed, strict=True)]  # fmt: skip
-    full_step = torch.tensor(scale, dtype=dtype).unsqueeze(1) * direction.detach()
+    full_step = torch.tensor(scale, dtype=dtype).unsqueeze(1) * d.s
     surrogate_full, kl_full = [float("nan")] * members, [float("nan")] * members
     rows = [m for m in range(members) if proposed[m]]
     if rows:
@@ -273,7 +258,7 @@ def natural_steps(stack: Stack, configs: list[NaturalGradientConfig]) -> Natural
         for m, value, kl in zip(rows, values, kls, strict=True):
             surrogate_full[m], kl_full[m] = value, kl
             metrics[m]["kl_full_step"] = kl
-    return NaturalSteps(stack.theta_old, full_step, proposed, surrogate_old, surrogate_full,
+    return NaturalSteps(stack.theta_old, full_step, proposed, d.surrogate_old, surrogate_full,
                         kl_full, metrics)  # fmt: skip
 
 

@@ -11,16 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.natural_gradient import (
-    NaturalGradientConfig,
-    NaturalGradientUpdate,
-    NaturalSteps,
-    Stack,
-    natural_step,
-)
-from algos.policy import flat_params, set_flat_params
-from algos.rollout import Batch
-from algos.surrogate import surrogate
+from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, NaturalSteps, Stack
 
 
 @dataclass
@@ -29,15 +20,6 @@ class NPGConfig(NaturalGradientConfig):
 
 
 class NPGUpdate(NaturalGradientUpdate):
-    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        proposed = natural_step(self.actor, batch, self.config)
-        if proposed.full_step is None:
-            return proposed.metrics
-        with torch.no_grad():
-            set_flat_params(self.actor, flat_params(self.actor) + proposed.full_step)
-            proposed.metrics["policy_loss"] = -surrogate(self.actor, batch).item()
-        return proposed.metrics
-
     @staticmethod
     def follow(
         stack: Stack, proposed: NaturalSteps, configs: list[NPGConfig]

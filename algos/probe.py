@@ -17,8 +17,7 @@ import math
 
 import torch
 
-from algos.cg import conjugate_gradient
-from algos.natural_gradient import fisher_vector_product
+from algos.natural_gradient import Stack, natural_directions
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.registry import ALGOS
 from algos.rollout import Batch
@@ -39,11 +38,9 @@ def natural_direction(
     cg_iters: int = TRPOConfig.cg_iters,
 ) -> torch.Tensor:
     """s ≈ (H + damping·I)⁻¹ g by conjugate gradient on Fisher-vector products, at TRPO's
-    own settings unless given."""
-    fvp = fisher_vector_product(actor, batch, damping)
-    g = vanilla_direction(actor, batch)
-    direction, _ = conjugate_gradient(fvp, g, cg_iters, TRPOConfig.cg_residual_tol)
-    return direction.detach()
+    own settings unless given: TRPO's own direction, as a stack of one."""
+    config = TRPOConfig(damping=damping, cg_iters=cg_iters)
+    return natural_directions(Stack([actor], [batch]), [config]).s[0]
 
 
 def update_step(

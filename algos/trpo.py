@@ -12,16 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from algos.allowed import Int, Real, setting
-from algos.natural_gradient import (
-    NaturalGradientConfig,
-    NaturalGradientUpdate,
-    NaturalSteps,
-    Stack,
-    natural_step,
-)
-from algos.policy import GaussianActor, flat_params, set_flat_params
-from algos.rollout import Batch
-from algos.surrogate import mean_kl, surrogate
+from algos.natural_gradient import NaturalGradientConfig, NaturalGradientUpdate, NaturalSteps, Stack
 
 
 @dataclass
@@ -32,27 +23,15 @@ class TRPOConfig(NaturalGradientConfig):
 
 
 class TRPOUpdate(NaturalGradientUpdate):
-    def step(self, batch: Batch, generator: torch.Generator) -> dict[str, float]:
-        c = self.config
-        proposed = natural_step(self.actor, batch, c)
-        metrics = proposed.metrics | {"ls_steps": 0, "ls_accepted": 0}
-        if proposed.full_step is None:
-            return metrics
-        ls_steps, accepted, loss_new = backtracking_line_search(
-            self.actor, batch, proposed.full_step, proposed.surrogate_old, c.delta,
-            c.backtrack_coef, c.backtrack_iters,
-        )  # fmt: skip
-        metrics.update(policy_loss=-loss_new, ls_steps=ls_steps, ls_accepted=int(accepted))
-        return metrics
-
     @staticmethod
     def follow(
         stack: Stack, proposed: NaturalSteps, configs: list[TRPOConfig]
     ) -> tuple[torch.Tensor, list[dict[str, float]]]:
-        """`backtracking_line_search` of stacked members: each shrinking k evaluates the
-        members still searching in one pass, each member against its own δ, coefficient
-        and number of shrinkings. The full step's evaluation (k = 0) is the one that
-        measured `kl_full_step`: θ_old + coef⁰ · full step is θ_old + full step."""
+        """The backtracking line search: try θ_old + coef^k · full step for k = 0..iters
+        and keep the first with mean KL ≤ δ and a higher surrogate; if none qualifies, keep
+        θ_old (ls_steps = iters, ls_accepted = 0). Each shrinking k evaluates the members
+        still searching in one stacked pass, each against its own δ, coefficient and
+        iters. The full step's evaluation (k = 0) is the one that measured `kl_full_step`."""
         theta = proposed.theta_old.clone()
         metrics = [m | {"ls_steps": 0, "ls_accepted": 0} for m in proposed.metrics]
         searching = [m for m, ok in enumerate(proposed.proposed) if ok]
@@ -75,28 +54,3 @@ class TRPOUpdate(NaturalGradientUpdate):
             searching = [m for m in searching if not metrics[m]["ls_accepted"]]
             k += 1
         return theta, metrics
-
-
-def backtracking_line_search(
-    actor: GaussianActor,
-    batch: Batch,
-    full_step: torch.Tensor,
-    surrogate_old: float,
-    delta: float,
-    coef: float,
-    iters: int,
-) -> tuple[int, bool, float]:
-    """Try θ_old + coef^k · full_step for k = 0..iters; keep the first with mean KL ≤ δ and
-    a higher surrogate. If none qualifies, restore θ_old.
-
-    Returns (k or iters when rejected, accepted, surrogate at the kept parameters).
-    """
-    theta_old = flat_params(actor)
-    with torch.no_grad():
-        for k in range(iters + 1):
-            set_flat_params(actor, theta_old + coef**k * full_step)
-            surrogate_new = surrogate(actor, batch).item()
-            if mean_kl(actor, batch).item() <= delta and surrogate_new > surrogate_old:
-                return k, True, surrogate_new
-        set_flat_params(actor, theta_old)
-    return iters, False, surrogate_old

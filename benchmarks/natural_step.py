@@ -1,6 +1,6 @@
-"""TRPO's policy update per member, one member after another (each member's `step`, as a
-population stepped them before their stacked form) and stacked (`step_together`), side by
-side in one process: what stacking buys a population and a run alone.
+"""TRPO's policy update per member, one member after another (each member's `step`, a
+stack of one, as a run alone takes it) and stacked (`step_together`), side by side in one
+process: what stacking buys a population.
 
     .venv/bin/python benchmarks/natural_step.py --members 1 8 30 --updates 3
 

@@ -1,5 +1,5 @@
-"""TRPO's and NPG's population step: each stacked member's update is bit for bit the update
-its `step` alone takes (the autograd path), parameters and every metric."""
+"""TRPO's and NPG's population step: each stacked member's update is bit for bit the same
+member's update as a stack of one (its `step`, a run alone), parameters and every metric."""
 
 import copy
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from algos import natural_gradient
-from algos.cg import conjugate_gradient, conjugate_gradient_together
+from algos.cg import conjugate_gradient
 from algos.npg import NPGConfig, NPGUpdate
 from algos.policy import GaussianActor, flat_params
 from algos.train import TrainConfig, make_learner
@@ -32,7 +32,7 @@ def same_metrics(got: dict, expected: dict) -> bool:
 
 def stepped_together_and_alone(rule, configs, members):
     """Each member's metrics and parameters from one `step_together` of them all, and from
-    its own `step`, each on a copy of its actor."""
+    its own `step` as a stack of one, each on a copy of its actor."""
     together = [rule(copy.deepcopy(a), c) for (a, _), c in zip(members, configs, strict=True)]
     alone = [rule(copy.deepcopy(a), c) for (a, _), c in zip(members, configs, strict=True)]
     batches = [b for _, b in members]
@@ -109,22 +109,28 @@ def test_layers_one_unit_wide_are_stacked_bit_for_bit(rule, config, obs_dim, act
     assert_bit_for_bit(*stepped_together_and_alone(rule, configs, members))
 
 
-def test_stacked_conjugate_gradient_solves_each_row_as_alone():
+def test_stacked_conjugate_gradient_solves_each_row_as_a_row_of_one():
     g = torch.Generator().manual_seed(0)
     matrices = []
     for _ in range(4):
         m = torch.randn(12, 12, generator=g)
         matrices.append(m @ m.T + 0.5 * torch.eye(12))
     b = torch.randn(4, 12, generator=g)
-    after_3 = conjugate_gradient(lambda v: matrices[2] @ v, b[2], 3, 0.0)[1]
+
+    def products(rows: list[torch.Tensor]):
+        return lambda p: torch.stack([a @ row for a, row in zip(rows, p, strict=True)])
+
+    def alone(m: int, iters: int, tol: float) -> tuple[torch.Tensor, float]:
+        x, (residual,) = conjugate_gradient(products([matrices[m]]), b[m : m + 1], [iters], [tol])
+        return x[0], residual
+
+    after_3 = alone(2, 3, 0.0)[1]
     iters, tols = [10, 3, 10, 10], [1e-10, 1e-10, 1.5 * after_3, 1e-10]
-    x, residuals = conjugate_gradient_together(
-        lambda p: torch.stack([a @ row for a, row in zip(matrices, p, strict=True)]), b, iters, tols
-    )
-    for a, row, n, tol, x_row, residual in zip(matrices, b, iters, tols, x, residuals, strict=True):
-        x_alone, residual_alone = conjugate_gradient(lambda v, a=a: a @ v, row, n, tol)
-        assert torch.equal(x_row, x_alone) and residual == residual_alone
+    x, residuals = conjugate_gradient(products(matrices), b, iters, tols)
+    for m, (n, tol) in enumerate(zip(iters, tols, strict=True)):
+        x_alone, residual_alone = alone(m, n, tol)
+        assert torch.equal(x[m], x_alone) and residuals[m] == residual_alone
     # row 2 stopped on its tolerance before its 10 iterations, while row 0 went on
     assert residuals[2] < tols[2]
-    assert not torch.equal(x[2], conjugate_gradient(lambda v: matrices[2] @ v, b[2], 10, 0.0)[0])
+    assert not torch.equal(x[2], alone(2, 10, 0.0)[0])
     assert residuals[0] < residuals[2]

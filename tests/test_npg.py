@@ -4,7 +4,7 @@ the KL against the exact KL (closed form)."""
 import pytest
 import torch
 
-from algos.natural_gradient import NaturalGradientConfig, natural_step
+from algos.natural_gradient import NaturalGradientConfig, Stack, natural_steps
 from algos.npg import NPGConfig, NPGUpdate
 from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.surrogate import mean_kl, quadratic_kl, surrogate, update_diagnostics
@@ -21,7 +21,7 @@ def test_npg_full_step_puts_the_damped_quadratic_kl_at_delta(tiny_actor, damping
         flat_params(actor).numel(), dtype=torch.float64
     )
     config = NaturalGradientConfig(delta=0.02, cg_iters=200, cg_residual_tol=1e-24, damping=damping)
-    step = natural_step(actor, batch, config).full_step
+    step = natural_steps(Stack([actor], [batch]), [config]).full_step[0]
     assert 0.5 * step @ fisher @ step == pytest.approx(0.02, rel=1e-6)
     # and it points along (H + λI)⁻¹ g, solved directly
     params = list(actor.parameters())
@@ -35,16 +35,16 @@ def test_kl_full_step_is_the_exact_kl_of_that_step(tiny_actor):
     actor = tiny_actor.double()
     batch = make_batch(actor, n=64, seed=1)
     theta_old = flat_params(actor)
-    proposed = natural_step(actor, batch, NaturalGradientConfig(delta=0.5))
+    proposed = natural_steps(Stack([actor], [batch]), [NaturalGradientConfig(delta=0.5)])
     assert torch.equal(flat_params(actor), theta_old)  # the proposal leaves θ_old in place
-    set_flat_params(actor, theta_old + proposed.full_step)
+    set_flat_params(actor, theta_old + proposed.full_step[0])
     with torch.no_grad():
         mean, log_std = actor(batch.obs)
     var_old, var_new = (2 * batch.log_std_old).exp(), (2 * log_std).exp()
     closed_form = (
         log_std - batch.log_std_old + (var_old + (batch.mean_old - mean) ** 2) / (2 * var_new) - 0.5
     )
-    assert proposed.metrics["kl_full_step"] == pytest.approx(
+    assert proposed.metrics[0]["kl_full_step"] == pytest.approx(
         closed_form.sum(-1).mean().item(), rel=1e-10
     )
 

@@ -1,4 +1,5 @@
-"""TRPO against the maths: Fisher-vector products, conjugate gradient, the KL bound."""
+"""TRPO against the maths: Fisher-vector products, conjugate gradient, the KL bound, the
+line search's rule."""
 
 import pytest
 import torch
@@ -6,10 +7,10 @@ from torch.func import functional_call
 
 from algos.cg import conjugate_gradient
 from algos.kl import gaussian_kl
-from algos.natural_gradient import fisher_vector_product
-from algos.policy import GaussianActor, flat_params
+from algos.natural_gradient import NaturalSteps, Stack, fisher_vector_product
+from algos.policy import GaussianActor, flat_params, set_flat_params
 from algos.surrogate import mean_kl, surrogate, update_diagnostics
-from algos.trpo import TRPOConfig, TRPOUpdate, backtracking_line_search
+from algos.trpo import TRPOConfig, TRPOUpdate
 from tests.conftest import make_batch
 
 
@@ -42,31 +43,44 @@ def test_fisher_vector_product_equals_explicit_kl_hessian_times_vector(tiny_acto
     actor = tiny_actor.double()
     batch = make_batch(actor, n=64, seed=0)
     hessian = explicit_kl_hessian(actor, batch)
-    fvp = fisher_vector_product(actor, batch, damping=0.0)
-    damped = fisher_vector_product(actor, batch, damping=0.1)
+    # the same member twice, undamped and damped: each row its own member's product
+    fvp = fisher_vector_product(Stack([actor, actor], [batch, batch]), [0.0, 0.1])
     g = torch.Generator().manual_seed(1)
     for _ in range(3):
-        v = torch.randn(hessian.shape[0], generator=g, dtype=torch.float64)
-        torch.testing.assert_close(fvp(v), hessian @ v, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(damped(v), hessian @ v + 0.1 * v, atol=1e-5, rtol=1e-5)
+        v = torch.randn(2, hessian.shape[0], generator=g, dtype=torch.float64)
+        undamped, damped = fvp(v)
+        torch.testing.assert_close(undamped, hessian @ v[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(damped, hessian @ v[1] + 0.1 * v[1], atol=1e-5, rtol=1e-5)
     assert hessian.abs().max() > 1e-2  # a real curvature, not an all-zero matrix
 
 
-def test_conjugate_gradient_matches_direct_solve_on_random_spd_system():
-    g = torch.Generator().manual_seed(0)
-    m = torch.randn(30, 30, generator=g, dtype=torch.float64)
-    a = m @ m.T + 0.5 * torch.eye(30, dtype=torch.float64)
-    b = torch.randn(30, generator=g, dtype=torch.float64)
-    x, residual = conjugate_gradient(lambda v: a @ v, b, iters=100, residual_tol=1e-20)
-    assert residual < 1e-20
-    assert torch.dot(b - a @ x, b - a @ x).item() < 1e-18
-    torch.testing.assert_close(x, torch.linalg.solve(a, b), atol=1e-8, rtol=1e-8)
+def spd_systems(count: int, n: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    matrices = []
+    for _ in range(count):
+        m = torch.randn(n, n, generator=g, dtype=torch.float64)
+        matrices.append(m @ m.T + 0.5 * torch.eye(n, dtype=torch.float64))
+    return matrices, torch.randn(count, n, generator=g, dtype=torch.float64)
+
+
+def products(matrices: list[torch.Tensor]):
+    """v ↦ each row's matrix times that row of v."""
+    return lambda v: torch.stack([a @ row for a, row in zip(matrices, v, strict=True)])
+
+
+def test_conjugate_gradient_matches_direct_solve_on_random_spd_systems():
+    matrices, b = spd_systems(3, 30, seed=0)
+    x, residuals = conjugate_gradient(products(matrices), b, [100] * 3, [1e-20] * 3)
+    for a, row, x_row, residual in zip(matrices, b, x, residuals, strict=True):
+        assert residual < 1e-20
+        assert torch.dot(row - a @ x_row, row - a @ x_row).item() < 1e-18
+        torch.testing.assert_close(x_row, torch.linalg.solve(a, row), atol=1e-8, rtol=1e-8)
 
 
 def test_conjugate_gradient_stops_at_residual_tolerance():
     a = torch.diag(torch.arange(1.0, 11.0, dtype=torch.float64))
-    b = torch.ones(10, dtype=torch.float64)
-    _, residual = conjugate_gradient(lambda v: a @ v, b, iters=3, residual_tol=1e-30)
+    b = torch.ones(1, 10, dtype=torch.float64)
+    _, (residual,) = conjugate_gradient(products([a]), b, [3], [1e-30])
     assert residual > 1e-6  # 3 iterations cannot solve 10 distinct eigenvalues exactly
 
 
@@ -104,14 +118,43 @@ def test_kl_of_an_update_that_only_widens_the_policy_is_the_closed_form():
     assert mean_kl(actor, batch).item() == pytest.approx(expected, rel=1e-5)
 
 
+def line_search(actor, batch, full_step: torch.Tensor, config: TRPOConfig):
+    """TRPO's line search along `full_step` from the actor's parameters, as a stack of one."""
+    stack = Stack([actor], [batch])
+    (surrogate_old,), _ = stack.evaluate(stack.theta_old, [0])
+    (surrogate_full,), (kl_full,) = stack.evaluate(stack.theta_old + full_step, [0])
+    proposed = NaturalSteps(stack.theta_old, full_step.unsqueeze(0), [True], [surrogate_old],
+                            [surrogate_full], [kl_full], [{}])  # fmt: skip
+    theta, (metrics,) = TRPOUpdate.follow(stack, proposed, [config])
+    return theta[0], metrics
+
+
 def test_line_search_rejects_a_step_that_worsens_the_surrogate(tiny_actor):
     batch = make_batch(tiny_actor, n=128, seed=3)
-    params = list(tiny_actor.parameters())
-    loss = surrogate(tiny_actor, batch)
-    g = torch.cat([x.reshape(-1) for x in torch.autograd.grad(loss, params)])
+    g = torch.autograd.grad(surrogate(tiny_actor, batch), list(tiny_actor.parameters()))
+    g = torch.cat([x.reshape(-1) for x in g])
     theta_old = flat_params(tiny_actor)
-    steps, accepted, kept = backtracking_line_search(
-        tiny_actor, batch, -1e-3 * g / g.norm(), loss.item(), delta=1.0, coef=0.8, iters=10
-    )
-    assert not accepted and steps == 10 and kept == loss.item()
-    assert torch.equal(flat_params(tiny_actor), theta_old)
+    config = TRPOConfig(delta=1.0, backtrack_coef=0.8, backtrack_iters=10)
+    theta, metrics = line_search(tiny_actor, batch, -1e-3 * g / g.norm(), config)
+    assert metrics == {"ls_steps": 10, "ls_accepted": 0}
+    assert torch.equal(theta, theta_old)
+
+
+def test_line_search_keeps_the_first_shrinking_within_delta_that_improves(tiny_actor):
+    batch = make_batch(tiny_actor, n=128, seed=4)
+    g = torch.autograd.grad(surrogate(tiny_actor, batch), list(tiny_actor.parameters()))
+    full_step = 3.0 * torch.cat([x.reshape(-1) for x in g])
+    theta_old = flat_params(tiny_actor)
+    config = TRPOConfig(delta=0.01, backtrack_coef=0.5, backtrack_iters=20)
+    theta, metrics = line_search(tiny_actor, batch, full_step, config)
+    # the rule, on the actor itself: the first k with KL ≤ δ and a higher surrogate
+    before = surrogate(tiny_actor, batch).item()
+    with torch.no_grad():
+        for k in range(config.backtrack_iters + 1):
+            set_flat_params(tiny_actor, theta_old + 0.5**k * full_step)
+            kl, after = mean_kl(tiny_actor, batch).item(), surrogate(tiny_actor, batch).item()
+            if kl <= config.delta and after > before:
+                break
+    assert k > 0  # the full step itself overshoots δ
+    assert metrics == {"ls_steps": k, "ls_accepted": 1, "policy_loss": -after}
+    assert torch.equal(theta, theta_old + 0.5**k * full_step)
