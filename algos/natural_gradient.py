@@ -32,7 +32,7 @@ class NaturalGradientConfig:
 
 # The most samples (members × batch size) one stacked pass holds: a larger stack's
 # activations outgrow the CPU's caches, and its memory-bound elementwise ops then cost
-# more than stacking saves (benchmarks/natural_step.py)
+# more than stacking saves (benchmarks/policy_step.py --algo trpo)
 STACK_SAMPLES = 8192
 
 
