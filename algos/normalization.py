@@ -99,7 +99,8 @@ def frozen_together(normalizers: list[ObsNormalizer]) -> Callable[[np.ndarray], 
 
 
 class RewardScaler:
-    """Divides rewards by the running std of the discounted return (as gymnasium's NormalizeReward).
+    """Divides rewards by the running std of the discounted return (as gymnasium's
+    NormalizeReward); `scale_together` scales a rollout's rewards, updating it first.
 
     The returns' scale only changes the critic's regression target and the advantages'
     scale before their per-batch normalisation; it does not change which policy is optimal.
@@ -110,18 +111,6 @@ class RewardScaler:
         self.gamma = gamma
         self.stats = RunningMeanStd(())
         self.discounted = np.zeros(num_envs, dtype=np.float64)
-
-    def scale(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Scale a (T, num_envs) block of rewards, updating the statistics with it first."""
-        if not self.enabled:
-            return rewards.astype(np.float32)
-        returns = np.empty_like(rewards, dtype=np.float64)
-        for t in range(rewards.shape[0]):
-            self.discounted = self.discounted * self.gamma + rewards[t]
-            returns[t] = self.discounted
-            self.discounted[dones[t]] = 0.0
-        self.stats.update(returns.reshape(-1))
-        return (rewards / self.std).astype(np.float32)
 
     @property
     def std(self) -> float:
@@ -134,3 +123,29 @@ class RewardScaler:
     def load_state_dict(self, state: dict) -> None:
         self.stats.load_state_dict(state["stats"])
         self.discounted = state["discounted"].copy()
+
+
+def scale_together(
+    scalers: list[RewardScaler], rewards: np.ndarray, dones: np.ndarray
+) -> np.ndarray:
+    """Each run's `scale` of its block of a (T, runs, num_envs) array: the discounted
+    returns' recursion stepped once for all runs that scale (elementwise: each run's
+    numbers its own), then each one's statistics updated with its own returns."""
+    scaled = rewards.astype(np.float32)  # a run that does not scale: its rewards as they are
+    on = [m for m, s in enumerate(scalers) if s.enabled]
+    if not on:
+        return scaled
+    gamma = np.array([[scalers[m].gamma] for m in on])
+    discounted = np.stack([scalers[m].discounted for m in on])
+    own_rewards, own_dones = rewards[:, on], dones[:, on]
+    returns = np.empty_like(own_rewards, dtype=np.float64)
+    for t in range(rewards.shape[0]):
+        discounted = discounted * gamma + own_rewards[t]
+        returns[t] = discounted
+        discounted[own_dones[t]] = 0.0
+    for i, m in enumerate(on):
+        scaler = scalers[m]
+        scaler.discounted = discounted[i].copy()
+        scaler.stats.update(returns[:, i].reshape(-1))
+        scaled[:, m] = (rewards[:, m] / scaler.std).astype(np.float32)
+    return scaled

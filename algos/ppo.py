@@ -267,7 +267,9 @@ def _step_group(
         slices = [[p[i] for p in params] for i in range(len(going))]
         states = [adam_state(updates[m].optimizer, own[i]) for i, m in enumerate(going)]
         groups = adam_groups([updates[m].optimizer for m in going])
-        shapes = [(sizes(ps), ps) for ps in own]
+        flat_buffer = params[0].new_empty(len(going), sum(sizes(own[0])))  # each step's gradients
+        grads = [[g.view_as(p) for g, p in zip(row.split(sizes(ps)), ps, strict=True)]
+                 for row, ps in zip(flat_buffer, own, strict=True)]  # fmt: skip
         epsilon = torch.tensor([[updates[m].config.epsilon] for m in going], dtype=torch.float64)
         beta = torch.tensor([[updates[m].kl_coef] for m in going], dtype=torch.float64)
         max_norm = torch.tensor([[_max_norm(updates[m].config)] for m in going])
@@ -276,19 +278,20 @@ def _step_group(
                              for m in going])  # fmt: skip
         parts = {name: tensor[rows, order].split(first.config.minibatch_size, dim=1)
                  for name, tensor in stacked_batch.items()}  # fmt: skip
+        epoch_metrics = []
         for k in range(len(parts["obs"])):
             mb = {name: parts[name][k] for name in MINIBATCH_FIELDS}
             flat, norm, loss, outside = grads_fn(
                 params, **mb, beta=beta, objective=first.config.objective, epsilon=epsilon,
                 max_grad_norm=max_norm,
             )  # fmt: skip
-            grads = [[g.view_as(p) for g, p in zip(row.split(numels), ps, strict=True)]
-                     for row, (numels, ps) in zip(flat, shapes, strict=True)]  # fmt: skip
+            flat_buffer.copy_(flat)
             adam_step(slices, grads, states, groups)
-            for i, m in enumerate(going):
-                losses[m].append(loss[i])
-                clipped[m].append(outside[i])
-                grad_norms[m].append(norm[i])
+            epoch_metrics.append((loss, outside, norm))
+        for series, values in zip((losses, clipped, grad_norms), zip(*epoch_metrics, strict=True),
+                                  strict=True):  # fmt: skip
+            for i, per_step in enumerate(torch.stack(values, dim=1)):
+                series[going[i]].append(per_step)
         for i, _ in enumerate(going):
             for p, stacked_p in zip(own[i], params, strict=True):
                 p.copy_(stacked_p[i])
@@ -297,9 +300,9 @@ def _step_group(
         c = update.config
         needs_kl = c.objective in ("kl_fixed", "kl_adaptive")
         results.append({
-            "policy_loss": torch.stack(losses[m]).mean().item(),
-            "clip_frac": torch.stack(clipped[m]).mean().item(),
-            "grad_norm": torch.stack(grad_norms[m]).mean().item(),
+            "policy_loss": torch.cat(losses[m]).mean().item(),
+            "clip_frac": torch.cat(clipped[m]).mean().item(),
+            "grad_norm": torch.cat(grad_norms[m]).mean().item(),
             "kl_coef": update.kl_coef if needs_kl else float("nan"),
             "epochs_run": epochs_run[m],
         })  # fmt: skip

@@ -16,7 +16,7 @@ import torch
 
 from algos.envs import make_envs
 from algos.kl import gaussian_kl
-from algos.normalization import ObsNormalizer, RewardScaler, frozen_together
+from algos.normalization import ObsNormalizer, RewardScaler, frozen_together, scale_together
 from algos.policy import GaussianActor, ValueNet, gaussian_log_prob
 
 
@@ -68,10 +68,11 @@ def gae(
     next_values: np.ndarray,
     terminated: np.ndarray,
     episode_ends: np.ndarray,
-    gamma: float,
-    lam: float,
+    gamma: float | np.ndarray,
+    lam: float | np.ndarray,
 ) -> np.ndarray:
-    """Generalised advantage estimation over (T, num_envs) arrays.
+    """Generalised advantage estimation over (T, ...) arrays: (T, num_envs), or (T, runs,
+    num_envs) with each run's γ and λ as (runs, 1) arrays.
 
     δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t)
     A_t = δ_t + γλ (1 − end_t) A_{t+1},   A_T = 0
@@ -167,56 +168,6 @@ class RolloutCollector:
     def collect(self, actor: GaussianActor, critic: ValueNet) -> Batch:
         return collect_together([self], [actor], [critic])[0]
 
-    def batch(self, actor: GaussianActor, critic: ValueNet, steps: "Steps") -> Batch:
-        """The batch of one rollout: the old policy's distribution and the critic's values
-        in one torch pass, rewards scaled, observation statistics updated, GAE."""
-        T, n = self.horizon, self.num_envs
-        normalize = self.obs_normalizer.frozen()
-        episode_ends = steps.terminated | steps.truncated
-        obs_t = torch.from_numpy(normalize(steps.raw_obs)).reshape(T * n, -1)
-        next_obs_t = torch.from_numpy(normalize(steps.raw_next_obs)).reshape(T * n, -1)
-        actions_t = torch.from_numpy(steps.actions.astype(np.float32)).reshape(T * n, -1)
-        with torch.no_grad():
-            mean_old, log_std_old = actor.frozen(obs_t)
-            logp_old = gaussian_log_prob(mean_old, log_std_old, actions_t)
-            values = critic(obs_t)
-            next_values = critic(next_obs_t)
-        scaled_rewards = self.reward_scaler.scale(steps.rewards, episode_ends)
-        self.obs_normalizer.update(steps.raw_obs)
-        obs_next = torch.from_numpy(self.obs_normalizer.frozen()(steps.raw_obs)).reshape(T * n, -1)
-        with torch.no_grad():
-            kl_normaliser = gaussian_kl(mean_old, log_std_old, *actor(obs_next)).mean().item()
-        advantages = gae(
-            scaled_rewards,
-            values.numpy().reshape(T, n).astype(np.float64),
-            next_values.numpy().reshape(T, n).astype(np.float64),
-            steps.terminated,
-            episode_ends,
-            self.gamma,
-            self.lam,
-        ).reshape(-1)
-        returns = advantages + values.numpy().astype(np.float64)
-        normalized = (
-            (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            if self.normalize_advantages
-            else advantages
-        )
-        return Batch(
-            obs=obs_t,
-            actions=actions_t,
-            logp_old=logp_old,
-            mean_old=mean_old,
-            log_std_old=log_std_old,
-            advantages=torch.from_numpy(normalized.astype(np.float32)),
-            returns=torch.from_numpy(returns.astype(np.float32)),
-            values=values,
-            episode_returns=np.asarray(steps.episode_returns),
-            episode_lengths=np.asarray(steps.episode_lengths),
-            steps=T * n,
-            obs_next=obs_next,
-            kl_normaliser=kl_normaliser,
-        )
-
     def close(self) -> None:
         self.envs.close()
 
@@ -286,12 +237,78 @@ def collect_together(
                 observations[m, i] = envs.reset(m * n + i)
     finally:
         envs.finish()
-    batches = []
     for m, collector in enumerate(collectors):
         collector.raw_obs = observations[m].copy()
         collector.running_return = running_return[m].copy()
         collector.running_length = running_length[m].copy()
-        batches.append(collector.batch(actors[m], critics[m], rollouts[m]))
+    return batches_together(collectors, actors, critics, rollouts)
+
+
+def batches_together(
+    collectors: list[RolloutCollector],
+    actors: list[GaussianActor],
+    critics: list[ValueNet],
+    rollouts: list[Steps],
+) -> list[Batch]:
+    """Each run's batch of its rollout: the old policy's distribution and the critic's
+    values in one torch pass per run, rewards scaled, observation statistics updated, GAE.
+    The reward scaling's and GAE's recursions over time are stepped once for all runs, on
+    (time, run, env) arrays: elementwise, so each run's numbers are those of its own."""
+    first = collectors[0]
+    T, n = first.horizon, first.num_envs
+    passes = []
+    for collector, actor, critic, steps in zip(collectors, actors, critics, rollouts, strict=True):
+        normalize = collector.obs_normalizer.frozen()
+        obs = torch.from_numpy(normalize(steps.raw_obs)).reshape(T * n, -1)
+        actions = torch.from_numpy(steps.actions.astype(np.float32)).reshape(T * n, -1)
+        with torch.no_grad():
+            mean_old, log_std_old = actor.frozen(obs)
+            passes.append({
+                "obs": obs, "actions": actions, "mean_old": mean_old, "log_std_old": log_std_old,
+                "logp_old": gaussian_log_prob(mean_old, log_std_old, actions),
+                "values": critic(obs),
+                "next_values": critic(torch.from_numpy(normalize(steps.raw_next_obs)).reshape(T * n, -1)),
+            })  # fmt: skip
+    terminated = np.stack([steps.terminated for steps in rollouts], axis=1)
+    episode_ends = terminated | np.stack([steps.truncated for steps in rollouts], axis=1)
+    rewards = np.stack([steps.rewards for steps in rollouts], axis=1)
+    scaled = scale_together([c.reward_scaler for c in collectors], rewards, episode_ends)
+    advantages = gae(
+        scaled,
+        np.stack([p["values"].numpy().reshape(T, n).astype(np.float64) for p in passes], axis=1),
+        np.stack([p["next_values"].numpy().reshape(T, n).astype(np.float64) for p in passes], axis=1),
+        terminated,
+        episode_ends,
+        np.array([[c.gamma] for c in collectors]),
+        np.array([[c.lam] for c in collectors]),
+    )  # fmt: skip
+    batches = []
+    for m, (collector, actor, steps, made) in enumerate(
+        zip(collectors, actors, rollouts, passes, strict=True)
+    ):
+        collector.obs_normalizer.update(steps.raw_obs)
+        obs_next = torch.from_numpy(collector.obs_normalizer.frozen()(steps.raw_obs)).reshape(
+            T * n, -1
+        )
+        with torch.no_grad():
+            kl_normaliser = (
+                gaussian_kl(made["mean_old"], made["log_std_old"], *actor(obs_next)).mean().item()
+            )
+        own = advantages[:, m].reshape(-1)
+        returns = own + made["values"].numpy().astype(np.float64)
+        normalized = (
+            (own - own.mean()) / (own.std() + 1e-8) if collector.normalize_advantages else own
+        )
+        batches.append(Batch(
+            **{k: made[k] for k in ("obs", "actions", "logp_old", "mean_old", "log_std_old", "values")},
+            advantages=torch.from_numpy(normalized.astype(np.float32)),
+            returns=torch.from_numpy(returns.astype(np.float32)),
+            episode_returns=np.asarray(steps.episode_returns),
+            episode_lengths=np.asarray(steps.episode_lengths),
+            steps=T * n,
+            obs_next=obs_next,
+            kl_normaliser=kl_normaliser,
+        ))  # fmt: skip
     return batches
 
 

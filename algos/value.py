@@ -29,7 +29,7 @@ def value_grads(
     activations = tanh_mlp_forward(params, obs)
     error = activations[-1].squeeze(-1) - returns
     grads = tanh_mlp_backward(params, activations, (error / obs.shape[1]).unsqueeze(-1))
-    return grads, torch.stack([0.5 * (e * e).mean() for e in error])
+    return grads, 0.5 * (error * error).mean(dim=1)
 
 
 class ValueFitter:
@@ -72,6 +72,8 @@ def _fit_group(
     params = stacked(own_params)
     members = range(len(fitters))
     slices = [[p[m] for p in params] for m in members]
+    grad_buffers = [torch.empty_like(p) for p in params]  # each step's gradients, copied in
+    grad_slices = [[g[m] for g in grad_buffers] for m in members]
     states = [f.adam_state() for f in fitters]
     groups = adam_groups([f.optimizer for f in fitters])
     obs = torch.stack([b.obs for b in batches])
@@ -85,7 +87,9 @@ def _fit_group(
                                       returns[rows, order].split(first.minibatch_size, dim=1),
                                       strict=True):  # fmt: skip
             grads, loss = value_grads(params, obs_mb, returns_mb)
-            adam_step(slices, [[g[m] for g in grads] for m in members], states, groups)
+            for buffer, grad in zip(grad_buffers, grads, strict=True):
+                buffer.copy_(grad)
+            adam_step(slices, grad_slices, states, groups)
             losses.append(loss)
     per_member = torch.stack(losses, dim=1)
     results = []

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from algos.policy import GaussianActor, ValueNet
-from algos.rollout import RolloutCollector, Steps
+from algos.rollout import RolloutCollector, Steps, batches_together
 from algos.train import TrainConfig, train
 
 ENV = "InvertedPendulum-v5"
@@ -41,7 +41,7 @@ def test_kl_normaliser_is_the_closed_form_gaussian_kl_of_the_normalisers_move():
         actor.mean_net[-1].weight.mul_(100.0)  # a mean that depends on the state
     critic = ValueNet(collector.obs_dim, (16,))
     steps = known_rollout(collector, 1)
-    batch = collector.batch(actor, critic, steps)
+    batch = batches_together([collector], [actor], [critic], [steps])[0]
     raw = steps.raw_obs.reshape(-1, collector.obs_dim)
     # the statistics by hand: the prior (mean 0, var 1, count 1e-4) merged with the batch
     count = 1e-4 + len(raw)
