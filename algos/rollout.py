@@ -225,12 +225,15 @@ def collect_together(
             reached, reward, term, trunc = envs.step(clipped.reshape(M * n, -1))
             raw_obs[:, t], actions_taken[:, t] = observations, actions
             raw_next_obs[:, t] = observations = reached.reshape(M, n, -1)
+            reward = reward.reshape(M, n)
             rewards[:, t], terminated[:, t], truncated[:, t] = (
-                reward.reshape(M, n), term.reshape(M, n), trunc.reshape(M, n),
-            )  # fmt: skip
-            running_return += rewards[:, t]
+                reward, term.reshape(M, n), trunc.reshape(M, n))  # fmt: skip
+            running_return += reward
             running_length += 1
-            for m, i in zip(*np.nonzero(terminated[:, t] | truncated[:, t]), strict=True):
+            ended = term | trunc
+            if not ended.any():
+                continue
+            for m, i in (divmod(k, n) for k in np.flatnonzero(ended)):
                 rollouts[m].episode_returns.append(running_return[m, i])
                 rollouts[m].episode_lengths.append(running_length[m, i])
                 running_return[m, i], running_length[m, i] = 0.0, 0
