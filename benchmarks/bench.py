@@ -149,7 +149,9 @@ def measure_one(name: str, env_id: str, steps: int, compile_mode: str) -> dict:
 
 
 def launch(names: list[str], env_id: str, steps: int, compile_mode: str) -> list[dict]:
-    """Run contenders in subprocesses started together (one each), and collect their results."""
+    """Run contenders in subprocesses started together (one each), and collect their results,
+    each with `process_s`: its whole process, start, imports and exit included."""
+    started = time.perf_counter()
     procs = [
         subprocess.Popen(
             [
@@ -170,15 +172,20 @@ def launch(names: list[str], env_id: str, steps: int, compile_mode: str) -> list
         )  # fmt: skip
         for n in names
     ]
-    outputs = [p.communicate()[0] for p in procs]
+    outputs, process_s = [], []
+    for p in procs:
+        outputs.append(p.communicate()[0])
+        process_s.append(time.perf_counter() - started)
     if any(p.returncode for p in procs):
         raise SystemExit(f"benchmark of {names} failed")
-    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    return [json.loads(out.strip().splitlines()[-1]) | {"process_s": seconds}
+            for out, seconds in zip(outputs, process_s, strict=True)]  # fmt: skip
 
 
 def report(name: str, r: dict) -> None:
     print(
-        f"{name:>15}: {r['sps']:8.0f} env-steps/s  ({r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB)",
+        f"{name:>15}: {r['sps']:8.0f} env-steps/s  ({r['wall_s']:.1f} s; whole process "
+        f"{r['process_s']:.1f} s; peak RSS {r['peak_rss_mb']:.0f} MB)",
         flush=True,
     )
 
@@ -244,7 +251,9 @@ def main() -> None:
     for ours_name, peer_name in PAIRS:
         if ours_name in results and peer_name in results:
             ratio = results[ours_name]["sps"] / results[peer_name]["sps"]
-            rows.append(f"{ours_name} / {peer_name}: {ratio:.2f}x (target {TARGETS[ours_name]}x), "
+            whole = results[peer_name]["process_s"] / results[ours_name]["process_s"]
+            rows.append(f"{ours_name} / {peer_name}: {ratio:.2f}x (target {TARGETS[ours_name]}x; "
+                        f"whole process {whole:.2f}x), "
                         f"{ours_name} at {results[ours_name]['sps'] / raw:.0%} of raw env rate")  # fmt: skip
             table.loc[table["name"] == ours_name, "ratio_vs_peer"] = ratio
         for size in POPULATIONS:

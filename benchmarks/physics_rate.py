@@ -13,8 +13,9 @@ For each task, one thread each, every number a rate of env steps per second of C
   side, 64x64 actors acting, one env each, batches of 1,024 steps, the batch's torch pass,
   normalisers and GAE included: a training loop's whole collection phase.
 - study: the default study's runs phase: a population of its runs (every setting of
-  `sweep=default`, `--seeds` seeds each, from scratch rather than warm-started), trained
-  for `--updates` updates. Env steps per CPU second of the whole training, updates included.
+  `sweep=default`, `--seeds` seeds each), trained for `--updates` updates from their
+  starting policies where `--out-dir` holds them (after `make sweep`), else from scratch.
+  Env steps per CPU second of the whole training, updates included.
 
 With `--before REV` (default: the commit before the batched physics), population and
 study rows are also measured with that commit's code, checked out in a temporary git
@@ -99,7 +100,7 @@ def population_rate(env_id: str, members: int, steps: int, seed: int) -> float:
     return batches * 1024 * members / (time.process_time() - started)
 
 
-def study_rate(configs: list[dict]) -> float:
+def study_rate(configs: list[dict], starts: list[str | None]) -> float:
     """A population of the study's runs, trained: env steps per CPU second from the end of
     its first update to the end of its last (the process's start, imports and first update
     are a fixed cost, a small share of a study's 100-update runs)."""
@@ -109,9 +110,12 @@ def study_rate(configs: list[dict]) -> float:
 
     torch.set_num_threads(1)
     stamps: list[float] = []
-    members = [Member(TrainConfig(**{**c, "hidden": tuple(c["hidden"])}),
-                      (lambda row: stamps.append(time.process_time())) if m == 0 else (lambda row: None))
-               for m, c in enumerate(configs)]  # fmt: skip
+    members = [
+        Member(TrainConfig(**{**c, "hidden": tuple(c["hidden"])}),
+               (lambda row: stamps.append(time.process_time())) if m == 0 else (lambda row: None),
+               start_state=torch.load(start, weights_only=False) if start else None)
+        for m, (c, start) in enumerate(zip(configs, starts, strict=True))
+    ]  # fmt: skip
     errors = train_together(members)
     if any(errors):
         raise SystemExit(f"a study run failed: {next(e for e in errors if e)!r}")
@@ -119,26 +123,37 @@ def study_rate(configs: list[dict]) -> float:
     return updates * sum(c["horizon"] * c["num_envs"] for c in configs) / (stamps[-1] - stamps[0])
 
 
-def study_configs(seeds: int, updates: int) -> list[dict]:
-    """The default study's runs of its first `seeds` seeds, `updates` updates each, from
-    scratch (a starting policy would cost a pretraining run per seed)."""
+def study_runs(seeds: int, updates: int, out_dir: Path) -> tuple[list[dict], list[str | None]]:
+    """The default study's runs of its first `seeds` seeds, `updates` updates each, and the
+    last checkpoint of each one's starting policy where `out_dir` holds the study's records
+    (`make sweep`'s), else None: those runs start from scratch."""
     sys.path.insert(0, str(ROOT))
-    from benchmarks.cluster_cost import preset_runs
+    from experiments.preset import preset_jobs
+    from experiments.spec import RunSpec
+    from experiments.validate import compose_run_config
+    from experiments.warm_start import pretrain_spec
+    from records.paths import PRETRAIN_SWEEP
+    from records.record import Record
 
-    configs = []
-    for starting, config in preset_runs("default"):
-        if starting or config.seed > seeds:
+    configs, starts = [], []
+    for job in preset_jobs("default"):
+        spec = RunSpec.from_cfg(compose_run_config(job))
+        if spec.config.seed > seeds:
             continue
-        short = dataclasses.replace(config, warm_start=None,
-                                    total_steps=config.batch_size * updates)  # fmt: skip
+        start = None
+        if spec.config.warm_start is not None:
+            start = Record(out_dir / PRETRAIN_SWEEP / pretrain_spec(spec).run_id).last_checkpoint()
+        short = dataclasses.replace(spec.config, warm_start=None,
+                                    total_steps=spec.config.batch_size * updates)  # fmt: skip
         configs.append(dataclasses.asdict(short))
-    return configs
+        starts.append(str(start.resolve()) if start else None)
+    return configs, starts
 
 
 def measure(job: dict) -> float:
     if job["kind"] == "population":
         return population_rate(job["task"], job["members"], job["steps"], job["seed"])
-    return study_rate(job["configs"])
+    return study_rate(job["configs"], job["starts"])
 
 
 def in_process(job: dict, code: Path) -> float:
@@ -174,6 +189,8 @@ def main() -> None:
     parser.add_argument("--before", default=BEFORE, help="a commit to compare with, or none")
     parser.add_argument("--seeds", type=int, default=3, help="study: seeds of each setting")
     parser.add_argument("--updates", type=int, default=5, help="study: updates of each run")
+    parser.add_argument("--out-dir", default="runs",
+                        help="study: where make sweep's records are (its starting policies)")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -183,8 +200,14 @@ def main() -> None:
               "seed": 0}, f"population {n}", task)
             for task in args.tasks for n in POPULATIONS]  # fmt: skip
     if "Hopper-v5" in args.tasks:  # the default study's task
-        jobs.append(({"kind": "study", "configs": study_configs(args.seeds, args.updates)},
-                     "study", "Hopper-v5"))  # fmt: skip
+        configs, starts = study_runs(args.seeds, args.updates, Path(args.out_dir))
+        warm = sum(s is not None for s in starts)
+        print(
+            f"study: {len(configs)} runs of the default study, {warm} from their starting "
+            f"policies in {args.out_dir}, {len(configs) - warm} from scratch",
+            flush=True,
+        )
+        jobs.append(({"kind": "study", "configs": configs, "starts": starts}, "study", "Hopper-v5"))
     codes = {"now": ROOT}
     rates: dict[tuple, list[float]] = {}
     with checkout(None if args.before == "none" else args.before) as before:
