@@ -20,8 +20,9 @@ For each task, one thread each, every number a rate of env steps per second of C
 With `--before REV` (default: the commit before the batched physics), population and
 study rows are also measured with that commit's code, checked out in a temporary git
 worktree, each measurement in its own process, rounds interleaved so that a slow spell of
-the machine hits both; the median round is printed, and `now / before` beside it. The
-absolute rates move by ±25 % between runs on shared machines; the ratios are the result.
+the machine hits both; the median round is printed, and beside it `now / before`, the
+median of the rounds' ratios. The absolute rates move by ±25 % between runs on shared
+machines; the ratios are the result.
 Writes results/bench/physics.csv.
 """
 
@@ -230,30 +231,34 @@ def main() -> None:
 
 
 def table(rates: dict, args: argparse.Namespace) -> None:
+    """Each rate's median over rounds and its share of the task's bare rate; `now / before`
+    is the median of the rounds' ratios, each round's two codes measured back to back."""
     import pandas as pd
 
     rows = []
     for (task, name, code), values in rates.items():
+        before = rates.get((task, name, "before")) if code == "now" else None
         rows.append({"task": task, "measure": name, "code": code,
-                     "env_steps_per_cpu_s": statistics.median(values), "rounds": len(values)})  # fmt: skip
+                     "env_steps_per_cpu_s": statistics.median(values), "rounds": len(values),
+                     "now_over_before": statistics.median(a / b for a, b in zip(values, before, strict=True))
+                     if before else np.nan})  # fmt: skip
     frame = pd.DataFrame(rows)
     bare = frame[frame.measure == "bare"].set_index("task")["env_steps_per_cpu_s"]
     frame["share_of_bare"] = frame["env_steps_per_cpu_s"] / frame["task"].map(bare)
-    wide = frame.pivot_table(index=["task", "measure"], columns="code", sort=False,
-                             values=["env_steps_per_cpu_s", "share_of_bare"])  # fmt: skip
     print(f"\nenv steps per CPU second, one thread, median of {args.rounds} round(s)"
           + (f"; before = {args.before}" if args.before != "none" else ""))  # fmt: skip
+    compared = "before" in set(frame.code)
     print(f"{'task':<16}{'measure':<15}{'now':>9}{'of bare':>9}"
-          + (f"{'before':>9}{'of bare':>9}{'now/before':>12}" if "before" in set(frame.code) else ""))  # fmt: skip
-    for (task, name), row in wide.iterrows():
-        line = (f"{task:<16}{name:<15}{row[('env_steps_per_cpu_s', 'now')]:>9,.0f}"
-                f"{row[('share_of_bare', 'now')]:>9.0%}")  # fmt: skip
-        if ("env_steps_per_cpu_s", "before") in row and not np.isnan(
-            row[("env_steps_per_cpu_s", "before")]
-        ):
-            then = row[("env_steps_per_cpu_s", "before")]
-            line += (f"{then:>9,.0f}{row[('share_of_bare', 'before')]:>9.0%}"
-                     f"{row[('env_steps_per_cpu_s', 'now')] / then:>11.2f}x")  # fmt: skip
+          + (f"{'before':>9}{'of bare':>9}{'now/before':>12}" if compared else ""))  # fmt: skip
+    now = frame[frame.code == "now"]
+    then = frame[frame.code == "before"].set_index(["task", "measure"])
+    for row in now.itertuples():
+        line = (f"{row.task:<16}{row.measure:<15}{row.env_steps_per_cpu_s:>9,.0f}"
+                f"{row.share_of_bare:>9.0%}")  # fmt: skip
+        if (row.task, row.measure) in then.index:
+            old = then.loc[(row.task, row.measure)]
+            line += (f"{old['env_steps_per_cpu_s']:>9,.0f}{old['share_of_bare']:>9.0%}"
+                     f"{row.now_over_before:>11.2f}x")  # fmt: skip
         print(line)
     out = ROOT / "results" / "bench" / "physics.csv"
     out.parent.mkdir(parents=True, exist_ok=True)

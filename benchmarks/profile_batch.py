@@ -12,9 +12,10 @@ import time
 from collections import defaultdict
 
 import gymnasium
+import mujoco.batch
 import torch
 
-from algos import minibatch_step, ppo, rollout, train
+from algos import envs, minibatch_step, mujoco_tasks, ppo, rollout, train
 from algos.registry import ALGOS
 from algos.train import TrainConfig
 
@@ -38,8 +39,13 @@ def timed(owner: object, attribute: str, label: str) -> None:
 
 ROLLOUT_PHASES = [
     (train, "collect_together", "rollout (all)"),
-    (gymnasium.wrappers.TimeLimit, "step", "  env.step (gymnasium + MuJoCo)"),
+    (envs.BatchStepper, "step", "  env step, ported task (algos.envs)"),
+    (mujoco.batch.Batch, "step", "    MuJoCo (mujoco.batch.Batch.step)"),
+    (mujoco_tasks.Task, "outcome", "    reward, termination (algos.mujoco_tasks)"),
+    (mujoco_tasks.Task, "observe", "    observation (algos.mujoco_tasks)"),
+    (gymnasium.wrappers.TimeLimit, "step", "  env.step, another task (gymnasium + MuJoCo)"),
     (rollout.NumpyActors, "mean", "  policy mean (numpy)"),
+    (rollout, "batches_together", "  the batch: torch pass, scaling, GAE"),
 ]
 UPDATE_PHASES = [  # after the policy update's own line, which depends on --algo
     (train, "fit_together", "critic fit (all)"),
