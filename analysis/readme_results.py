@@ -133,18 +133,19 @@ def summary_block(results: Path) -> str:
     """README's few lines: each main study's answer, where it ran, and the Findings of its
     first screen that say how firm the answer is and what to do with it."""
     lines = []
-    for name, what in (("default", "`make sweep`: Hopper-v5, 10 seeds"),
-                       ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d, 5 seeds"),
+    for name, what in (("default", "`make sweep`: Hopper-v5"),
+                       ("tasks", "`SWEEP=tasks`: Hopper, HalfCheetah, Walker2d"),
                        ("sb3_ppo", "`make sb3-study`: Stable-Baselines3's PPO, code the suite did "
-                                   "not write, Hopper and HalfCheetah, 5 seeds")):  # fmt: skip
+                                   "not write, Hopper and HalfCheetah")):  # fmt: skip
         study = results / name
         if not (study / "findings.json").exists():
             continue
         findings = json.loads((study / "findings.json").read_text())
         run = json.loads((study / "provenance.json").read_text())
-        runs = len(pd.read_csv(study / "runs.csv"))
-        lines.append(f"- **{what}** ({runs} runs, `results/{name}/`, {run['date']}, "
-                     f"commit {run['commit'][:7]}): {findings['answer']}")  # fmt: skip
+        runs = pd.read_csv(study / "runs.csv")
+        lines.append(f"- **{what}, {runs['seed'].nunique()} seeds** ({len(runs)} runs, "
+                     f"`results/{name}/`, {run['date']}, commit {run['commit'][:7]}): "
+                     f"{findings['answer']}")  # fmt: skip
         lines += [
             f"  - {f['text']}"
             for f in findings["first_screen"]
