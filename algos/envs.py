@@ -66,7 +66,6 @@ class GymnasiumEnvs:
 class GymnasiumStepper:
     def __init__(self, envs: list[gym.Env]):
         self.envs = envs
-        self.observation_space, self.action_space = envs[0].observation_space, envs[0].action_space
 
     def step(self, actions: np.ndarray, ids: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         envs = self.envs if ids is None else [self.envs[i] for i in ids]

@@ -52,10 +52,6 @@ class Task:
     healthy_state_range: tuple[float, float] | None = None  # Hopper's bound on qpos[2:], qvel
 
     @property
-    def obs_dim(self) -> int:
-        return self.model.nq + self.model.nv - int(self.exclude_current_positions)
-
-    @property
     def state_size(self) -> int:
         return mujoco.mj_stateSize(self.model, STATE)
 
